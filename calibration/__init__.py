@@ -1,0 +1,1 @@
+"""Calibration records, fitting and verification (pure numpy plus file I/O)."""

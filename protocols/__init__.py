@@ -1,0 +1,1 @@
+"""Test protocols as data: TOML files, their loader and validation."""

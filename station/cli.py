@@ -1,0 +1,62 @@
+"""The ``station`` console script: a thin dispatcher over ``station.commands.*``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from station import __version__
+from station.errors import UserError
+
+#: Subcommand modules, in the order ``station --help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "session",
+    "protocols",
+    "acquire",
+    "devices",
+    "simulate",
+    "calibrate",
+    "calibration",
+    "analyze",
+    "inspect",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="station",
+        description="Force Station: isometric strength and landing tests on load cells and force plates.",
+    )
+    parser.add_argument("--version", action="version", version=f"station {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"station.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command still being built
+            if exc.name != f"station.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"station: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("station: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Shared test setup: Qt runs headless."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
