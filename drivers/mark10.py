@@ -1,0 +1,340 @@
+"""Mark-10 force gauges (Series 4/5/7, GCL2 command set).
+
+Wire protocol (see ``docs/protocols/mark10.md``): ASCII commands end in CR (a CR-LF pair is
+accepted, the LF ignored); every reply ends in CR-LF. ``?`` returns the displayed reading,
+``-18.78 lbF`` in FULL format or ``-18.78`` in NUM format. Compression is positive, tension
+negative. Errors come back as ``*10`` (illegal command), ``*11`` (not applicable), ``*12``
+(invalid specifier), ``*22`` (value too large). ``AOUTn`` sends readings continuously at
+``n`` readings per second (``AOUT0`` stops).
+"""
+from __future__ import annotations
+
+import re
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.scenarios import ForceSource
+from drivers.simulator import PtySimulator
+
+#: newtons per unit, keyed by the unit as the gauge prints it (lower-cased)
+UNIT_TO_N: dict[str, float] = {
+    "lbf": 4.4482216152605,
+    "ozf": 0.27801385095378125,
+    "kgf": 9.80665,
+    "gf": 0.00980665,
+    "n": 1.0,
+    "mn": 0.001,
+    "kn": 1000.0,
+}
+#: unit-setting command → unit as printed
+UNIT_COMMANDS: dict[str, str] = {"LB": "lbF", "OZ": "ozF", "KG": "kgF", "G": "gF", "N": "N", "MN": "mN", "KN": "kN"}
+ERRORS: dict[str, str] = {
+    "*10": "illegal command",
+    "*11": "not applicable",
+    "*12": "invalid specifier",
+    "*22": "value too large",
+}
+MAX_AOUT_HZ = 1000
+
+_READING = re.compile(rb"^([+-]?\d+(?:\.\d*)?)(?:[ \t]*([A-Za-z]+))?\r?$", re.MULTILINE)
+
+
+def unit_factor(unit: str, port: str = "") -> float:
+    """Newtons per ``unit`` (as the gauge prints it); :class:`DeviceError` if unknown."""
+    try:
+        return UNIT_TO_N[unit.lower()]
+    except KeyError:
+        where = f"{port}: " if port else ""
+        raise DeviceError(f"{where}unsupported unit {unit!r} (expected one of lbF, ozF, kgF, gF, N, mN, kN)") from None
+
+
+class Mark10Decoder:
+    """Turns byte blocks of CR-LF terminated readings into newtons, vectorised per block.
+
+    Lines that are not readings (garbage, a line broken by a lost byte, an ``R``
+    acknowledgement, ``*NN`` errors) are counted and skipped; decoding resumes at the next
+    line ending, so one bad byte costs at most one reading.
+    """
+
+    def __init__(self, default_unit: str = "N", polarity: float = 1.0) -> None:
+        self.default_unit = default_unit
+        self.polarity = polarity
+        self._tail = b""
+        self.bad_lines = 0
+        self.garbage_bytes = 0
+        self.device_errors: list[str] = []
+
+    def reset(self) -> None:
+        self._tail = b""
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """Forces (N) of every complete reading in ``_tail + data``."""
+        buf = self._tail + data
+        end = buf.rfind(b"\n")
+        if end < 0:
+            self._tail = buf[-256:]  # a runaway line without LF is garbage; keep it bounded
+            return np.empty(0)
+        complete, self._tail = buf[: end + 1], buf[end + 1 :]
+        matches = _READING.findall(complete)
+        n_lines = complete.count(b"\n")
+        bad = n_lines - len(matches)
+        if bad:
+            self._count_bad(complete, bad, len(matches))
+        if not matches:
+            return np.empty(0)
+        numbers, units = zip(*matches, strict=True)
+        values = np.array(numbers, dtype="S24").astype(np.float64)
+        unique_units = set(units)
+        if unique_units == {b""}:
+            factor: float | np.ndarray = unit_factor(self.default_unit)
+        elif len(unique_units) == 1:
+            factor = unit_factor(unique_units.pop().decode("ascii"))
+        else:
+            factor = np.array([unit_factor((u or self.default_unit.encode()).decode("ascii")) for u in units])
+        return self.polarity * values * factor
+
+    def _count_bad(self, complete: bytes, bad: int, good: int) -> None:
+        acks = 0
+        for line in complete.split(b"\n"):
+            s = line.strip()
+            if s == b"R":
+                acks += 1
+            elif s.startswith(b"*"):
+                self.device_errors.append(s.decode("ascii", "replace"))
+                acks += 1
+        garbage = bad - acks
+        if garbage > 0:
+            self.bad_lines += garbage
+            good_bytes = 0  # estimate: the garbage lines' bytes, for the counter
+            for line in complete.split(b"\n"):
+                if line and not _READING.match(line) and line.strip() != b"R" and not line.strip().startswith(b"*"):
+                    good_bytes += len(line) + 1
+            self.garbage_bytes += good_bytes
+
+
+class Mark10Driver(Driver):
+    """A Mark-10 gauge streaming with ``AOUTn``; readings converted to newtons.
+
+    Options (device URI query): ``rate`` output rate in readings/s (default 500),
+    ``polarity`` ``compression`` (default: compression reads positive) or ``tension``.
+    """
+
+    family: ClassVar[str] = "mark10"
+    default_baudrate: ClassVar[int] = 115200
+
+    def __init__(self, port: str, **kwargs: object) -> None:
+        super().__init__(port, **kwargs)  # type: ignore[arg-type]
+        self.rate_hz = float(self.options.get("rate", 500))
+        if not 0 < self.rate_hz <= MAX_AOUT_HZ:
+            raise DeviceError(f"{port}: rate {self.rate_hz:g} out of range (1..{MAX_AOUT_HZ} readings/s)")
+        pol = self.options.get("polarity", "compression")
+        if pol not in ("compression", "tension"):
+            raise DeviceError(f"{port}: polarity must be 'compression' or 'tension', got {pol!r}")
+        self.polarity_name = pol
+        self.decoder = Mark10Decoder(polarity=1.0 if pol == "compression" else -1.0)
+        self._clock = HostClock(self.rate_hz)
+
+    # -- request/reply ----------------------------------------------------------------
+    def query(self, command: str, timeout_s: float | None = None) -> str:
+        """Send one command and return its one-line reply; errors raise :class:`DeviceError`."""
+        self.write(command.encode("ascii") + b"\r")
+        deadline = time.monotonic() + (timeout_s or self.identify_timeout_s)
+        buf = b""
+        while time.monotonic() < deadline:
+            buf += self.read_available(0.02)
+            if b"\n" in buf:
+                line = buf.split(b"\n", 1)[0].strip().decode("ascii", "replace")
+                if line in ERRORS:
+                    raise DeviceError(f"{self.port}: Mark-10 answered {line} ({ERRORS[line]}) to {command!r}")
+                return line
+        raise DeviceError(
+            f"{self.port}: no Mark-10 reply to {command!r} within {timeout_s or self.identify_timeout_s:g} s "
+            "(wrong device, baud rate or port?)"
+        )
+
+    def command(self, command: str) -> None:
+        """Send a setting command; an error reply raises, an ``R`` acknowledgement is consumed."""
+        reply = self.query(command, timeout_s=0.5) if command else ""
+        if reply not in ("R", ""):
+            raise DeviceError(f"{self.port}: unexpected reply {reply!r} to {command!r}")
+
+    def identify(self) -> DeviceInfo:
+        self.write(b"AOUT0\r")  # stop any stream left running
+        time.sleep(0.05)
+        self.serial.reset_input_buffer()
+        model = self.query("RM")
+        serial_no = self.query("RS")
+        firmware = self.query("RV")
+        settings = self.query("LIST").split(";")
+        unit = next((UNIT_COMMANDS.get(s.upper().removesuffix("F"), None) for s in settings[1:2]), "N") or "N"
+        fmt = "FULL" if "FULL" in settings else ("NUM" if "NUM" in settings else "FULL")
+        unit_factor(unit, self.port)  # raises on units we cannot convert
+        self.decoder.default_unit = unit
+        return DeviceInfo(
+            family=self.family,
+            model=model,
+            serial=serial_no,
+            firmware=firmware,
+            channels=1,
+            rate_hz=self.rate_hz,
+            unit="N",
+            time_source="host",
+            port=self.port,
+            settings={
+                "gauge_unit": unit,
+                "format": fmt,
+                "positive": self.polarity_name,
+                "aout_hz": int(self.rate_hz),
+                "baudrate": self.baudrate,
+                "list": ";".join(settings),
+            },
+        )
+
+    def start(self) -> None:
+        self.reset_decoder()
+        self.write(f"AOUT{int(self.rate_hz)}\r".encode("ascii"))
+        self.streaming = True
+
+    def stop(self) -> None:
+        self.write(b"AOUT0\r")
+        self.streaming = False
+
+    def tare(self) -> None:
+        """Zero the gauge (``Z``); works while streaming, the ``R`` reply is skipped."""
+        self.write(b"Z\r")
+
+    def reset_decoder(self) -> None:
+        self.decoder.reset()
+        self._clock = HostClock(self.rate_hz)
+
+    def decode(self, data: bytes, arrival_s: float) -> SampleBlock | None:
+        bad_before, garbage_before = self.decoder.bad_lines, self.decoder.garbage_bytes
+        errors_before = len(self.decoder.device_errors)
+        force_n = self.decoder.feed(data)
+        self.stats.resyncs += self.decoder.bad_lines - bad_before
+        self.stats.garbage_bytes += self.decoder.garbage_bytes - garbage_before
+        self.stats.device_errors += len(self.decoder.device_errors) - errors_before
+        if force_n.size == 0:
+            return None
+        return SampleBlock(values=force_n[:, None], t_host_s=self._clock.stamp(force_n.size, arrival_s))
+
+
+class Mark10Simulator(PtySimulator):
+    """A Mark-10 Series 5 gauge (model M5-100, 500 N) on a pty, GCL2 subset.
+
+    Compression is positive. Readings are quantised to the display resolution of the unit.
+    """
+
+    family: ClassVar[str] = "mark10"
+    command_terminators: ClassVar[bytes] = b"\r\n"
+    DECIMALS: ClassVar[dict[str, int]] = {"lbF": 2, "ozF": 1, "kgF": 3, "gF": 0, "N": 2, "mN": 0, "kN": 5}
+
+    def __init__(self, source: ForceSource, *, rate_hz: float = 500, seed: int = 0,
+                 model: str = "M5-100", serial_no: str = "SIM-M10-0001", unit: str = "N", fmt: str = "FULL") -> None:
+        super().__init__(source, rate_hz=rate_hz, seed=seed)
+        self.model, self.serial_no, self.firmware = model, serial_no, "1.10"
+        self.unit, self.fmt = unit, fmt
+        self.zero_n = 0.0
+        self.mode = "CUR"
+        self.peak_t = self.peak_c = 0.0
+        self.aout_hz = 0
+
+    def _reading_n(self) -> float:
+        import time as _t
+
+        return float(self.source.sample(np.array([_t.monotonic()]))[0, 0]) - self.zero_n
+
+    def format_values(self, force_n: np.ndarray) -> bytes:
+        """CR-LF terminated readings in the current unit and format."""
+        value = force_n / UNIT_TO_N[self.unit.lower()]
+        decimals = self.DECIMALS[self.unit]
+        suffix = f" {self.unit}" if self.fmt == "FULL" else ""
+        fmt = f"%.{decimals}f{suffix}\r\n"
+        return "".join(fmt % v for v in value).encode("ascii")
+
+    def handle_command(self, line: bytes) -> bytes | None:
+        cmd = line.strip().decode("ascii", "replace").upper()
+        if cmd in ("?", "?C"):
+            f = self._reading_n()
+            if cmd == "?" and self.mode == "PT":
+                f = self.peak_t
+            elif cmd == "?" and self.mode == "PC":
+                f = self.peak_c
+            return self.format_values(np.array([f]))
+        if cmd == "?PT":
+            return self.format_values(np.array([self.peak_t]))
+        if cmd == "?PC":
+            return self.format_values(np.array([self.peak_c]))
+        if cmd in ("?ET", "?A"):
+            return b"*11\r\n"
+        if cmd in UNIT_COMMANDS:
+            self.unit = UNIT_COMMANDS[cmd]
+            return b"R\r\n"
+        if cmd in ("CUR", "PT", "PC"):
+            self.mode = cmd
+            return b"R\r\n"
+        if cmd == "CLR":
+            self.peak_t = self.peak_c = 0.0
+            return b"R\r\n"
+        if cmd == "Z":
+            self.zero_n += self._reading_n()
+            self.peak_t = self.peak_c = 0.0
+            return b"R\r\n"
+        if cmd in ("FULL", "NUM"):
+            self.fmt = cmd
+            return b"R\r\n"
+        if cmd.startswith("AOUT"):
+            arg = cmd[4:]
+            if not arg.isdigit():
+                return b"*12\r\n"
+            rate = int(arg)
+            if rate > MAX_AOUT_HZ:
+                return b"*22\r\n"
+            self.aout_hz = rate
+            if rate:
+                self.rate_hz = float(rate)
+                self.begin_streaming()
+            else:
+                self.end_streaming()
+            return None  # streaming starts without an acknowledgement line
+        if cmd == "RN":
+            return b"Mark-10 Series 5 Force Gauge\r\n"
+        if cmd == "RM":
+            return f"{self.model}\r\n".encode("ascii")
+        if cmd == "RV":
+            return f"{self.firmware}\r\n".encode("ascii")
+        if cmd == "RS":
+            return f"{self.serial_no}\r\n".encode("ascii")
+        if cmd == "LIST":
+            unit = self.unit.upper()
+            return f"V{self.firmware};{unit};{self.mode};FLTC8;FLTP1;AOUT{self.aout_hz:02d};AOFF5;{self.fmt};MIT;POL;B0\r\n".encode("ascii")
+        return b"*10\r\n"
+
+    def encode_samples(self, t_s: np.ndarray, force_n: np.ndarray, index: np.ndarray) -> bytes:
+        f = force_n[:, 0] - self.zero_n
+        if f.size:
+            self.peak_c = max(self.peak_c, float(f.max()))
+            self.peak_t = min(self.peak_t, float(f.min()))
+        return self.format_values(f)
+
+
+DRIVER = Mark10Driver
+
+
+def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> Mark10Simulator:
+    """A Mark-10 simulator; options ``unit`` (N, lbF, …), ``format`` (FULL|NUM), ``seed``."""
+    from drivers.scenarios import RepeatingEfforts
+
+    unit = options.get("unit", "N")
+    if unit.lower() not in UNIT_TO_N:
+        raise DeviceError(f"sim:mark10: unsupported unit {unit!r}")
+    unit = next(u for u in UNIT_COMMANDS.values() if u.lower() == unit.lower())
+    fmt = options.get("format", "FULL").upper()
+    if fmt not in ("FULL", "NUM"):
+        raise DeviceError(f"sim:mark10: format must be FULL or NUM, got {fmt!r}")
+    return Mark10Simulator(
+        source or RepeatingEfforts(1), unit=unit, fmt=fmt, seed=int(options.get("seed", 0))
+    )
