@@ -1,0 +1,112 @@
+"""Reader threads: one per device, feeding a bounded queue.
+
+A reader never drops data silently: when its queue is full it counts the samples it could
+not hand over and records an overflow event. An unplugged device ends up as a
+``disconnected`` event (samples read before it are already queued), then the reader keeps
+trying to reconnect until stopped.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from drivers.base import DeviceDisconnected, DeviceError, Driver, SampleBlock
+
+
+@dataclass(frozen=True)
+class ReaderEvent:
+    """Something other than samples happened on a device."""
+
+    kind: Literal["disconnected", "reconnected", "overflow", "error"]
+    device_id: str
+    t_host_s: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceBlock:
+    device_id: str
+    block: SampleBlock
+
+
+QueueItem = DeviceBlock | ReaderEvent
+
+
+@dataclass
+class ReaderStatus:
+    blocks: int = 0
+    overflow_samples: int = 0
+    disconnects: int = 0
+    events: list[ReaderEvent] = field(default_factory=list)
+
+
+class DeviceReader(threading.Thread):
+    """Reads one driver until stopped, putting :class:`DeviceBlock` items on ``out``.
+
+    ``min_period_s`` batches reads: after a small read the thread sleeps so it wakes at most
+    1/min_period_s times per second, which keeps CPU low at high sample rates.
+    """
+
+    def __init__(self, device_id: str, driver: Driver, out: queue.Queue[QueueItem], *,
+                 min_period_s: float = 0.005, reconnect: bool = True, reconnect_timeout_s: float = 3600.0) -> None:
+        super().__init__(name=f"reader-{device_id}", daemon=True)
+        self.device_id = device_id
+        self.driver = driver
+        self.out = out
+        self.min_period_s = min_period_s
+        self.reconnect = reconnect
+        self.reconnect_timeout_s = reconnect_timeout_s
+        self.status = ReaderStatus()
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def _emit(self, event: ReaderEvent) -> None:
+        self.status.events.append(event)
+        try:
+            self.out.put(event, timeout=1.0)
+        except queue.Full:
+            pass  # still recorded in status.events
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            started = time.monotonic()
+            try:
+                block = self.driver.read(timeout_s=0.05)
+            except DeviceDisconnected as exc:
+                self.status.disconnects += 1
+                self._emit(ReaderEvent("disconnected", self.device_id, time.monotonic(), str(exc)))
+                if not self.reconnect or not self._reconnect():
+                    return
+                continue
+            except DeviceError as exc:
+                self._emit(ReaderEvent("error", self.device_id, time.monotonic(), str(exc)))
+                continue
+            if block is not None and len(block):
+                self.status.blocks += 1
+                try:
+                    self.out.put_nowait(DeviceBlock(self.device_id, block))
+                except queue.Full:
+                    self.status.overflow_samples += len(block)
+                    self.driver.stats.lost_samples += len(block)
+                    self.status.events.append(ReaderEvent(
+                        "overflow", self.device_id, time.monotonic(), f"queue full: {len(block)} samples lost"))
+                if len(block) < 64:
+                    rest = self.min_period_s - (time.monotonic() - started)
+                    if rest > 0:
+                        self._halt.wait(rest)
+
+    def _reconnect(self) -> bool:
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        while not self._halt.is_set() and time.monotonic() < deadline:
+            try:
+                self.driver.reconnect(timeout_s=1.0)
+            except DeviceError:
+                continue
+            self._emit(ReaderEvent("reconnected", self.device_id, time.monotonic(), self.driver.port))
+            return True
+        return False

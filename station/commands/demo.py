@@ -1,0 +1,56 @@
+"""``station demo``: a full simulated hip-abduction session, no hardware needed."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from protocols import get_protocol
+from station.session.model import Patient
+from station.session.run import run_session
+from station.session.runner import RunnerOptions, replace_timing
+from station.session.setup import DeviceArg
+from station.session.terminal import TerminalUI
+
+DEMO_PROTOCOL = "hip-abduction-hhd"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run a full simulated hip-abduction session (no hardware)",
+        description="Runs isometric hip abduction, 3 reps per side, on a simulated Mark-10 dynamometer "
+                    "that speaks the real ASCII protocol on a pseudo-terminal, and writes one HDF5 session "
+                    "file. Countdown and rests are shortened so the demo ends in under a minute.",
+    )
+    p.add_argument("--out", type=Path, default=Path("sessions"), help="directory for the session file (default: sessions)")
+    p.add_argument("--patient", default="DEMO-001", help="pseudonymous patient id (default: DEMO-001)")
+    p.add_argument("--body-mass", type=float, default=72.0, metavar="KG", help="body mass in kg (default: 72)")
+    p.add_argument("--lever-arm", type=float, default=0.82, metavar="M",
+                   help="greater trochanter to pad distance in m (default: 0.82)")
+    p.add_argument("--involved", choices=("left", "right", "none"), default="right",
+                   help="involved side; the simulated patient is weaker there (default: right)")
+    p.add_argument("--weaker", type=float, default=0.82, metavar="RATIO",
+                   help="involved-side strength as a fraction of the other side (default: 0.82)")
+    p.add_argument("--rate", type=int, default=500, metavar="HZ", help="gauge output rate (default: 500)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from station.errors import UserError
+
+    if not 0.1 <= args.weaker <= 1.5:
+        raise UserError(f"--weaker {args.weaker}: expected a ratio between 0.1 and 1.5")
+    protocol = replace_timing(get_protocol(DEMO_PROTOCOL), countdown_s=1.0, rest_s=1.0)
+    ui = TerminalUI(interactive=False)
+    ui.print(f"Force Station demo — {protocol.name}, simulated Mark-10 gauge at {args.rate} Hz on a pseudo-terminal")
+    patient = Patient(args.patient, body_mass_kg=args.body_mass, involved_side=args.involved,
+                      lever_arm_m=args.lever_arm)
+    result = run_session(
+        protocols=[protocol],
+        device_args=[DeviceArg(("dynamometer",), f"sim:mark10?rate={args.rate}")],
+        patient=patient, out_dir=args.out, ui=ui, options=RunnerOptions(operator="demo"), auto=True,
+        involved_ratio=args.weaker if args.involved != "none" else 1.0,
+    )
+    ui.print(f"Session file: {result.path}")
+    ui.print(f"Inspect it with: station inspect {result.path}")
+    return 0

@@ -1,0 +1,51 @@
+"""A fixed-size ring buffer of multi-channel samples for live views (thread-safe)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    """Keeps the newest ``capacity`` rows of (time_s, channels…) for plots and live metrics.
+
+    One writer (the pipeline thread) appends; readers (a GUI timer) take copies.
+    """
+
+    def __init__(self, capacity: int, channels: int) -> None:
+        self.capacity = int(capacity)
+        self.channels = int(channels)
+        self._t = np.zeros(self.capacity, dtype=np.float64)
+        self._v = np.zeros((self.capacity, self.channels), dtype=np.float64)
+        self._count = 0  # total rows ever appended
+        self._lock = threading.Lock()
+
+    @property
+    def total(self) -> int:
+        """Rows appended since creation (monotonic; readers use it to see new data)."""
+        return self._count
+
+    def append(self, t_s: np.ndarray, values: np.ndarray) -> None:
+        n = len(t_s)
+        if n == 0:
+            return
+        if n > self.capacity:
+            t_s, values, n = t_s[-self.capacity :], values[-self.capacity :], self.capacity
+        with self._lock:
+            start = self._count % self.capacity
+            first = min(n, self.capacity - start)
+            self._t[start : start + first] = t_s[:first]
+            self._v[start : start + first] = values[:first]
+            if first < n:
+                self._t[: n - first] = t_s[first:]
+                self._v[: n - first] = values[first:]
+            self._count += n
+
+    def latest(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the newest ``n`` (default: all held) times and values, oldest first."""
+        with self._lock:
+            held = min(self._count, self.capacity)
+            n = held if n is None else min(n, held)
+            end = self._count % self.capacity
+            idx = (np.arange(end - n, end)) % self.capacity
+            return self._t[idx].copy(), self._v[idx].copy()

@@ -1,0 +1,135 @@
+"""One call that runs a whole session: open devices, write the file, run, close cleanly.
+
+Used by ``station session run`` and ``station demo``. Ctrl-C and SIGTERM end the session
+cleanly: the current trial is kept and marked aborted, the file is closed with status
+``aborted``; the exception is re-raised so the CLI exits non-zero.
+"""
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protocols.model import Protocol
+from station.pipeline import Pipeline
+from station.session.model import Patient, TestSummary
+from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
+from station.session.setup import DeviceArg, bind_roles, open_session_devices, simulated_dynamometer
+from station.storage import layout
+from station.storage.writer import SessionWriter
+
+
+@dataclass
+class SessionResult:
+    path: Path
+    status: str
+    summaries: list[TestSummary]
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt (main thread only) so both close the file cleanly."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
+                     *, involved_ratio: float = 0.82, seed: int = 1) -> tuple[dict[str, Any], Actor]:
+    """Force sources for every ``sim:`` device and an actor that plays the patient."""
+    from station.session.setup import device_id_for
+
+    sources: dict[str, Any] = {}
+    patients = []
+    landings = []
+    kinds = {d.role: d.kind for p in protocols for d in p.devices}
+    for role, arg in bound.items():
+        if not arg.uri.startswith("sim:"):
+            continue
+        device_id = device_id_for(arg, bound)
+        if device_id in sources:
+            continue
+        if kinds.get(role) == "force_plate":
+            try:
+                from drivers.landing_scenario import LandingScenario  # type: ignore[import-not-found]
+            except ImportError:
+                continue
+            body_weight_n = (patient.body_mass_kg or 70.0) * 9.80665
+            src = LandingScenario(channels=8 if "channels=4" not in arg.uri else 4, body_weight_n=body_weight_n,
+                                  seed=seed)
+            sources[device_id] = src
+            landings.append(src)
+        else:
+            channel_for_side = None
+            channels = 1
+            for p in protocols:
+                maps = [m for m in p.channel_map if bound.get(m.role) is arg and m.side in ("left", "right")]
+                if maps:
+                    channel_for_side = {m.side: m.channels[0] for m in maps}
+                    channels = max(max(m.channels) for m in maps) + 1
+            involved = patient.involved_side if patient.involved_side != "none" else None
+            forces, sim_patient = simulated_dynamometer(channels, involved_side=involved, ratio=involved_ratio,
+                                                        channel_for_side=channel_for_side, seed=seed)
+            sources[device_id] = forces
+            patients.append(sim_patient)
+
+    def actor(side: str, kind: str, cue_s: float, duration_s: float) -> None:
+        if kind == "isometric":
+            for p in patients:
+                p.contract(side, cue_s, duration_s)
+        else:
+            for scenario in landings:
+                scenario.trigger(cue_s + 0.8, side=side)
+
+    return sources, actor
+
+
+def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
+                ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
+                on_path: Callable[[Path], None] | None = None) -> SessionResult:
+    bound = bind_roles(protocols, device_args)
+    sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
+    devices, roles = open_session_devices(bound, sources=sources)
+    path = session_path(out_dir, patient.patient_id)
+    if on_path:
+        on_path(path)
+    writer = SessionWriter(path)
+    pipeline = Pipeline(list(devices.values()), writer)
+    runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
+                           ui=ui, options=options, actor=actor if auto else None)
+    status = layout.STATUS_COMPLETE
+    calibration = {k: d.calibration_snapshot for k, d in devices.items()}
+    with sigterm_as_interrupt():
+        try:
+            runner.write_header(devices, calibration)
+            pipeline.start()
+            runner.run()
+        except (KeyboardInterrupt, SessionAborted):
+            status = layout.STATUS_ABORTED
+            raise
+        except BaseException:
+            status = layout.STATUS_INTERRUPTED
+            raise
+        finally:
+            pipeline.stop()
+            for d in devices.values():
+                d.close()
+            writer.close({
+                "status": status,
+                "summary": [s.as_dict() for s in runner.summaries],
+                "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
+                "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
+            })
+    return SessionResult(path, status, runner.summaries)

@@ -1,0 +1,371 @@
+"""The session state machine: tests in order; per test tare, then per trial countdown,
+record, live onset/peak, auto-stop, rest; acceptance rules; results; summary with LSI.
+
+The runner talks to people only through a :class:`SessionUI` (terminal, GUI or a script)
+and to devices only through the :class:`~station.pipeline.Pipeline`. An optional *actor*
+plays the patient in simulated runs (``--auto``, the demo).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol as TypingProtocol
+
+import numpy as np
+
+from protocols.model import Protocol
+from station import __version__
+from station.analysis import ALGORITHM_VERSION
+from station.analysis.isometric import IsometricParams, analyze_isometric
+from station.analysis.reps import summarize_reps
+from station.analysis.symmetry import asymmetry_index, limb_symmetry_index
+from station.live import LiveState
+from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
+from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
+from station.storage import layout
+from station.storage.writer import SessionWriter
+
+STANDARD_GRAVITY = 9.80665  # m/s²
+
+#: (side, kind, cue time on the host monotonic clock (s), duration (s)) → None
+Actor = Callable[[str, str, float, float], None]
+
+
+class SessionAborted(Exception):
+    """The operator ended the session (``q``, Ctrl-C or SIGTERM)."""
+
+
+class SessionUI(TypingProtocol):
+    def info(self, text: str) -> None: ...
+    def before_trial(self, test: TestSummary, side: str, rep: int, attempt: int, cue: str) -> str: ...
+    def countdown(self, side: str, rep: int, seconds_left: float) -> None: ...
+    def live(self, side: str, rep: int, state: LiveState, elapsed_s: float, duration_s: float) -> None: ...
+    def trial_done(self, outcome: TrialOutcome) -> None: ...
+    def rest(self, seconds_left: float) -> None: ...
+    def test_done(self, summary: TestSummary) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How to run: timing overrides (demo), first side, pass mark, record tail."""
+
+    countdown_s: float | None = None
+    rest_s: float | None = None
+    first_side: str = "left"
+    tail_s: float = 0.6
+    pass_pct: float = 90.0
+    operator: str = ""
+    ui_period_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class SideChannels:
+    device_id: str
+    channels: tuple[int, ...]
+
+
+def side_channels(protocol: Protocol, roles: dict[str, str]) -> dict[str, SideChannels]:
+    """Which device channels measure each side; a mapping without a side serves every side."""
+    out: dict[str, SideChannels] = {}
+    shared: SideChannels | None = None
+    for m in protocol.channel_map:
+        sc = SideChannels(roles[m.role], tuple(m.channels))
+        if m.side in (None, "both"):
+            shared = sc
+        else:
+            out[m.side] = sc
+    for side in ("left", "right"):
+        if side not in out and shared is not None:
+            out[side] = shared
+    return out
+
+
+class SessionRunner:
+    """Runs protocols for one patient and writes the session file.
+
+    ``roles`` maps each protocol device role to a bound device id in ``pipeline``.
+    """
+
+    def __init__(self, *, patient: Patient, protocols: list[Protocol], pipeline: Pipeline, writer: SessionWriter,
+                 roles: dict[str, str], ui: SessionUI, options: RunnerOptions = RunnerOptions(),
+                 actor: Actor | None = None, session_attrs: dict[str, Any] | None = None) -> None:
+        self.patient = patient
+        self.protocols = protocols
+        self.pipeline = pipeline
+        self.writer = writer
+        self.roles = roles
+        self.ui = ui
+        self.options = options
+        self.actor = actor
+        self.session_attrs = session_attrs or {}
+        self.summaries: list[TestSummary] = []
+        self.session_id = str(uuid.uuid4())
+
+    # -- the whole session ------------------------------------------------------------------
+    def write_header(self, devices: dict[str, BoundDevice], calibration: dict[str, Any]) -> None:
+        self.writer.create(
+            {"session_id": self.session_id, "algorithm_version": ALGORITHM_VERSION,
+             "station_version": __version__},
+            {**self.patient.as_dict(), "operator": self.options.operator, **self.session_attrs},
+        )
+        for device_id, d in devices.items():
+            self.writer.set_attrs(f"devices/{device_id}", {
+                **{k: v for k, v in d.info.as_dict().items() if k != "settings"},
+                "uri": d.uri, "settings": d.info.settings,
+                "calibration": d.calibration_snapshot,
+            })
+        self.writer.set_attrs("calibration", {"snapshot": calibration})
+        for p in self.protocols:
+            self.writer.set_attrs(f"protocols/{p.id}", {
+                "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
+                "text": p.source_text})
+
+    def run(self) -> list[TestSummary]:
+        """Run every protocol in order; returns the test summaries. Raises SessionAborted."""
+        for index, protocol in enumerate(self.protocols, start=1):
+            summary = self.run_test(index, protocol)
+            self.summaries.append(summary)
+            self.ui.test_done(summary)
+            if summary.status == layout.STATUS_ABORTED:
+                raise SessionAborted(f"session aborted during {protocol.name}")
+        return self.summaries
+
+    # -- one test -----------------------------------------------------------------------------
+    def _timing(self, protocol: Protocol) -> tuple[float, float, float]:
+        t = protocol.timing
+        countdown = self.options.countdown_s if self.options.countdown_s is not None else t.countdown_s
+        rest = self.options.rest_s if self.options.rest_s is not None else t.rest_s
+        return countdown, t.duration_s, rest
+
+    def run_test(self, index: int, protocol: Protocol) -> TestSummary:
+        test = layout.test_key(index, protocol.id)
+        summary = TestSummary(test=test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind)
+        by_side = side_channels(protocol, self.roles)
+        used = sorted({sc.device_id for sc in by_side.values()})
+        self.ui.info(f"{protocol.name}: {protocol.cues.setup}".rstrip(": "))
+        tare = {}
+        for device_id in used:
+            rate = self.pipeline.devices[device_id].info.rate_hz
+            self.pipeline.wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
+            tare[device_id] = self.pipeline.tare(device_id, 0.5).tolist()
+        self.writer.set_attrs(f"tests/{test}", {
+            "protocol_id": protocol.id, "name": protocol.name, "kind": protocol.kind, "index": index,
+            "status": layout.STATUS_RECORDING, "tare_n": tare, "involved_side": self.patient.involved_side})
+        plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
+        planned = {s: sum(1 for side, _ in plan if side == s) for s in {side for side, _ in plan}}
+        countdown_s, duration_s, rest_s = self._timing(protocol)
+        trial_no = 0
+        attempts: dict[str, int] = {}
+        last: TrialOutcome | None = None
+        while plan:
+            side, rep = plan.popleft()
+            attempt = attempts.get(side, 0) + 1
+            choice = self.ui.before_trial(summary, side, rep, attempt, protocol.cues.start)
+            if choice == "abort":
+                summary.status = layout.STATUS_ABORTED
+                break
+            if choice == "redo" and last is not None:
+                last.status = "rejected"
+                self.writer.set_attrs(f"tests/{test}/trials/{last.trial}", {"status": "rejected"})
+                plan.appendleft((side, rep))
+                side, rep = last.side, last.rep
+                attempt = attempts.get(side, 0) + 1
+            trial_no += 1
+            if choice == "skip":
+                outcome = TrialOutcome(test, layout.trial_key(trial_no), side, rep, attempt, "skipped")
+                self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}",
+                                      {"side": side, "rep": rep, "attempt": attempt, "status": "skipped"})
+            else:
+                outcome = self.record_trial(protocol, test, trial_no, side, rep, attempt, by_side,
+                                            countdown_s, duration_s)
+            attempts[side] = attempt
+            summary.trials.append(outcome)
+            last = outcome
+            self.ui.trial_done(outcome)
+            if outcome.status == layout.STATUS_ABORTED:
+                summary.status = layout.STATUS_ABORTED
+                break
+            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts, planned)
+            if plan:
+                self._rest(rest_s)
+        self._summarise(protocol, summary)
+        self.writer.set_attrs(f"tests/{test}", {
+            "status": summary.status, "summary": summary.as_dict(),
+            **self._headline_attrs(summary)})
+        return summary
+
+    def _maybe_add_rep(self, protocol: Protocol, summary: TestSummary, plan: deque[tuple[str, int]], side: str,
+                       rep: int, attempts: dict[str, int], planned: dict[str, int]) -> None:
+        """Acceptance rule: once a side's planned reps are done, add a rep while its latest rep
+        is more than ``max_drop_pct`` below the side's best (or had no rise), up to ``max_reps``."""
+        if any(s == side for s, _ in plan):
+            return
+        valid = [t for t in summary.trials if t.side == side and t.status == layout.STATUS_COMPLETE]
+        if len(valid) < min(planned.get(side, 0), protocol.acceptance.min_reps):
+            needs = True
+        else:
+            reps = summarize_reps([t.peak_force_n for t in valid], protocol.acceptance.max_drop_pct)
+            needs = (len(valid) - 1) in reps.flagged
+        if needs and attempts.get(side, 0) < protocol.acceptance.max_reps:
+            plan.append((side, rep + 1))
+            self.ui.info(f"{side}: one more rep (acceptance rule, max {protocol.acceptance.max_reps})")
+
+    def _rest(self, rest_s: float) -> None:
+        end = time.monotonic() + rest_s
+        while (left := end - time.monotonic()) > 0:
+            self.ui.rest(left)
+            time.sleep(min(self.options.ui_period_s * 5, left))
+
+    # -- one trial ----------------------------------------------------------------------------
+    def record_trial(self, protocol: Protocol, test: str, trial_no: int, side: str, rep: int, attempt: int,
+                     by_side: dict[str, SideChannels], countdown_s: float, duration_s: float) -> TrialOutcome:
+        trial = layout.trial_key(trial_no)
+        measured = ["left", "right"] if side == "both" else [side]
+        live = by_side[measured[0]]
+        devices = {sc.device_id: self.pipeline.devices[sc.device_id] for s, sc in by_side.items() if s in measured}
+        self.pipeline.watch(live.device_id, live.channels)
+        attrs = {"side": side, "rep": rep, "attempt": attempt, "protocol_id": protocol.id,
+                 "channels": {s: {"device": by_side[s].device_id, "channels": list(by_side[s].channels)}
+                              for s in measured}}
+        self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
+        status = layout.STATUS_COMPLETE
+        cue_s = onset = None
+        try:
+            start = time.monotonic()
+            while (left := start + countdown_s - time.monotonic()) > 0:
+                self.ui.countdown(side, rep, left)
+                time.sleep(min(self.options.ui_period_s, left))
+            self.pipeline.live.arm()
+            cue_s = time.monotonic()
+            if self.actor is not None:
+                self.actor(side, protocol.kind, cue_s, duration_s)
+            end = cue_s + duration_s + self.options.tail_s
+            while (now := time.monotonic()) < end:
+                self.ui.live(side, rep, self.pipeline.live.state(), now - cue_s, duration_s)
+                time.sleep(self.options.ui_period_s)
+            onset = self.pipeline.live.state().onset_t_s
+        except KeyboardInterrupt:
+            status = layout.STATUS_ABORTED
+        data, events = self.pipeline.end_recording()
+        flags = [f"{e.kind}: {e.message}" for e in events if e.kind in ("disconnected", "overflow", "error")]
+        if any(e.kind == "disconnected" for e in events) and status == layout.STATUS_COMPLETE:
+            status = layout.STATUS_INTERRUPTED
+        outcome = TrialOutcome(test, trial, side, rep, attempt, status, flags=flags)
+        if status != layout.STATUS_ABORTED:
+            self._analyse(protocol, outcome, data, by_side, measured, cue_s)
+        self.pipeline.writer.end_trial({  # type: ignore[union-attr]
+            "status": outcome.status, "cue_host_s": cue_s, "live_onset_host_s": onset,
+            "quality_flags": outcome.flags, "results": outcome.results,
+            "peak_force_n": outcome.peak_force_n, "algorithm_version": ALGORITHM_VERSION,
+        })
+        if status == layout.STATUS_ABORTED:
+            raise SessionAborted(f"trial {side} rep {rep} aborted")
+        return outcome
+
+    def _analyse(self, protocol: Protocol, outcome: TrialOutcome, data: dict[str, TrialData],
+                 by_side: dict[str, SideChannels], measured: list[str], cue_s: float | None) -> None:
+        forces: dict[str, np.ndarray] = {}
+        rates: dict[str, float] = {}
+        for s in measured:
+            sc = by_side[s]
+            d = data.get(sc.device_id)
+            if d is None or d.samples == 0:
+                outcome.flags.append(f"no samples from {sc.device_id}")
+                continue
+            forces[s] = d.force_n[:, list(sc.channels)].sum(axis=1)
+            rates[s] = self.pipeline.devices[sc.device_id].info.rate_hz
+        if protocol.kind == "isometric":
+            self._analyse_isometric(protocol, outcome, forces, rates)
+        else:
+            self._analyse_landing(outcome, forces, rates)
+
+    def _analyse_isometric(self, protocol: Protocol, outcome: TrialOutcome, forces: dict[str, np.ndarray],
+                           rates: dict[str, float]) -> None:
+        lever = self.patient.lever_arm_m or protocol.normalisation.lever_arm_m
+        mass = self.patient.body_mass_kg if protocol.normalisation.body_mass else None
+        per_side = {}
+        for s, f in forces.items():
+            r = analyze_isometric(f, rates[s], IsometricParams(), body_mass_kg=mass, lever_arm_m=lever)
+            per_side[s] = r.to_dict()
+            outcome.flags.extend(f"{s}: {flag}" if len(forces) > 1 else flag for flag in r.flags)
+            if not r.rise_found:
+                outcome.flags.append(f"{s}: no rise ({r.status})" if len(forces) > 1 else f"no rise ({r.status})")
+        if len(per_side) == 1:
+            (only,) = per_side.values()
+            outcome.results = only
+            outcome.peak_force_n = only.get("peak_force_n")
+        else:
+            outcome.results = {"per_side": per_side}
+            peaks = [v.get("peak_force_n") for v in per_side.values() if v.get("peak_force_n") is not None]
+            outcome.peak_force_n = min(peaks) if len(peaks) == len(per_side) else None
+
+    def _analyse_landing(self, outcome: TrialOutcome, forces: dict[str, np.ndarray], rates: dict[str, float]) -> None:
+        from station.analysis import landing
+
+        bw = self.patient.body_mass_kg * STANDARD_GRAVITY if self.patient.body_mass_kg else None
+        if len(forces) == 2:
+            r = landing.analyze_dual_landing(forces["left"], forces["right"], rates["left"], body_weight_n=bw)
+        else:
+            (s, f), = forces.items()
+            r = landing.analyze_landing(f, rates[s], body_weight_n=bw)
+        outcome.results = r.to_dict()
+        outcome.flags.extend(getattr(r, "flags", ()))
+        if len(forces) == 2:
+            lp = outcome.results.get("left", {}).get("peak_force_n")
+            rp = outcome.results.get("right", {}).get("peak_force_n")
+            outcome.peak_force_n = None if lp is None or rp is None else lp + rp
+        else:
+            outcome.peak_force_n = outcome.results.get("peak_force_n")
+
+    # -- summaries ----------------------------------------------------------------------------
+    def _side_peaks(self, summary: TestSummary) -> dict[str, list[float | None]]:
+        peaks: dict[str, list[float | None]] = {}
+        for t in summary.trials:
+            if t.status != layout.STATUS_COMPLETE:
+                continue
+            if t.side == "both":
+                per = t.results.get("per_side") or {s: t.results.get(s, {}) for s in ("left", "right")}
+                for s in ("left", "right"):
+                    peaks.setdefault(s, []).append((per.get(s) or {}).get("peak_force_n"))
+            else:
+                peaks.setdefault(t.side, []).append(t.peak_force_n)
+        return peaks
+
+    def _summarise(self, protocol: Protocol, summary: TestSummary) -> None:
+        for side, peaks in self._side_peaks(summary).items():
+            reps = summarize_reps(peaks, protocol.acceptance.max_drop_pct)
+            summary.sides[side] = SideSummary(side, reps.best, reps.mean, reps.cv_pct, reps.n_reps, list(reps.flagged))
+        left, right = summary.sides.get("left"), summary.sides.get("right")
+        if not (left and right and left.best_n and right.best_n):
+            return
+        involved = self.patient.involved_side
+        if involved in ("left", "right"):
+            inv, uninv = (left, right) if involved == "left" else (right, left)
+            summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, self.options.pass_pct).to_dict()
+        else:
+            summary.symmetry = asymmetry_index(left.best_n, right.best_n).to_dict()
+
+    @staticmethod
+    def _headline_attrs(summary: TestSummary) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for side, s in summary.sides.items():
+            if s.best_n is not None:
+                out[f"best_{side}_n"] = s.best_n
+        for key in ("kind", "value_pct", "passed", "asymmetry_pct", "direction"):
+            if key in summary.symmetry and summary.symmetry[key] is not None:
+                out[f"symmetry_{key}"] = summary.symmetry[key]
+        return out
+
+
+def replace_timing(protocol: Protocol, **changes: float) -> Protocol:
+    """A copy of ``protocol`` with some timing fields changed (demo mode)."""
+    return replace(protocol, timing=replace(protocol.timing, **changes))
+
+
+def session_path(out_dir: Path, patient_id: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return out_dir / f"{patient_id}_{stamp}.h5"

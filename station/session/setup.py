@@ -1,0 +1,108 @@
+"""Opening a session's devices: binding ``--device [ROLE=]URI`` to protocol roles,
+choosing each device's calibration, and, for simulators, the simulated patient."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import DeviceError
+from drivers.registry import open_device, parse_uri
+from drivers.scenarios import ScheduledForces, SimulatedPatient
+from protocols.model import Protocol
+from station.errors import UserError
+from station.pipeline import BoundDevice, identity
+
+
+@dataclass(frozen=True)
+class DeviceArg:
+    roles: tuple[str, ...]  # empty: assign to the next unbound role
+    uri: str
+
+
+def parse_device_arg(text: str) -> DeviceArg:
+    """``URI`` or ``ROLE=URI`` or ``ROLE1,ROLE2=URI`` (one device serving several roles)."""
+    head, sep, tail = text.partition("=")
+    if sep and ":" not in head and "?" not in head:
+        roles = tuple(r.strip() for r in head.split(",") if r.strip())
+        return DeviceArg(roles, tail)
+    return DeviceArg((), text)
+
+
+def bind_roles(protocols: list[Protocol], args: list[DeviceArg]) -> dict[str, DeviceArg]:
+    """Role → device argument. Named roles first; unnamed devices fill the remaining roles
+    in the order the protocols list them. A role left without a device is an error."""
+    needed: list[str] = []
+    for p in protocols:
+        for d in p.devices:
+            if d.role not in needed:
+                needed.append(d.role)
+    bound: dict[str, DeviceArg] = {}
+    for a in args:
+        for role in a.roles:
+            if role not in needed:
+                raise UserError(f"--device {role}=…: no protocol in this session has a device role {role!r} "
+                                f"(roles: {', '.join(needed)})")
+            bound[role] = a
+    free = [a for a in args if not a.roles]
+    for role in needed:
+        if role not in bound and free:
+            bound[role] = free.pop(0)
+    missing = [r for r in needed if r not in bound]
+    if missing:
+        raise UserError(f"no device for role(s) {', '.join(missing)}: add --device {missing[0]}=URI "
+                        "(e.g. sim:mark10 or mark10:/dev/ttyUSB0)")
+    if free:
+        raise UserError(f"--device {free[0].uri}: more devices than protocol roles ({', '.join(needed)})")
+    return bound
+
+
+def device_id_for(arg: DeviceArg, bound: dict[str, DeviceArg]) -> str:
+    return "+".join(role for role, a in bound.items() if a is arg)
+
+
+def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatient | None = None,
+                         sources: dict[str, Any] | None = None) -> tuple[dict[str, BoundDevice], dict[str, str]]:
+    """Open every bound device once; returns (device_id → BoundDevice, role → device_id).
+
+    ``sources`` maps a device id to the force source its simulator feels (only for ``sim:``).
+    """
+    devices: dict[str, BoundDevice] = {}
+    roles: dict[str, str] = {}
+    try:
+        for arg in dict.fromkeys(bound.values()):
+            device_id = device_id_for(arg, bound)
+            for role, a in bound.items():
+                if a is arg:
+                    roles[role] = device_id
+            try:
+                parse_uri(arg.uri)
+                driver, sim = open_device(arg.uri, (sources or {}).get(device_id))
+                info = driver.open()
+            except DeviceError as exc:
+                raise UserError(str(exc)) from None
+            calibrate, snapshot = calibration_for(info)
+            devices[device_id] = BoundDevice(device_id, arg.uri, driver, info, calibrate, snapshot, sim)
+    except BaseException:
+        for d in devices.values():
+            d.close()
+        raise
+    return devices, roles
+
+
+def calibration_for(info: Any) -> tuple[Any, dict[str, Any]]:
+    """The calibration applied to a device's values and its snapshot for the session file."""
+    if info.unit == "N":
+        return identity, {"model": "identity", "source": "factory",
+                          "note": f"{info.family} {info.model} reports newtons; factory calibration used"}
+    raise UserError(f"{info.port}: {info.family} {info.serial} reports raw counts and needs a calibration "
+                    "(run `station calibrate`)")
+
+
+def simulated_dynamometer(channels: int = 1, *, involved_side: str | None = "right", ratio: float = 0.82,
+                          channel_for_side: dict[str, int] | None = None, seed: int = 1
+                          ) -> tuple[ScheduledForces, SimulatedPatient]:
+    """A force source and the simulated patient who drives it."""
+    forces = ScheduledForces(channels, seed=seed)
+    patient = SimulatedPatient(forces, involved_side=involved_side, involved_ratio=ratio,
+                               channel_for_side=channel_for_side, seed=seed + 1)
+    return forces, patient

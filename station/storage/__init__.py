@@ -1,0 +1,1 @@
+"""HDF5 session files: the layout, the single writer thread, readers and recovery."""

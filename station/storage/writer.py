@@ -1,0 +1,234 @@
+"""The one writer that owns a session file.
+
+Every write goes through :class:`SessionWriter`'s thread. The file is open only while it
+must be: metadata and finished trials are written with the file opened normally and closed
+again, so between trials the file on disk is complete and closed. During a trial the file
+is in HDF5 single-writer/multiple-reader (SWMR) mode: samples are appended in chunks and
+flushed every ``flush_interval_s`` (0.25 s), other processes can read it meanwhile
+(``h5py.File(path, "r", swmr=True)``), and a killed process leaves a file whose earlier
+trials are intact and whose current trial lacks at most the unflushed samples.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from station import __version__
+from station.storage import layout
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class TrialDevice:
+    """One device recorded in a trial: its channel count and whether it has a clock."""
+
+    channels: int
+    has_device_time: bool
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What a new trial group needs to know up front; samples go to ``<trial>/<device_id>/``."""
+
+    test: str
+    trial: str
+    devices: dict[str, TrialDevice]
+    attrs: dict[str, Any]
+
+
+def _set_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        if value is None:
+            if key in obj.attrs:
+                del obj.attrs[key]
+            continue
+        obj.attrs[key] = layout.attr_value(value)
+
+
+def _open(path: Path, mode: str) -> h5py.File:
+    return h5py.File(path, mode, libver=layout.LIBVER, locking=False)
+
+
+class SessionWriter:
+    """A thread owning one HDF5 session file. Public methods only enqueue work.
+
+    Errors in the writer thread are kept and raised by the next :meth:`sync` or
+    :meth:`close`, so an acquisition never blocks on disk but never loses an error.
+    """
+
+    def __init__(self, path: str | Path, *, flush_interval_s: float = 0.25, chunk_rows: int = 1024) -> None:
+        self.path = Path(path)
+        self.flush_interval_s = flush_interval_s
+        self.chunk_rows = chunk_rows
+        self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="hdf5-writer", daemon=True)
+        self._error: BaseException | None = None
+        self._file: h5py.File | None = None  # open only during a trial (SWMR)
+        self._trial: str | None = None
+        self._rows: dict[str, int] = {}
+        self._last_flush = 0.0
+        self.samples_written = 0
+        self._thread.start()
+
+    # -- public API (any thread) --------------------------------------------------------
+    def create(self, root_attrs: dict[str, Any], session: dict[str, Any]) -> None:
+        self._put(self._do_create, root_attrs, session)
+
+    def set_attrs(self, group: str, attrs: dict[str, Any]) -> None:
+        """Create ``group`` if needed and set its attributes (only between trials)."""
+        self._put(self._do_set_attrs, group, attrs)
+
+    def begin_trial(self, spec: TrialSpec) -> None:
+        self._put(self._do_begin_trial, spec)
+
+    def append(self, device_id: str, t_host_s: np.ndarray, raw: np.ndarray, force_n: np.ndarray,
+               t_device_s: np.ndarray | None = None) -> None:
+        """Append one device's samples to the current trial (arrays must not be reused)."""
+        self._put(self._do_append, device_id, t_host_s, raw, force_n, t_device_s)
+
+    def end_trial(self, attrs: dict[str, Any]) -> None:
+        self._put(self._do_end_trial, attrs)
+
+    def sync(self, timeout_s: float = 30.0) -> None:
+        """Wait until everything queued so far is on disk; raise a writer error if any."""
+        done = threading.Event()
+        self._put(lambda: done.set())
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"{self.path}: writer did not catch up within {timeout_s:g} s")
+        self._raise()
+
+    def close(self, root_attrs: dict[str, Any] | None = None) -> None:
+        """Finish: end any open trial as interrupted, set final root attributes, stop."""
+        if self._thread.is_alive():
+            self._put(self._do_close, root_attrs or {})
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    # -- internals (writer thread) --------------------------------------------------------
+    def _put(self, fn: Callable[..., None], *args: Any) -> None:
+        self._raise()
+        self._queue.put((fn, args))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_interval_s)
+            except queue.Empty:
+                self._maybe_flush()
+                continue
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except BaseException as exc:  # kept for the caller
+                self._error = exc
+            self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self._file is not None and time.monotonic() - self._last_flush >= self.flush_interval_s:
+            try:
+                self._file.flush()
+            except BaseException as exc:
+                self._error = exc
+            self._last_flush = time.monotonic()
+
+    def _do_create(self, root_attrs: dict[str, Any], session: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _open(self.path, "w-") as f:
+            _set_attrs(f, {
+                "format": layout.FORMAT,
+                "format_version": layout.FORMAT_VERSION,
+                "station_version": __version__,
+                "created_utc": utc_now(),
+                "status": layout.STATUS_RECORDING,
+                **root_attrs,
+            })
+            _set_attrs(f.require_group("session"), session)
+            for name in ("devices", "calibration", "protocols", "tests"):
+                f.require_group(name)
+
+    def _do_set_attrs(self, group: str, attrs: dict[str, Any]) -> None:
+        self._close_trial_file()
+        with _open(self.path, "r+") as f:
+            _set_attrs(f.require_group(group), attrs)
+
+    def _do_begin_trial(self, spec: TrialSpec) -> None:
+        self._close_trial_file()
+        f = _open(self.path, "r+")
+        g = f.require_group(layout.trial_path(spec.test, spec.trial))
+        _set_attrs(g, {"status": layout.STATUS_RECORDING, "started_utc": utc_now(), **spec.attrs})
+        rows = self.chunk_rows
+        for device_id, dev in spec.devices.items():
+            d, ch = g.require_group(device_id), dev.channels
+            d.create_dataset("t_host_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
+            d.create_dataset("raw", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch))
+            d.create_dataset("force_n", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch))
+            if dev.has_device_time:
+                d.create_dataset("t_device_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
+                d["t_device_s"].attrs["unit"] = "s"
+            d["t_host_s"].attrs["unit"] = "s"
+            d["force_n"].attrs["unit"] = "N"
+        f.swmr_mode = True
+        self._file, self._trial = f, layout.trial_path(spec.test, spec.trial)
+        self._rows = {}
+        self._last_flush = time.monotonic()
+
+    def _do_append(self, device_id: str, t_host_s: np.ndarray, raw: np.ndarray, force_n: np.ndarray,
+                   t_device_s: np.ndarray | None) -> None:
+        if self._file is None or self._trial is None:
+            return  # samples outside a trial are not stored
+        g = self._file[self._trial].get(device_id)
+        if g is None:
+            return  # a device not recorded in this trial
+        n = len(t_host_s)
+        data = {"t_host_s": t_host_s, "raw": raw, "force_n": force_n}
+        if t_device_s is not None and "t_device_s" in g:
+            data["t_device_s"] = t_device_s
+        start = g["t_host_s"].shape[0]
+        for name, values in data.items():
+            ds = g[name]
+            ds.resize(start + n, axis=0)
+            ds[start : start + n] = values
+        self.samples_written += n
+
+    def _close_trial_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file, self._trial = None, None
+
+    def _do_end_trial(self, attrs: dict[str, Any]) -> None:
+        trial = self._trial
+        self._close_trial_file()
+        if trial is None:
+            return
+        with _open(self.path, "r+") as f:
+            g = f[trial]
+            samples = {k: int(d["t_host_s"].shape[0]) for k, d in g.items() if isinstance(d, h5py.Group)}
+            _set_attrs(g, {"ended_utc": utc_now(), "samples": samples, **attrs})
+
+    def _do_close(self, root_attrs: dict[str, Any]) -> None:
+        trial = self._trial
+        self._close_trial_file()
+        with _open(self.path, "r+") as f:
+            if trial is not None and f[trial].attrs.get("status") == layout.STATUS_RECORDING:
+                _set_attrs(f[trial], {"status": layout.STATUS_INTERRUPTED, "ended_utc": utc_now()})
+            _set_attrs(f, {"closed_utc": utc_now(), **root_attrs})
