@@ -39,7 +39,9 @@ ERRORS: dict[str, str] = {
 }
 MAX_AOUT_HZ = 1000
 
-_READING = re.compile(rb"^([+-]?\d+(?:\.\d*)?)(?:[ \t]*([A-Za-z]+))?\r?$", re.MULTILINE)
+# A reading as the gauge prints it: no leading zeros ("00.5" is a line that lost a digit),
+# optional sign, fixed decimals for the unit, optional unit.
+_READING = re.compile(rb"^([+-]?(?:0|[1-9]\d*)(?:\.\d+)?)(?:[ \t]*([A-Za-z]+))?\r?$", re.MULTILINE)
 
 
 def unit_factor(unit: str, port: str = "") -> float:
@@ -56,7 +58,10 @@ class Mark10Decoder:
 
     Lines that are not readings (garbage, a line broken by a lost byte, an ``R``
     acknowledgement, ``*NN`` errors) are counted and skipped; decoding resumes at the next
-    line ending, so one bad byte costs at most one reading.
+    line ending, so one bad byte costs at most one reading. The gauge prints a fixed number
+    of decimals for its unit, so a reading whose decimals differ from the stream's is a line
+    that lost a digit and is skipped too. ASCII has no checksum: a lost digit *before* the
+    decimal point ("100.00" → "10.00") or of the sign cannot be detected by any framing rule.
     """
 
     def __init__(self, default_unit: str = "N", polarity: float = 1.0) -> None:
@@ -66,9 +71,11 @@ class Mark10Decoder:
         self.bad_lines = 0
         self.garbage_bytes = 0
         self.device_errors: list[str] = []
+        self.decimals: dict[bytes, int] = {}  # per unit as printed, learned from the stream
 
     def reset(self) -> None:
         self._tail = b""
+        self.decimals = {}
 
     def feed(self, data: bytes) -> np.ndarray:
         """Forces (N) of every complete reading in ``_tail + data``."""
@@ -86,7 +93,26 @@ class Mark10Decoder:
         if not matches:
             return np.empty(0)
         numbers, units = zip(*matches, strict=True)
-        values = np.array(numbers, dtype="S24").astype(np.float64)
+        raw = np.array(numbers, dtype="S24")
+        dot = np.char.find(raw, b".")
+        decimals = np.where(dot >= 0, np.char.str_len(raw) - dot - 1, 0)
+        unit_arr = np.array(units, dtype="S8")
+        expected = np.empty_like(decimals)
+        for u in np.unique(unit_arr):
+            sel = unit_arr == u
+            if u not in self.decimals:
+                self.decimals[bytes(u)] = int(np.bincount(decimals[sel]).argmax())
+            expected[sel] = self.decimals[bytes(u)]
+        keep = decimals == expected
+        if not keep.all():
+            dropped = int((~keep).sum())
+            self.bad_lines += dropped
+            self.garbage_bytes += int(np.char.str_len(raw[~keep]).sum())
+            raw = raw[keep]
+            units = tuple(u for u, k in zip(units, keep, strict=True) if k)
+            if raw.size == 0:
+                return np.empty(0)
+        values = raw.astype(np.float64)
         unique_units = set(units)
         if unique_units == {b""}:
             factor: float | np.ndarray = unit_factor(self.default_unit)

@@ -1,0 +1,843 @@
+"""SparkFun OpenScale (SEN-13261: ATmega328P + HX711 24-bit ADC + TMP102), firmware 1.x.
+
+Wire protocol (see ``docs/protocols/openscale.md``): 9600 bit/s 8-N-1 by default. After a
+reset (opening the port pulses DTR, which resets the board) the firmware prints a banner::
+
+    Serial Load Cell Converter version 1.2
+    By SparkFun Electronics
+    No remote sensor found
+    Minimum time between reports: 13
+    Press x to bring up settings
+    Readings:
+
+then one CSV line per reading, every field followed by a comma, lines ended CR-LF::
+
+    [millis,]weight,lbs|kg,[raw,][local temp,][remote temp,]
+
+Which optional fields appear is set in the menu. ``x`` opens the configuration menu (the
+stream pauses; the menu lists numbered settings with their values in brackets and ends with a
+``>`` prompt); ``x`` again prints ``Exiting`` and resumes. With "Serial trigger" on, the board
+prints one reading per trigger character (``!`` by default). The firmware has no command
+that returns the settings, so the driver reads them from the menu.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.loadcell import LoadCellModel
+from drivers.scenarios import ForceSource
+from drivers.simulator import PtySimulator
+
+LBF_N = 4.4482216152605
+KGF_N = 9.80665
+#: newtons per unit as the firmware prints it (a scale calibrated in lbs or kg of mass
+#: reads the force of that mass: lbf, kgf)
+UNIT_TO_N: dict[str, float] = {"lbs": LBF_N, "kg": KGF_N}
+FIRMWARE_VERSION = "1.2"
+HX711_MAX_SPS = 80.0  # RATE pin high; 10 SPS with it low
+MENU_KEY = b"x"
+DEFAULT_TRIGGER = b"!"
+HEADER = b"Serial Load Cell Converter version"
+READINGS = b"Readings:"
+MAX_TAIL = 4096
+
+_WORD = rb"(-?\d+(?:\.\d*)?|-?inf|nan|ovf)"  # Arduino's print(float) gives inf/nan/ovf when uncalibrated
+_INT = rb"(-?\d+)"
+_UNIT = rb"([A-Za-z]+)"
+#: a printable line that is banner or menu text rather than a damaged reading: menu items
+#: ("1) Tare ..."), capitalised sentences, the ">" prompt, the "\n\r"-led confirmations
+_TEXT = re.compile(rb"^\r?(?:[0-9a-z]\) |[A-Z>])[\x20-\x7e]*\r?$")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which optional CSV fields the firmware prints (menu items 3, q, 9, r)."""
+
+    timestamp: bool = True
+    raw: bool = False
+    local_temp: bool = True
+    remote_temp: bool = True
+
+    def names(self) -> tuple[str, ...]:
+        names = ["millis"] if self.timestamp else []
+        names += ["weight", "unit"]
+        names += ["raw"] if self.raw else []
+        names += ["local_temp"] if self.local_temp else []
+        names += ["remote_temp"] if self.remote_temp else []
+        return tuple(names)
+
+    def pattern(self) -> re.Pattern[bytes]:
+        parts = {"millis": _INT, "weight": _WORD, "unit": _UNIT, "raw": _INT,
+                 "local_temp": rb"(-?\d+(?:\.\d*)?)", "remote_temp": rb"(-?\d+(?:\.\d*)?)"}
+        body = b"".join(parts[n] + b"," for n in self.names())
+        return re.compile(rb"^" + body + rb"\r$", re.MULTILINE)
+
+
+#: the firmware's fresh-EEPROM defaults: timestamp, local and remote temperature on, raw off
+DEFAULT_COLUMNS = Columns()
+
+
+@dataclass
+class MenuSettings:
+    """The settings the configuration menu shows (values as printed)."""
+
+    firmware: str = ""
+    tare_point: int = 0
+    calibration_factor: int = 0
+    timestamp: bool = True
+    report_ms: int = 0
+    baudrate: int = 9600
+    unit: str = "lbs"
+    decimals: int = 2
+    average: int = 1
+    local_temp: bool = True
+    remote_temp: bool = True
+    status_led: str = "Blink"
+    trigger: bool = False
+    raw: bool = False
+    trigger_char: str = "!"
+
+    @property
+    def columns(self) -> Columns:
+        return Columns(timestamp=self.timestamp, raw=self.raw, local_temp=self.local_temp, remote_temp=self.remote_temp)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+_MENU_ITEMS: dict[str, tuple[str, type]] = {
+    "1": ("tare_point", int),
+    "2": ("calibration_factor", int),
+    "3": ("timestamp", bool),
+    "4": ("report_ms", int),
+    "5": ("baudrate", int),
+    "6": ("unit", str),
+    "7": ("decimals", int),
+    "8": ("average", int),
+    "9": ("local_temp", bool),
+    "r": ("remote_temp", bool),
+    "s": ("status_led", str),
+    "t": ("trigger", bool),
+    "q": ("raw", bool),
+    "c": ("trigger_char", str),
+}
+_MENU_LINE = re.compile(r"^([0-9a-z])\) [^\[]*\[(.*)\]\s*$")
+
+
+def parse_menu(text: bytes) -> MenuSettings | None:
+    """Settings from the last complete menu in ``text`` (through its ``x) Exit`` line), or None."""
+    start = text.rfind(b"System Configuration")
+    if start < 0 or text.find(b"x) Exit", start) < 0:
+        return None
+    settings = MenuSettings()
+    head = text.rfind(HEADER, 0, start)
+    if head >= 0:
+        settings.firmware = text[head + len(HEADER) : text.find(b"\n", head)].strip().decode("ascii", "replace")
+    seen = 0
+    for raw_line in text[start:].split(b"\n"):
+        m = _MENU_LINE.match(raw_line.decode("ascii", "replace").strip("\r"))
+        if not m or m.group(1) not in _MENU_ITEMS:
+            continue
+        name, kind = _MENU_ITEMS[m.group(1)]
+        value = m.group(2).strip()
+        try:
+            if kind is bool:
+                parsed: object = value.lower() == "on"
+            elif kind is int:
+                parsed = int(value.split()[0])
+            else:
+                parsed = value
+        except (ValueError, IndexError):
+            continue
+        setattr(settings, name, parsed)
+        seen += 1
+    return settings if seen >= 4 else None
+
+
+class OpenScaleDecoder:
+    """Turns byte blocks of OpenScale CSV lines into values, vectorised per block.
+
+    ``mode="weight"``: the weight column in newtons (lbs/kg per line); ``mode="counts"``: the
+    raw HX711 column. With the timestamp column, :attr:`t_device_s` holds the device time
+    (``millis()`` unwrapped over its 32-bit wrap, in s) of the values the last :meth:`feed`
+    returned, and a jump of more than 1.5 nominal periods counts as a gap of lost readings.
+
+    Banner and menu text lines are counted in ``text_lines`` (not errors); other lines that
+    are not readings (garbage, a line broken by a lost byte) in ``bad_lines``/``garbage_bytes``.
+    ``lost`` counts readings lost: from device-time gaps when there is a timestamp, else one
+    per bad line. Readings the board could not compute (``nan``/``inf``/``ovf``) are dropped
+    and counted in ``invalid``.
+    """
+
+    def __init__(self, columns: Columns = DEFAULT_COLUMNS, mode: str = "weight", period_s: float | None = None) -> None:
+        if mode not in ("weight", "counts"):
+            raise ValueError(f"mode must be 'weight' or 'counts', got {mode!r}")
+        if mode == "counts" and not columns.raw:
+            raise ValueError("counts mode needs the raw reading column")
+        self.columns = columns
+        self.mode = mode
+        self.period_ms = period_s * 1000.0 if period_s else None
+        self._pattern = columns.pattern()
+        names = columns.names()
+        self._col = {name: i for i, name in enumerate(names)}
+        self._tail = b""
+        self._last_u: int | None = None  # last millis as unsigned 32-bit
+        self._last_t_ms = 0
+        self.t_device_s: np.ndarray | None = None
+        self.bad_lines = 0
+        self.garbage_bytes = 0
+        self.text_lines = 0
+        self.lost = 0
+        self.gaps = 0
+        self.invalid = 0
+        self.restarts = 0
+
+    def reset(self) -> None:
+        """Forget the partial line and the device-time history (after a pause or reconnect)."""
+        self._tail = b""
+        self._last_u = None
+        self.t_device_s = None
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """Values of every complete reading in the kept tail plus ``data`` (1-D float64)."""
+        buf = self._tail + data
+        end = buf.rfind(b"\n")
+        if end < 0:
+            if len(buf) > MAX_TAIL:
+                self.garbage_bytes += len(buf) - MAX_TAIL
+                self.bad_lines += 1
+                buf = buf[-MAX_TAIL:]
+            self._tail = buf
+            self.t_device_s = np.empty(0) if self.columns.timestamp else None
+            return np.empty(0)
+        complete, self._tail = buf[: end + 1], buf[end + 1 :]
+        rows = self._pattern.findall(complete)
+        n_lines = complete.count(b"\n")
+        fresh_start: list[int] = []  # row indices that follow banner/menu text (no gap check)
+        if len(rows) < n_lines:
+            rows, fresh_start = self._careful(complete)
+        return self._convert(rows, fresh_start)
+
+    def _careful(self, complete: bytes) -> tuple[list[tuple[bytes, ...]], list[int]]:
+        """Line by line, for blocks holding text or damage; readings keep their order."""
+        rows: list[tuple[bytes, ...]] = []
+        fresh: list[int] = []
+        after_text = False
+        bad_without_time = 0
+        for line in complete.split(b"\n")[:-1]:
+            m = self._pattern.match(line)
+            if m:
+                if after_text:
+                    fresh.append(len(rows))
+                    after_text = False
+                rows.append(m.groups())
+                continue
+            if not line.strip():
+                continue
+            if _TEXT.match(line):
+                self.text_lines += 1
+                after_text = True
+            else:
+                self.bad_lines += 1
+                self.garbage_bytes += len(line) + 1
+                bad_without_time += 1
+        if not (self.columns.timestamp and self.period_ms):
+            self.lost += bad_without_time
+        return rows, fresh
+
+    def _convert(self, rows: list[tuple[bytes, ...]], fresh_start: list[int]) -> np.ndarray:
+        ts = self.columns.timestamp
+        if not rows:
+            self.t_device_s = np.empty(0) if ts else None
+            return np.empty(0)
+        table = np.array(rows, dtype="S24")
+        if table.ndim == 1:  # a single capture group per row cannot happen (weight + unit)
+            table = table[:, None]
+        keep = np.ones(len(rows), dtype=bool)
+        if self.mode == "weight":
+            words = table[:, self._col["weight"]]
+            words = np.where(words == b"ovf", b"nan", words)
+            weight = words.astype(np.float64)
+            units = np.char.lower(table[:, self._col["unit"]])
+            factor = np.full(len(rows), np.nan)
+            for unit, f in UNIT_TO_N.items():
+                factor[units == unit.encode()] = f
+            values = weight * factor
+            finite = np.isfinite(values)
+            if not finite.all():
+                unknown = ~np.isfinite(factor)
+                self.bad_lines += int(unknown.sum())
+                self.invalid += int((~finite & ~unknown).sum())
+                keep &= finite
+        else:
+            values = table[:, self._col["raw"]].astype(np.float64)
+        if ts:
+            t_ms = self._unwrap(table[:, self._col["millis"]].astype(np.int64), fresh_start)
+            self.t_device_s = t_ms[keep] / 1000.0
+        else:
+            self.t_device_s = None
+        return values[keep]
+
+    def _unwrap(self, millis: np.ndarray, fresh_start: list[int]) -> np.ndarray:
+        """Device ms since the first reading's boot, continuous over the 32-bit wrap."""
+        u = millis & 0xFFFFFFFF  # the firmware prints a signed long; the counter is unsigned
+        prev = u[0] if self._last_u is None else self._last_u
+        d = np.diff(np.concatenate(([prev], u)))
+        d[d < -(2**31)] += 2**32
+        d[d > 2**31] -= 2**32
+        first = self._last_u is None
+        restart = d < 0  # the board rebooted: millis started again
+        if restart.any():
+            self.restarts += int(restart.sum())
+            d[restart] = int(round(self.period_ms)) if self.period_ms else 0
+        if self.period_ms and not first:
+            check = d.copy()
+            check[restart] = 0
+            if fresh_start:
+                check[np.asarray(fresh_start)] = 0
+            missing = np.rint(check / self.period_ms).astype(np.int64) - 1
+            gap = (check > 1.5 * self.period_ms) & (missing > 0)
+            if gap.any():
+                self.gaps += int(gap.sum())
+                self.lost += int(missing[gap].sum())
+        base = int(u[0]) if first else self._last_t_ms
+        t = base + np.cumsum(d)
+        self._last_u = int(u[-1])
+        self._last_t_ms = int(t[-1])
+        return t
+
+
+def _usb_serial_number(port: str) -> str:
+    """The USB serial number of ``port`` (the board's FT231X), or '' when unknown."""
+    try:
+        import os
+
+        from serial.tools import list_ports
+
+        real = os.path.realpath(port)
+        for p in list_ports.comports():
+            if p.device in (port, real):
+                return p.serial_number or ""
+    except Exception:  # noqa: BLE001 - a lookup for display only
+        pass
+    return ""
+
+
+class OpenScaleDriver(Driver):
+    """A SparkFun OpenScale streaming CSV readings; weight in newtons or raw HX711 counts.
+
+    Options (device URI query): ``mode`` ``weight`` (default) or ``counts`` (the raw column;
+    the driver switches "Raw reading" on in the menu if it is off, which the board stores in
+    its EEPROM); ``rate`` nominal readings/s (default: from the menu's report rate, at most
+    80, the HX711's fastest); ``boot_wait`` s to wait for the start-up banner (default 2).
+
+    Identification opens the menu with ``x`` and reads the settings from it; between
+    :meth:`identify` and :meth:`start`, and after :meth:`stop`, the board waits in its menu
+    (not streaming). In serial-trigger mode :meth:`read` sends the trigger character to
+    request each reading.
+    """
+
+    family: ClassVar[str] = "openscale"
+    default_baudrate: ClassVar[int] = 9600
+    identify_timeout_s: ClassVar[float] = 3.0
+
+    def __init__(self, port: str, **kwargs: object) -> None:
+        super().__init__(port, **kwargs)  # type: ignore[arg-type]
+        self.mode = self.options.get("mode", "weight")
+        if self.mode not in ("weight", "counts"):
+            raise DeviceError(f"{port}: mode must be 'weight' or 'counts', got {self.mode!r}")
+        try:
+            rate = self.options.get("rate")
+            self._rate_option = float(rate) if rate else None
+            self.boot_wait_s = float(self.options.get("boot_wait", 2.0))
+        except ValueError as exc:
+            raise DeviceError(f"{port}: bad numeric option ({exc})") from None
+        if self._rate_option is not None and not 0 < self._rate_option <= 1000:
+            raise DeviceError(f"{port}: rate {self._rate_option:g} out of range (0..1000 readings/s)")
+        self.rate_hz = self._rate_option or HX711_MAX_SPS
+        self.menu: MenuSettings | None = None
+        self.banner: list[str] = []
+        self.decoder = OpenScaleDecoder()
+        self._clock = HostClock(self.rate_hz)
+        self._trigger = b""
+        self._trigger_sent = 0.0
+        self._awaiting = False
+
+    # -- identification ---------------------------------------------------------------
+    def _listen_for_banner(self, deadline: float) -> bytes:
+        """Read until the banner is complete, readings flow, or the board stays silent."""
+        t0 = time.monotonic()
+        until = min(deadline, t0 + min(self.boot_wait_s, 0.4 * self.identify_timeout_s))
+        buf = b""
+        while time.monotonic() < until:
+            buf += self.read_available(0.02)
+            if READINGS in buf:
+                break
+            if HEADER in buf:  # booting: give it the rest of the time for "Readings:"
+                until = min(deadline, t0 + max(self.boot_wait_s, 0.7 * self.identify_timeout_s))
+            elif buf.count(b"\n") >= 3:  # already running (no reset on open)
+                break
+        return buf
+
+    def _menu_exchange(self, key: bytes, deadline: float, tries: int = 4) -> MenuSettings:
+        """Send ``key`` (x, or a menu item while in the menu) and return the menu printed after it.
+
+        ``x`` is re-sent when the board answers ``Exiting`` (it was already in the menu and
+        has just left it) or stays silent for a share of the time left; not while a banner or
+        menu is still arriving.
+        """
+        buf = b""
+        attempt = 0
+        while attempt < tries and time.monotonic() < deadline:
+            self.write(key)
+            attempt += 1
+            seen = len(buf)
+            until = time.monotonic() + (deadline - time.monotonic()) / (tries - attempt + 1)
+            while time.monotonic() < deadline:
+                buf += self.read_available(0.02)
+                part = buf[seen:]
+                if part.rstrip().endswith(b">"):
+                    menu = parse_menu(part)
+                    if menu is not None:
+                        self._banner_from(buf)
+                        return menu
+                if b"Exiting" in part:
+                    break
+                if HEADER in part:
+                    continue  # a banner or the menu is being printed
+                if time.monotonic() > until:
+                    break
+            if key != MENU_KEY:
+                break  # a menu item is sent once: sending it again would toggle it back
+        raise DeviceError(
+            f"{self.port}: no OpenScale menu after sending {key.decode()!r} "
+            f"(wrong device, baud rate or port?)"
+        )
+
+    def _banner_from(self, buf: bytes) -> None:
+        i = buf.find(HEADER)
+        if i >= 0 and not self.banner:
+            lines = buf[i:].split(b"\n")[:6]
+            self.banner = [s.strip().decode("ascii", "replace") for s in lines if s.strip()]
+
+    def identify(self) -> DeviceInfo:
+        deadline = time.monotonic() + self.identify_timeout_s
+        self.banner = []
+        self._banner_from(self._listen_for_banner(deadline))
+        menu = self._menu_exchange(MENU_KEY, deadline)
+        changed: list[str] = []
+        if self.mode == "counts" and not menu.raw:
+            menu = self._menu_exchange(b"q", time.monotonic() + self.identify_timeout_s)
+            if not menu.raw:
+                raise DeviceError(f"{self.port}: could not switch the OpenScale's raw reading on")
+            changed.append("raw reading on")
+        self.menu = menu
+        if self.mode == "weight" and menu.unit.lower() not in UNIT_TO_N:
+            raise DeviceError(f"{self.port}: unsupported unit {menu.unit!r} (expected lbs or kg)")
+        if self._rate_option:
+            self.rate_hz = self._rate_option
+        elif menu.report_ms > 0:
+            self.rate_hz = min(HX711_MAX_SPS, 1000.0 / menu.report_ms)
+        else:
+            self.rate_hz = HX711_MAX_SPS
+        self._trigger = menu.trigger_char.encode("latin-1")[:1] or DEFAULT_TRIGGER if menu.trigger else b""
+        self.decoder = OpenScaleDecoder(menu.columns, self.mode, period_s=None if menu.trigger else 1.0 / self.rate_hz)
+        self._clock = HostClock(self.rate_hz)
+        firmware = menu.firmware or next((b.split()[-1] for b in self.banner if b.startswith(HEADER.decode())), "")
+        return DeviceInfo(
+            family=self.family,
+            model="OpenScale",
+            serial=_usb_serial_number(self.port),
+            firmware=firmware,
+            channels=1,
+            rate_hz=self.rate_hz,
+            unit="counts" if self.mode == "counts" else "N",
+            time_source="device" if menu.timestamp else "host",
+            port=self.port,
+            settings={
+                "mode": self.mode,
+                "scale_unit": menu.unit,
+                "columns": ",".join(menu.columns.names()),
+                "report_ms": menu.report_ms,
+                "decimals": menu.decimals,
+                "average": menu.average,
+                "calibration_factor": menu.calibration_factor,
+                "tare_point": menu.tare_point,
+                "serial_trigger": menu.trigger,
+                "trigger_char": menu.trigger_char,
+                "device_baudrate": menu.baudrate,
+                "baudrate": self.baudrate,
+                "changed": changed,
+                "banner": list(self.banner),
+            },
+        )
+
+    # -- streaming --------------------------------------------------------------------
+    def start(self) -> None:
+        """Leave the menu (``x``); the board resumes its readings."""
+        self.reset_decoder()
+        self.write(MENU_KEY)
+        self._awaiting = False
+        self.streaming = True
+
+    def stop(self) -> None:
+        """Open the menu (``x``), which pauses the readings; the menu text is skipped."""
+        self.write(MENU_KEY)
+        self.streaming = False
+
+    def read(self, timeout_s: float = 0.05) -> SampleBlock | None:
+        if self.streaming and self._trigger:
+            now = time.monotonic()
+            if not self._awaiting or now - self._trigger_sent > 0.5:
+                self.write(self._trigger)
+                self._trigger_sent, self._awaiting = now, True
+        block = super().read(timeout_s)
+        if block is not None:
+            self._awaiting = False
+        return block
+
+    def reset_decoder(self) -> None:
+        self.decoder.reset()
+        self._clock = HostClock(self.rate_hz)
+
+    def decode(self, data: bytes, arrival_s: float) -> SampleBlock | None:
+        d = self.decoder
+        bad, garbage, lost, gaps, invalid = d.bad_lines, d.garbage_bytes, d.lost, d.gaps, d.invalid
+        values = d.feed(data)
+        self.stats.resyncs += d.bad_lines - bad
+        self.stats.garbage_bytes += d.garbage_bytes - garbage
+        self.stats.lost_samples += d.lost - lost
+        self.stats.gaps += d.gaps - gaps
+        self.stats.device_errors += d.invalid - invalid
+        if values.size == 0:
+            return None
+        return SampleBlock(
+            values=values[:, None],
+            t_host_s=self._clock.stamp(values.size, arrival_s),
+            t_device_s=d.t_device_s,
+        )
+
+
+# -- simulator ------------------------------------------------------------------------------
+def banner_text(firmware: str = FIRMWARE_VERSION, min_report_ms: int = 13) -> bytes:
+    """The start-up banner (``displaySystemHeader`` + setup's lines)."""
+    return (
+        _header(firmware)
+        + f"Minimum time between reports: {min_report_ms}\r\n".encode("ascii")
+        + b"Press x to bring up settings\r\nReadings:\r\n"
+    )
+
+
+def _header(firmware: str) -> bytes:
+    return f"\r\nSerial Load Cell Converter version {firmware}\r\nBy SparkFun Electronics\r\nNo remote sensor found\r\n".encode("ascii")
+
+
+def _on_off(flag: bool) -> str:
+    return "On" if flag else "Off"
+
+
+def format_lines(millis: np.ndarray | None, weight: np.ndarray, unit: str, decimals: int,
+                 raw: np.ndarray | None = None, local_temp: np.ndarray | None = None,
+                 remote_temp: bool = False) -> bytes:
+    """CSV reading lines as the firmware prints them (every field followed by a comma)."""
+    out = []
+    wfmt = f"%.{decimals}f,{unit},"
+    tfmt = f"%.{decimals}f,"
+    for i, w in enumerate(np.asarray(weight, dtype=np.float64).tolist()):
+        line = f"{int(millis[i])}," if millis is not None else ""
+        line += wfmt % w
+        if raw is not None:
+            line += f"{int(raw[i])},"
+        if local_temp is not None:
+            line += tfmt % local_temp[i]
+        if remote_temp:
+            line += "0,"  # remote temperature on but no sensor attached
+        out.append(line + "\r\n")
+    return "".join(out).encode("ascii")
+
+
+class OpenScaleSimulator(PtySimulator):
+    """An OpenScale board on a pty: banner at power-up and when the host opens the port
+    (the DTR reset), CSV readings at ``rate_hz``, the ``x`` menu, serial-trigger mode.
+
+    Forces become HX711 counts through a :class:`LoadCellModel`; the printed weight is
+    ``(counts - tare_point) / calibration_factor`` as in the firmware. Menu keys 1 (tare),
+    3, 6, 9, r, s, t, q (toggles) and x are implemented; the interactive sub-menus (2, 4, 5,
+    7, 8, c) are not, and like any other key just redisplay the menu.
+    """
+
+    family: ClassVar[str] = "openscale"
+    command_terminators: ClassVar[bytes] = b""  # single-key commands
+
+    def __init__(self, source: ForceSource, *, rate_hz: float = HX711_MAX_SPS, seed: int = 0, unit: str = "lbs",
+                 timestamp: bool = True, raw: bool = False, local_temp: bool = True, remote_temp: bool = True,
+                 trigger: bool = False, decimals: int = 2, boot_s: float = 0.15, uptime_ms: int = 0,
+                 cell: LoadCellModel | None = None, firmware: str = FIRMWARE_VERSION) -> None:
+        super().__init__(source, rate_hz=rate_hz, seed=seed)
+        self.cell = cell or LoadCellModel(gain_counts_per_n=1000.0, offset_counts=-8_000.0, seed=seed)
+        self.unit = unit
+        self.timestamp, self.raw, self.local_temp, self.remote_temp = timestamp, raw, local_temp, remote_temp
+        self.trigger = trigger
+        self.trigger_char = DEFAULT_TRIGGER
+        self.decimals = decimals
+        self.boot_s = boot_s
+        self.uptime_ms = uptime_ms
+        self.firmware = firmware
+        self.status_led = True
+        self.average = 1
+        self.tare_point = int(round(self.cell.offset_counts))
+        self.calibration_factor = self._factor_for(unit)
+        self.report_ms = max(1, int(round(1000.0 / rate_hz)))
+        self.state = "off"  # off | booting | running | menu
+        self._boot_t = 0.0
+        self._boot_until = 0.0
+        self._pending_keys = b""
+        self._attrs: list | None = None
+        self.boots = 0
+        self.samples_emitted = 0
+
+    def _factor_for(self, unit: str) -> int:
+        """Counts per printed unit, as a calibration with a known weight would set it."""
+        return int(round(self.cell.gain_counts_per_n * UNIT_TO_N.get(unit.lower(), 1.0)))
+
+    # -- power and the host opening the port ------------------------------------------
+    def start(self) -> str:
+        port = super().start()
+        self._power_up()
+        return port
+
+    def replug(self) -> str:
+        port = super().replug()
+        self._power_up()
+        return port
+
+    def unplug(self) -> None:
+        self.end_streaming()
+        self.state = "off"
+        super().unplug()
+
+    def _power_up(self) -> None:
+        import termios
+
+        with self._lock:
+            self.end_streaming()
+            self.state = "booting"
+            self.boots += 1
+            self._boot_t = time.monotonic()
+            self._boot_until = self._boot_t + self.boot_s
+            try:
+                self._attrs = termios.tcgetattr(self._master) if self._master is not None else None
+            except OSError:
+                self._attrs = None
+
+    def _host_opened(self) -> bool:
+        """True when the port's termios changed: pyserial opened (or reconfigured) it."""
+        import termios
+
+        if self._master is None:
+            return False
+        try:
+            attrs = termios.tcgetattr(self._master)
+        except OSError:
+            return False
+        if attrs != self._attrs:
+            self._attrs = attrs
+            return True
+        return False
+
+    def _stream_due(self) -> None:
+        with self._lock:
+            if self.state != "off" and self._host_opened():
+                self._power_up()  # opening the port pulses DTR: the board resets
+            if self.state == "booting" and time.monotonic() >= self._boot_until:
+                self.send(self._finish_boot())
+                pending, self._pending_keys = self._pending_keys, b""
+                self._on_bytes(pending)
+        super()._stream_due()
+
+    def _finish_boot(self) -> bytes:
+        """The sketch starts: banner, then the reading loop (streaming, or in trigger mode one
+        reading and a wait for the trigger character). Returns the bytes it prints."""
+        self.state = "running"
+        out = banner_text(self.firmware, self.report_ms)
+        if self.trigger:
+            return out + self._reading_now()
+        self.begin_streaming()
+        return out
+
+    def boot(self) -> bytes:
+        """Power up and finish booting at once (for driving :meth:`handle_command` without a
+        pty); returns the banner (and, in trigger mode, the first reading)."""
+        self._power_up()
+        return self._finish_boot()
+
+    # -- protocol -----------------------------------------------------------------------
+    def _on_bytes(self, data: bytes) -> None:
+        for b in data:
+            key = bytes([b])
+            self.commands_seen.append(key)
+            reply = self.handle_command(key)
+            if reply:
+                self.send(reply)
+
+    def menu_text(self) -> bytes:
+        unit = self.unit
+        items = [
+            f"1) Tare scale to zero [{self.tare_point}]",
+            f"2) Calibrate scale [{self.calibration_factor}]",
+            f"3) Timestamp [{_on_off(self.timestamp)}]",
+            f"4) Set report rate [{self.report_ms}]",
+            "5) Set baud rate [9600 bps]",
+            f"6) Change units of measure [{unit}]",
+            f"7) Decimals [{self.decimals}]",
+            f"8) Average amount [{self.average}]",
+            f"9) Local temp [{_on_off(self.local_temp)}]",
+            f"r) Remote temp [{_on_off(self.remote_temp)}]",
+            f"s) Status LED [{'Blink' if self.status_led else 'Off'}]",
+            f"t) Serial trigger [{_on_off(self.trigger)}]",
+            f"q) Raw reading [{_on_off(self.raw)}]",
+            f"c) Trigger character: [{self.trigger_char.decode('latin-1')}]",
+            "x) Exit",
+        ]
+        return _header(self.firmware) + b"System Configuration\r\n" + "\r\n".join(items).encode("ascii") + b"\r\n>"
+
+    def _toggle(self, name: str, label: str) -> bytes:
+        value = not getattr(self, name)
+        setattr(self, name, value)
+        return f"\n\r{label} o{'n' if value else 'ff'}\r\n".encode("ascii")
+
+    def handle_command(self, line: bytes) -> bytes | None:
+        if self.state == "booting":
+            self._pending_keys += line  # the UART buffers it until the sketch runs
+            return None
+        if self.state == "off" or not line:
+            return None
+        key = line[:1]
+        if self.state == "running":
+            if key == MENU_KEY:
+                self.end_streaming()
+                self.state = "menu"
+                return self.menu_text()
+            if self.trigger and key == self.trigger_char:
+                return self._reading_now()
+            return None  # the reading loop ignores other characters
+        # in the menu
+        if key == MENU_KEY:
+            self.state = "running"
+            reply = b"Exiting\r\n"
+            if self.trigger:
+                return reply + self._reading_now()
+            self.begin_streaming()
+            return reply
+        toggles = {b"3": ("timestamp", "Timestamp"), b"9": ("local_temp", "Local temp"),
+                   b"r": ("remote_temp", "Remote temp"), b"s": ("status_led", "Status LED"),
+                   b"t": ("trigger", "Serial trigger"), b"q": ("raw", "Raw reading")}
+        if key in toggles:
+            return self._toggle(*toggles[key]) + self.menu_text()
+        if key == b"1":
+            counts = self.cell.counts(self.source.sample(np.array([time.monotonic()]))[:, 0], np.zeros(1))
+            self.tare_point = int(counts[0])
+            note = f"\n\rTare point 1: {self.tare_point}\r\n\n\rTare point 2: {self.tare_point}\r\n"
+            return note.encode("ascii") + self.menu_text()
+        if key == b"6" and self.unit in ("lbs", "kg"):
+            self.unit = "kg" if self.unit == "lbs" else "lbs"
+            self.calibration_factor = self._factor_for(self.unit)
+            return f"\n\rUnits set to {self.unit}\r\n".encode("ascii") + self.menu_text()
+        return self.menu_text()  # unknown key, or a sub-menu we do not simulate
+
+    def _millis(self, t_abs: np.ndarray) -> np.ndarray:
+        """millis() at host times ``t_abs``, printed as the firmware's signed long."""
+        ms = self.uptime_ms + np.floor((t_abs - self._boot_t) * 1000.0).astype(np.int64)
+        return ((ms + 2**31) % 2**32) - 2**31
+
+    def _lines(self, t_abs: np.ndarray, force_n: np.ndarray) -> bytes:
+        counts = self.cell.counts(force_n, t_abs - self._boot_t)
+        weight = (counts - self.tare_point) / float(self.calibration_factor or 1)
+        temps = 24.3 + 0.05 * self.rng.standard_normal(force_n.size) if self.local_temp else None
+        self.samples_emitted += int(force_n.size)
+        return format_lines(self._millis(t_abs) if self.timestamp else None, weight, self.unit, self.decimals,
+                            raw=counts if self.raw else None, local_temp=temps, remote_temp=self.remote_temp)
+
+    def _reading_now(self) -> bytes:
+        now = np.array([time.monotonic()])
+        return self._lines(now, self.source.sample(now)[:, 0])
+
+    def encode_samples(self, t_s: np.ndarray, force_n: np.ndarray, index: np.ndarray) -> bytes:
+        return self._lines(self._stream_t0 + t_s, force_n[:, 0])
+
+
+DRIVER = OpenScaleDriver
+
+_TRUE = {"1", "true", "on", "yes"}
+_FALSE = {"0", "false", "off", "no"}
+
+
+def _flag(options: dict[str, str], name: str, default: bool) -> bool:
+    value = options.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise DeviceError(f"sim:openscale: {name} must be on or off, got {value!r}")
+
+
+def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> OpenScaleSimulator:
+    """An OpenScale simulator; options ``rate`` (readings/s, default 80; 10 for a board with
+    the RATE jumper low), ``unit`` (lbs|kg), ``timestamp``, ``raw``, ``local_temp``,
+    ``remote_temp``, ``trigger`` (on/off), ``decimals``, ``boot`` (s), ``uptime_ms`` (millis
+    at power-up, to exercise the 32-bit wrap), ``seed``."""
+    from drivers.scenarios import RepeatingEfforts
+
+    try:
+        rate = float(options.get("rate", HX711_MAX_SPS))
+        decimals = int(options.get("decimals", 2))
+        boot = float(options.get("boot", 0.15))
+        uptime = int(options.get("uptime_ms", 0))
+        seed = int(options.get("seed", 0))
+    except ValueError as exc:
+        raise DeviceError(f"sim:openscale: bad numeric option ({exc})") from None
+    if not 0 < rate <= 1000:
+        raise DeviceError(f"sim:openscale: rate {rate:g} out of range (0..1000 readings/s)")
+    return OpenScaleSimulator(
+        source or RepeatingEfforts(1),
+        rate_hz=rate,
+        seed=seed,
+        unit=options.get("unit", "lbs"),
+        timestamp=_flag(options, "timestamp", True),
+        raw=_flag(options, "raw", False),
+        local_temp=_flag(options, "local_temp", True),
+        remote_temp=_flag(options, "remote_temp", True),
+        trigger=_flag(options, "trigger", False),
+        decimals=decimals,
+        boot_s=boot,
+        uptime_ms=uptime,
+    )
+
+
+def example_stream(n_samples: int, columns: Columns = DEFAULT_COLUMNS, rate_hz: float = HX711_MAX_SPS,
+                   banner: bool = False, seed: int = 0) -> bytes:
+    """Wire bytes of ``n_samples`` readings of an isometric effort, as the firmware prints them
+    with ``columns`` (default: the firmware defaults, timestamp + weight in lbs + local and
+    remote temperature); ``banner=True`` puts the start-up banner in front."""
+    from drivers.scenarios import RepeatingEfforts
+
+    t = np.arange(n_samples, dtype=np.float64) / rate_hz
+    force = RepeatingEfforts(1, period_s=4.0, lead_s=0.5, duration_s=2.5, seed=seed).sample(t)[:, 0]
+    cell = LoadCellModel(gain_counts_per_n=1000.0, offset_counts=-8_000.0, seed=seed)
+    counts = cell.counts(force, t)
+    factor = round(cell.gain_counts_per_n * LBF_N)
+    weight = (counts - cell.offset_counts) / factor
+    millis = (1500 + np.floor(t * 1000.0)).astype(np.int64) if columns.timestamp else None
+    rng = np.random.default_rng(seed)
+    temps = 24.3 + 0.05 * rng.standard_normal(n_samples) if columns.local_temp else None
+    body = format_lines(millis, weight, "lbs", 2, raw=counts if columns.raw else None, local_temp=temps,
+                        remote_temp=columns.remote_temp)
+    return (banner_text() if banner else b"") + body
