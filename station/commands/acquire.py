@@ -1,0 +1,187 @@
+"""``station acquire``: headless raw recording of one or more devices into HDF5."""
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.base import DeviceError
+from drivers.registry import open_device
+from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
+from station.errors import UserError
+from station.pipeline import BoundDevice, trial_spec
+from station.session.run import sigterm_as_interrupt
+from station.storage import layout
+from station.storage.writer import SessionWriter
+
+TEST = layout.test_key(1, "acquire")
+TRIAL = layout.trial_key(1)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "acquire", help="record raw samples from one or more devices into HDF5",
+        description="Records every sample of the given devices, at once, for S seconds (Ctrl-C ends early and "
+                    "keeps every sample). The file uses the session layout: one test 'acquire' with one "
+                    "trial holding a group per device. Devices that report newtons also get force_n; raw-count "
+                    "devices get force_n from their stored calibration, or NaN without one.")
+    p.add_argument("--device", action="append", required=True, metavar="URI",
+                   help="device URI, repeatable (e.g. sim:sfp?channels=8&rate=2000, mark10:/dev/ttyUSB0)")
+    p.add_argument("--seconds", type=float, required=True, metavar="S", help="how long to record")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.h5", help="output file (must not exist)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per device at the end")
+    p.set_defaults(func=run)
+
+
+@dataclass
+class DeviceRun:
+    device: BoundDevice
+    reader: DeviceReader
+    samples: int = 0
+    t_first: float | None = None
+    t_last: float | None = None
+    events: list[ReaderEvent] = field(default_factory=list)
+
+    def measured_rate_hz(self) -> float | None:
+        if self.samples < 2 or self.t_first is None or self.t_last is None or self.t_last <= self.t_first:
+            return None
+        return (self.samples - 1) / (self.t_last - self.t_first)
+
+
+def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
+    """Newton devices pass through; raw counts use a stored calibration when there is one."""
+    if info.unit == "N":
+        return (lambda v: v), {"model": "identity", "source": "factory"}
+    try:
+        from station.calibration_link import calibration_for  # type: ignore[import-not-found]
+
+        cal = calibration_for(info, uri=uri, allow_uncalibrated=True)
+        return cal.calibrate, {**cal.snapshot, "overrides": cal.overrides}
+    except ImportError:
+        return (lambda v: np.full(v.shape, np.nan)), {"model": "none", "note": "no calibration applied"}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seconds <= 0:
+        raise UserError(f"--seconds {args.seconds:g}: expected a duration > 0")
+    if args.out.exists():
+        raise UserError(f"{args.out}: file exists (choose a new --out)")
+    devices: dict[str, BoundDevice] = {}
+    try:
+        for i, uri in enumerate(args.device, start=1):
+            try:
+                driver, sim = open_device(uri)
+                info = driver.open()
+            except DeviceError as exc:
+                raise UserError(str(exc)) from None
+            calibrate, snapshot = _calibration(info, uri)
+            device_id = f"device{i}_{info.family}"
+            devices[device_id] = BoundDevice(device_id, uri, driver, info, calibrate, snapshot, sim)
+        return _record(args, devices)
+    finally:
+        for d in devices.values():
+            d.close()
+
+
+def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
+    writer = SessionWriter(args.out)
+    writer.create({"session_id": f"acquire-{time.strftime('%Y%m%d-%H%M%S')}"},
+                  {"kind": "acquisition", "command": "station acquire", "seconds": args.seconds})
+    for device_id, d in devices.items():
+        writer.set_attrs(f"devices/{device_id}", {
+            **{k: v for k, v in d.info.as_dict().items() if k != "settings"},
+            "uri": d.uri, "settings": d.info.settings, "calibration": d.calibration_snapshot})
+    writer.set_attrs(f"tests/{TEST}", {"protocol_id": "acquire", "name": "Raw acquisition", "kind": "raw",
+                                       "status": layout.STATUS_RECORDING})
+    writer.begin_trial(trial_spec(TEST, TRIAL, devices, {"side": "none", "rep": 1}))
+    q: queue.Queue[QueueItem] = queue.Queue(maxsize=8192)
+    runs = {k: DeviceRun(d, DeviceReader(k, d.driver, q)) for k, d in devices.items()}
+    status = layout.STATUS_COMPLETE
+    with sigterm_as_interrupt():
+        try:
+            for r in runs.values():
+                r.device.driver.start()
+                r.reader.start()
+            end = time.monotonic() + args.seconds
+            while time.monotonic() < end:
+                _drain(q, runs, writer, timeout_s=0.05)
+        except KeyboardInterrupt:
+            status = layout.STATUS_ABORTED
+        finally:
+            for r in runs.values():
+                r.reader.stop()
+            for r in runs.values():
+                r.reader.join(timeout=3)
+            _drain(q, runs, writer, timeout_s=0)
+            for r in runs.values():
+                try:
+                    r.device.driver.stop()
+                except Exception:  # noqa: BLE001 - an unplugged device cannot be stopped
+                    pass
+    reports = [_report(k, r, args.out) for k, r in runs.items()]
+    if status == layout.STATUS_COMPLETE and any(rep["status"] == "interrupted" for rep in reports):
+        status = layout.STATUS_INTERRUPTED
+    writer.end_trial({"status": status, "devices": reports})
+    writer.set_attrs(f"tests/{TEST}", {"status": status})
+    writer.close({"status": status})
+    for rep in reports:
+        if args.json:
+            print(json.dumps(rep, sort_keys=True))
+        else:
+            rate = rep["rate_hz"]
+            print(f"{rep['device']}: {rep['samples']} samples × {rep['channels']} ch"
+                  f" at {rate:.1f} Hz" if rate else f"{rep['device']}: {rep['samples']} samples", end="")
+            print(f"  crc_errors={rep['crc_errors']} resyncs={rep['resyncs']} gaps={rep['gaps']} "
+                  f"lost_samples={rep['lost_samples']}  {rep['status']}"
+                  + (f" ({rep['reason']})" if rep.get("reason") else ""))
+    if not args.json:
+        print(f"file: {args.out}")
+    return 130 if status == layout.STATUS_ABORTED else 0
+
+
+def _drain(q: queue.Queue[QueueItem], runs: dict[str, DeviceRun], writer: SessionWriter, timeout_s: float) -> None:
+    """Move everything queued to the writer; wait up to ``timeout_s`` for the first item."""
+    try:
+        item = q.get(timeout=timeout_s) if timeout_s > 0 else q.get_nowait()
+    except queue.Empty:
+        return
+    while True:
+        if isinstance(item, DeviceBlock):
+            r = runs[item.device_id]
+            b = item.block
+            force = r.device.calibrate(b.values)
+            writer.append(item.device_id, b.t_host_s, b.values, force, b.t_device_s)
+            clock = b.t_device_s if b.t_device_s is not None else b.t_host_s
+            if r.t_first is None:
+                r.t_first = float(clock[0])
+            r.t_last = float(clock[-1])
+            r.samples += len(b)
+        elif isinstance(item, ReaderEvent):
+            runs[item.device_id].events.append(item)
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _report(device_id: str, r: DeviceRun, out: Path) -> dict[str, Any]:
+    stats = r.device.driver.stats
+    disconnects = [e for e in r.reader.status.events if e.kind == "disconnected"]
+    rate = r.measured_rate_hz()
+    return {
+        "device": r.device.uri, "id": device_id, "family": r.device.info.family, "serial": r.device.info.serial,
+        "samples": r.samples, "channels": r.device.info.channels,
+        "rate_hz": None if rate is None else round(rate, 3),
+        "nominal_rate_hz": r.device.info.rate_hz, "time_source": r.device.info.time_source,
+        "crc_errors": stats.crc_errors, "resyncs": stats.resyncs, "gaps": stats.gaps,
+        "lost_samples": stats.lost_samples, "garbage_bytes": stats.garbage_bytes, "reconnects": stats.reconnects,
+        "status": "interrupted" if disconnects else "complete",
+        "reason": disconnects[0].message if disconnects else None,
+        "file": str(out),
+    }
