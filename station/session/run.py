@@ -108,7 +108,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     writer = SessionWriter(path)
     pipeline = Pipeline(list(devices.values()), writer)
     runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
-                           ui=ui, options=options, actor=actor if auto else None)
+                           ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir)
     status = layout.STATUS_COMPLETE
     calibration = {k: d.calibration_snapshot for k, d in devices.items()}
     with sigterm_as_interrupt():

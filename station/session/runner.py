@@ -22,7 +22,7 @@ from station import __version__
 from station.analysis import ALGORITHM_VERSION
 from station.analysis.isometric import IsometricParams, analyze_isometric
 from station.analysis.reps import summarize_reps
-from station.analysis.symmetry import asymmetry_index, limb_symmetry_index
+from station.analysis.symmetry import asymmetry_index, limb_symmetry_index, relative_to_baseline
 from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
@@ -92,7 +92,8 @@ class SessionRunner:
 
     def __init__(self, *, patient: Patient, protocols: list[Protocol], pipeline: Pipeline, writer: SessionWriter,
                  roles: dict[str, str], ui: SessionUI, options: RunnerOptions = RunnerOptions(),
-                 actor: Actor | None = None, session_attrs: dict[str, Any] | None = None) -> None:
+                 actor: Actor | None = None, session_attrs: dict[str, Any] | None = None,
+                 history_dir: Path | None = None) -> None:
         self.patient = patient
         self.protocols = protocols
         self.pipeline = pipeline
@@ -102,6 +103,7 @@ class SessionRunner:
         self.options = options
         self.actor = actor
         self.session_attrs = session_attrs or {}
+        self.history_dir = history_dir
         self.summaries: list[TestSummary] = []
         self.session_id = str(uuid.uuid4())
 
@@ -346,8 +348,23 @@ class SessionRunner:
         if involved in ("left", "right"):
             inv, uninv = (left, right) if involved == "left" else (right, left)
             summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, self.options.pass_pct).to_dict()
+            summary.symmetry["relative_to_first_session"] = self._relative_to_first(protocol, involved, inv.best_n)
         else:
             summary.symmetry = asymmetry_index(left.best_n, right.best_n).to_dict()
+
+    def _relative_to_first(self, protocol: Protocol, involved: str, best_n: float) -> dict[str, Any] | None:
+        """The involved side now vs the patient's first session of this protocol (EPIC-style)."""
+        if self.history_dir is None:
+            return None
+        from station.session.history import earliest_session_best
+
+        earlier = earliest_session_best(self.history_dir, self.patient.patient_id, protocol.id,
+                                        exclude=self.writer.path)
+        if earlier is None or involved not in earlier.best_n:
+            return None
+        result = relative_to_baseline(best_n, earlier.best_n[involved], self.options.pass_pct,
+                                      baseline_label=f"involved side, first session ({earlier.created_utc[:10]})")
+        return {**result.to_dict(), "baseline_file": earlier.path.name}
 
     @staticmethod
     def _headline_attrs(summary: TestSummary) -> dict[str, Any]:

@@ -117,6 +117,9 @@ class TerminalUI:
             verdict = "PASS" if sym.get("passed") else "BELOW PASS MARK"
             self.print(f"  LSI (involved / uninvolved) = {sym['value_pct']:.1f} %   "
                        f"pass mark {sym['parameters']['pass_pct']:.0f} %   → {verdict}")
+            rel = sym.get("relative_to_first_session")
+            if rel and rel.get("value_pct") is not None:
+                self.print(f"  involved side vs first session ({rel['baseline_file']}) = {rel['value_pct']:.1f} %")
         elif sym.get("value_pct") is not None:
             self.print(f"  asymmetry (R − L) / max = {sym['value_pct']:+.1f} %   ({sym.get('direction')})")
         self.print()

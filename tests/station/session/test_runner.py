@@ -77,3 +77,15 @@ def test_skip_and_redo_and_quit_from_the_keyboard(tmp_path: Path) -> None:
         statuses = [(g.attrs["side"], int(g.attrs["rep"]), g.attrs["status"]) for _, g in sorted(test["trials"].items())]
     assert statuses[:3] == [("left", 1, "complete"), ("right", 1, "skipped"), ("left", 2, "rejected")]
     assert statuses[3][:2] == ("left", 2) and statuses[3][2] == "complete"
+
+
+def test_second_session_compares_involved_side_with_the_first(tmp_path: Path) -> None:
+    first, _ = run(tmp_path, "right", 0.8)
+    second, text = run(tmp_path, "right", 0.8)
+    rel = second.summaries[0].symmetry["relative_to_first_session"]
+    assert rel["baseline_file"] == first.path.name
+    before = first.summaries[0].sides["right"].best_n
+    now = second.summaries[0].sides["right"].best_n
+    assert rel["value_pct"] == pytest.approx(100 * now / before)
+    assert "involved side vs first session" in text
+    assert first.summaries[0].symmetry["relative_to_first_session"] is None
