@@ -134,6 +134,7 @@ class Driver(ABC):
         self.info: DeviceInfo | None = None
         self._serial: serial.SerialBase | None = None
         self.streaming = False
+        self._pending_error: DeviceDisconnected | None = None
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
@@ -159,6 +160,7 @@ class Driver(ABC):
                 pass
             self._serial = None
         self.streaming = False
+        self._pending_error = None
 
     def reconnect(self, timeout_s: float = 5.0, poll_s: float = 0.2) -> DeviceInfo:
         """Re-open the port once it reappears and restart streaming if it was running."""
@@ -198,8 +200,16 @@ class Driver(ABC):
             raise DeviceDisconnected(f"{self.port}: write failed ({exc})") from exc
 
     def read_available(self, timeout_s: float = 0.05) -> bytes:
-        """Everything the port holds now, waiting up to ``timeout_s`` for the first byte."""
+        """Everything the port holds now, waiting up to ``timeout_s`` for the first byte.
+
+        If the port vanishes after some bytes were read, those bytes are returned and the
+        disconnect is raised by the next call, so nothing read is lost.
+        """
+        if self._pending_error is not None:
+            err, self._pending_error = self._pending_error, None
+            raise err
         ser = self.serial
+        data = b""
         try:
             ser.timeout = timeout_s
             waiting = ser.in_waiting
@@ -210,7 +220,10 @@ class Driver(ABC):
                     data += ser.read(more)
         except (serial.SerialException, OSError, TypeError) as exc:
             # pyserial reports a vanished pty/USB port as SerialException or OSError(EIO)
-            raise DeviceDisconnected(f"{self.port}: device disconnected ({exc})") from exc
+            error = DeviceDisconnected(f"{self.port}: device disconnected ({exc})")
+            if not data:
+                raise error from exc
+            self._pending_error = error
         self.stats.bytes_in += len(data)
         return data
 

@@ -44,6 +44,12 @@ MAX_AOUT_HZ = 1000
 _READING = re.compile(rb"^([+-]?(?:0|[1-9]\d*)(?:\.\d+)?)(?:[ \t]*([A-Za-z]+))?\r?$", re.MULTILINE)
 
 
+#: bytes that cannot appear in a block of bare numbers separated by LF
+_NOT_NUMBER = np.ones(256, dtype=bool)
+_NOT_NUMBER[np.frombuffer(b"0123456789.+-\n", dtype=np.uint8)] = False
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
 def unit_factor(unit: str, port: str = "") -> float:
     """Newtons per ``unit`` (as the gauge prints it); :class:`DeviceError` if unknown."""
     try:
@@ -85,6 +91,75 @@ class Mark10Decoder:
             self._tail = buf[-256:]  # a runaway line without LF is garbage; keep it bounded
             return np.empty(0)
         complete, self._tail = buf[: end + 1], buf[end + 1 :]
+        if len(complete) <= self.SLICE_BYTES:
+            return self._feed_complete(complete)
+        parts, start = [], 0
+        while start < len(complete):  # cache-sized slices, cut at line ends
+            stop = complete.find(b"\n", start + self.SLICE_BYTES)
+            stop = len(complete) if stop < 0 else stop + 1
+            parts.append(self._feed_complete(complete[start:stop]))
+            start = stop
+        return np.concatenate(parts)
+
+    #: blocks larger than this are decoded in slices of about this size (bytes)
+    SLICE_BYTES = 16 * 1024
+
+    def _feed_complete(self, complete: bytes) -> np.ndarray:
+        fast = self._feed_uniform(complete)
+        return fast if fast is not None else self._feed_lines(complete)
+
+    def _feed_uniform(self, complete: bytes) -> np.ndarray | None:
+        """The common case, parsed arithmetically on the byte array (no Python object per
+        line): every line is ``<number>[ <unit>]\\r\\n`` with one unit and the decimals already
+        learned for it. Returns None when the block needs the exact path (which counts)."""
+        first = complete[: complete.find(b"\n") + 1]
+        m = _READING.match(first)
+        if m is None:
+            return None
+        unit = m.group(2) or b""
+        decimals = self.decimals.get(bytes(unit))
+        if decimals is None:
+            return None  # the exact path learns the stream's decimals first
+        tail = first[m.end(1) :]  # e.g. b" N\r\n"
+        n = complete.count(b"\n")
+        if complete.count(tail) != n:
+            return None
+        nb = np.frombuffer(complete.replace(tail, b"\n"), dtype=np.uint8)
+        if _NOT_NUMBER[nb].any():
+            return None
+        nl = np.flatnonzero(nb == 10)
+        st = np.empty(n, dtype=np.int64)
+        st[0] = 0
+        st[1:] = nl[:-1] + 1
+        length = nl - st  # characters before LF
+        signed = (nb[st] == 45) | (nb[st] == 43)  # '-' or '+'
+        int_len = length - signed - (decimals + 1 if decimals else 0)
+        if np.any(int_len < 1) or np.any(int_len > 12):
+            return None
+        first_digit = nb[st + signed]
+        if np.any((first_digit == 48) & (int_len > 1)):
+            return None  # leading zero: a line that lost a digit
+        is_point = nb == 46
+        if decimals:
+            if is_point.sum() != n or not np.all(nb[nl - decimals - 1] == 46):
+                return None
+        elif is_point.any():
+            return None
+        sign_pos = st[signed]
+        if (((nb == 45) | (nb == 43)).sum()) != sign_pos.size:
+            return None  # a sign somewhere else than at a line start
+        rpos = np.repeat(nl, length + 1) - np.arange(nb.size) - 1  # chars left to the LF
+        exponent = rpos - (rpos > decimals) if decimals else rpos
+        digit = nb.astype(np.int64) - 48
+        digit[(digit < 0) | (digit > 9)] = 0  # sign, point and LF contribute nothing
+        exponent[exponent < 0] = 0
+        values = np.add.reduceat(digit * _POW10[exponent], st) / 10.0**decimals
+        values[nb[st] == 45] *= -1.0
+        factor = unit_factor(unit.decode("ascii")) if unit else unit_factor(self.default_unit)
+        return self.polarity * values * factor
+
+    def _feed_lines(self, complete: bytes) -> np.ndarray:
+        """The exact path: line by line with a regular expression, counting every bad line."""
         matches = _READING.findall(complete)
         n_lines = complete.count(b"\n")
         bad = n_lines - len(matches)

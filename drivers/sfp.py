@@ -45,6 +45,14 @@ TIME_MODULO = 1 << 32
 _REPLY = re.compile(rb"(SFP1 [\x20-\x7e]*)\r?\n|(?:^|(?<=[^\x20-\x7e]))(OK|ERR(?: [\x20-\x7e]*)?)\r?\n")
 
 
+class SfpErrorReply(DeviceError):
+    """The board answered ``ERR <text>``; ``text`` is the board's text."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
 def frame_bytes(channels: int) -> int:
     """Length (bytes) of one frame of ``channels`` channels: 14 + 4n."""
     return HEADER_BYTES + 4 * channels + CRC_BYTES
@@ -87,10 +95,23 @@ def crc_tables(length: int) -> tuple[np.uint32, np.ndarray]:
     return np.uint32(c0), table
 
 
+@functools.lru_cache(maxsize=None)
+def _table_offsets(length: int) -> np.ndarray:
+    return np.arange(length, dtype=np.intp) * 256
+
+
+#: below this many rows one gather + XOR-reduce over all (row, position) pairs is fastest;
+#: above it, one lookup pass per byte position (fewer, cache-friendlier passes)
+_GATHER_MAX_ROWS = 3000
+
+
 def crc32_rows(rows: np.ndarray) -> np.ndarray:
     """CRC-32 (as ``zlib.crc32``) of every row of a (m, L) uint8 array, vectorised over rows."""
     m, length = rows.shape
     c0, table = crc_tables(length)
+    if m < _GATHER_MAX_ROWS:
+        contributions = table.ravel()[rows + _table_offsets(length)]
+        return np.bitwise_xor.reduce(contributions, axis=1) ^ c0
     acc = np.full(m, c0, dtype=np.uint32)
     tmp = np.empty(m, dtype=np.uint32)
     for p in range(length):
@@ -251,9 +272,9 @@ class SfpDecoder:
         m = b.size // size
         if m:
             rec = b[: m * size].view(self._dtype)
-            if bool(np.all(rec["head"] == self._head)):
+            if (rec["head"] == self._head).all():
                 rows = b[: m * size].reshape(m, size)[:, 2 : size - CRC_BYTES]
-                if bool(np.all(crc32_rows(rows) == rec["crc"])):
+                if (crc32_rows(rows) == rec["crc"]).all():
                     self._tail = buf[m * size :]
                     self._in_garbage = False
                     return self._emit(rec)
@@ -324,12 +345,12 @@ class SfpDecoder:
         seq = rec["seq"].astype(np.int64)
         traw = rec["time_us"].astype(np.int64)
         first = self._last_seq is None
-        prev_seq = seq[0] - 1 if first else self._last_seq
-        prev_time = traw[0] if first else self._last_time_raw
-        dseq = np.diff(seq, prepend=prev_seq) & (SEQ_MODULO - 1)
-        dtime = np.diff(traw, prepend=prev_time) & (TIME_MODULO - 1)
+        dseq = _diff_from(seq[0] - 1 if first else self._last_seq, seq)
+        dseq &= SEQ_MODULO - 1
+        dtime = _diff_from(traw[0] if first else self._last_time_raw, traw)
+        dtime &= TIME_MODULO - 1
         gap = dseq != 1
-        if bool(gap.any()):
+        if gap.any():
             d = dseq[gap]
             lost = np.where(d == 0, 0, d - 1)
             if self.rate_hz:
@@ -337,8 +358,8 @@ class SfpDecoder:
                 lost = lost + SEQ_MODULO * np.maximum(np.rint((periods - d) / SEQ_MODULO), 0).astype(np.int64)
             self.gaps += int(d.size)
             self.lost_samples += int(lost.sum())
-        base = traw[0] if first else self._last_time_us
-        t_us = base + np.cumsum(dtime)
+        t_us = np.cumsum(dtime)
+        t_us += traw[0] if first else self._last_time_us
         self._last_seq = int(seq[-1])
         self._last_time_raw = int(traw[-1])
         self._last_time_us = int(t_us[-1])
@@ -353,6 +374,14 @@ class SfpDecoder:
     def _empty(self) -> SfpFrames:
         return SfpFrames(np.empty(0, np.uint16), np.empty(0, np.uint32), np.empty(0),
                          np.empty((0, self.channels), np.int32))
+def _diff_from(previous: int, x: np.ndarray) -> np.ndarray:
+    """``np.diff(x, prepend=previous)`` without its overhead (int64)."""
+    d = np.empty_like(x)
+    d[0] = x[0] - previous
+    np.subtract(x[1:], x[:-1], out=d[1:])
+    return d
+
+
 class DeviceClock:
     """Maps device time (s) onto the host monotonic clock (s): ``t_host = t_device + offset``.
 
@@ -452,7 +481,7 @@ class SfpDriver(Driver):
                 if match:
                     reply = (match.group(1) or match.group(2)).decode("ascii")
                     if reply.startswith("ERR"):
-                        raise DeviceError(f"{self.port}: SFP device answered {reply!r} to {command!r}")
+                        raise SfpErrorReply(f"{self.port}: SFP device answered {reply!r} to {command!r}", reply[3:].strip())
                     return reply
             if time.monotonic() >= deadline:
                 raise DeviceError(
@@ -463,7 +492,11 @@ class SfpDriver(Driver):
         self.write(b"\nSTOP\n")  # end any stream left running; the LF first clears a half line
         time.sleep(0.05)
         self.serial.reset_input_buffer()
-        info = parse_info(self.query("INFO"), self.port)
+        try:
+            reply = self.query("INFO")
+        except SfpErrorReply:  # a late answer to the half line the STOP cleared: ask again
+            reply = self.query("INFO")
+        info = parse_info(reply, self.port)
         if self.expected_channels is not None and int(info["channels"]) != self.expected_channels:
             raise DeviceError(f"{self.port}: SFP device has {info['channels']} channels, "
                               f"{self.expected_channels} expected (channels= option)")
@@ -587,6 +620,9 @@ class SfpSimulator(PtySimulator):
         self.time_offset_us = int(time_offset_us)
         self.seq_offset = int(seq_offset)
         self._corrupt_crcs = 0
+
+    #: bytes the board's output FIFO holds while the host is not reading (a USB board's
+    #: frames wait in its FIFO; what does not fit there is lost)
 
     def corrupt_next_crc(self, frames: int = 1) -> None:
         """Send the next ``frames`` frames with a wrong CRC."""

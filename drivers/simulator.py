@@ -35,6 +35,9 @@ class PtySimulator(ABC):
     command_terminators: ClassVar[bytes] = b"\r\n"
     #: how often the thread wakes to send due samples, s
     tick_s: ClassVar[float] = 0.004
+    #: bytes the device buffers when the host does not read (a USB-serial FIFO); beyond it
+    #: output is lost and counted in :attr:`overflow_bytes`
+    fifo_bytes: ClassVar[int] = 64 * 1024
 
     def __init__(self, source: ForceSource, *, rate_hz: float, seed: int = 0) -> None:
         self.source = source
@@ -54,7 +57,8 @@ class PtySimulator(ABC):
         self._pending_garbage = b""
         self._drop_bytes = 0
         self._frozen_until = 0.0
-        self.overflow_bytes = 0  # bytes the host did not read in time (pty buffer full)
+        self.overflow_bytes = 0  # bytes lost because the host did not read in time
+        self._backlog = b""  # bytes waiting in the device FIFO
         self.commands_seen: list[bytes] = []
 
     # -- lifecycle --------------------------------------------------------------------
@@ -97,6 +101,7 @@ class PtySimulator(ABC):
 
     def _close_pty(self) -> None:
         with self._lock:
+            self._backlog = b""
             for fd in (self._master, self._slave):
                 if fd is not None:
                     try:
@@ -165,7 +170,8 @@ class PtySimulator(ABC):
 
     # -- the serving thread -----------------------------------------------------------
     def send(self, data: bytes) -> None:
-        """Write to the host, applying pending faults; drops what the pty cannot take."""
+        """Write to the host, applying pending faults to ``data``. What the pty cannot take
+        now waits in the device FIFO (:attr:`fifo_bytes`) and goes out first next time."""
         with self._lock:
             if self._master is None:
                 return
@@ -176,12 +182,15 @@ class PtySimulator(ABC):
                 cut = len(data) // 2
                 data = data[:cut] + data[cut + self._drop_bytes :]
                 self._drop_bytes = 0
+            if self._backlog:
+                data, self._backlog = self._backlog + data, b""
             view = memoryview(data)
             while view:
                 try:
                     n = os.write(self._master, view)
                 except BlockingIOError:
-                    self.overflow_bytes += len(view)
+                    self._backlog = bytes(view[: self.fifo_bytes])
+                    self.overflow_bytes += max(0, len(view) - self.fifo_bytes)
                     return
                 except OSError as exc:
                     if exc.errno in (errno.EIO, errno.EBADF):
@@ -210,6 +219,8 @@ class PtySimulator(ABC):
                 if data:
                     self._on_bytes(data)
             self._stream_due()
+            if self._backlog:
+                self.send(b"")
 
     def _on_bytes(self, data: bytes) -> None:
         self._cmd_buffer += data

@@ -232,3 +232,18 @@ def test_decoding_is_independent_of_block_splits(cuts: list[int]) -> None:
     parts.append(dec.feed(stream[last:]))
     assert np.array_equal(np.concatenate(parts), whole)
     assert np.allclose(whole, values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-5000, max_value=5000, allow_nan=False), min_size=1, max_size=300),
+       st.sampled_from(["N", "lbF", "kgF", "mN", "kN"]), st.sampled_from(["FULL", "NUM"]))
+def test_vectorised_path_equals_the_exact_path(values: list[float], unit: str, fmt: str) -> None:
+    sim = Mark10Simulator(ConstantForce(0.0), unit=unit, fmt=fmt)
+    stream = sim.format_values(np.array(values))
+    exact = Mark10Decoder(default_unit=unit)
+    expected = exact._feed_lines(stream)
+    fast = Mark10Decoder(default_unit=unit)
+    fast.decimals = dict(exact.decimals)  # as after the first block of a stream
+    got = fast._feed_uniform(stream)
+    assert got is not None
+    assert np.allclose(got, expected, rtol=0, atol=1e-9)
