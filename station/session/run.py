@@ -17,6 +17,8 @@ from protocols.model import Protocol
 from station.pipeline import Pipeline
 from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
+from drivers.registry import parse_uri
+from station.errors import UserError
 from station.session.setup import DeviceArg, bind_roles, open_session_devices, simulated_dynamometer
 from station.storage import layout
 from station.storage.writer import SessionWriter
@@ -63,12 +65,21 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             continue
         if kinds.get(role) == "force_plate":
             try:
-                from drivers.landing_scenario import LandingScenario  # type: ignore[import-not-found]
+                from drivers.landing_scenario import LandingScenario
             except ImportError:
                 continue
+            channels = int(parse_uri(arg.uri).options.get("channels", "8"))
+            sides = {}
+            for p in protocols:
+                for m in p.channel_map:
+                    if bound.get(m.role) is arg:
+                        sides[min(m.channels) // 4] = m.side if m.side in ("left", "right") else "both"
+            plates = max(channels // 4, 1)
+            default = ("left", "right") if plates == 2 else ("both",)
+            plate_sides = tuple(sides.get(i, default[i]) for i in range(plates))
             body_weight_n = (patient.body_mass_kg or 70.0) * 9.80665
-            src = LandingScenario(channels=8 if "channels=4" not in arg.uri else 4, body_weight_n=body_weight_n,
-                                  seed=seed)
+            src = LandingScenario(channels=4 * plates, body_weight_n=body_weight_n, plate_sides=plate_sides,
+                                  seed=seed)  # one seed: every plate sees the same landings
             sources[device_id] = src
             landings.append(src)
         else:
@@ -96,12 +107,31 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
     return sources, actor
 
 
+def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[str, str]) -> None:
+    """Refuse a device slower than a protocol role's ``min_rate_hz`` (metrics would be invalid)."""
+    for p in protocols:
+        for role in p.devices:
+            d = devices[roles[role.role]]
+            if d.info.rate_hz < role.min_rate_hz:
+                raise UserError(f"{d.uri}: {d.info.rate_hz:g} Hz is below the {role.min_rate_hz:g} Hz that role "
+                                f"{role.role!r} of protocol {p.id!r} needs (set a higher rate, e.g. ?rate=…)")
+            if d.info.channels < role.channels:
+                raise UserError(f"{d.uri}: {d.info.channels} channel(s), but role {role.role!r} of protocol "
+                                f"{p.id!r} needs {role.channels}")
+
+
 def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
                 ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
                 on_path: Callable[[Path], None] | None = None) -> SessionResult:
     bound = bind_roles(protocols, device_args)
     sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
     devices, roles = open_session_devices(bound, sources=sources)
+    try:
+        check_rates(protocols, devices, roles)
+    except UserError:
+        for d in devices.values():
+            d.close()
+        raise
     path = session_path(out_dir, patient.patient_id)
     if on_path:
         on_path(path)

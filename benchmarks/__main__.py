@@ -1,0 +1,50 @@
+"""Run every benchmark and print its figures: ``python -m benchmarks [--long]``.
+
+Each benchmark is a plain script (also runnable alone) that prints medians and the ratio to
+its target; the machine is shared and noisy, so read ratios, not single runs. ``--long``
+runs the 10-minute acquisition of issue 3 instead of the 60 s one.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def plan(long: bool) -> list[tuple[str, list[str]]]:
+    return [
+        ("bench_analysis.py", []),
+        ("bench_decode.py", []),
+        ("bench_live_latency.py", []),
+        ("bench_acquire_sfp.py", ["--seconds", "600" if long else "60"]),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--long", action="store_true", help="10-minute SFP acquisition (default 60 s)")
+    parser.add_argument("--only", metavar="NAME", help="run only benchmarks whose file name contains NAME")
+    args = parser.parse_args(argv)
+    failed = 0
+    for script, extra in plan(args.long):
+        if args.only and args.only not in script:
+            continue
+        path = HERE / script
+        if not path.exists():
+            print(f"== {script}: missing", flush=True)
+            failed += 1
+            continue
+        print(f"== {script} {' '.join(extra)}", flush=True)
+        t0 = time.monotonic()
+        rc = subprocess.call([sys.executable, str(path), *extra])
+        print(f"== {script}: exit {rc}, {time.monotonic() - t0:.0f} s\n", flush=True)
+        failed += rc != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
