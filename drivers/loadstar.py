@@ -87,6 +87,7 @@ _WC_LINE = re.compile(
     rb"^(?:([^\n]*?)((?=[ \d.-]{12}\r$) *-?\d+\.\d{4})|(-?\d+(?:\.\d+)?))\r$",
     re.MULTILINE,
 )
+_WC_RECORD_END = re.compile(rb"(?:^|[^ \d.-])(?=[ \d.-]{12}\r$) *-?\d+\.\d{4}\r$")
 _WC_CHARS = np.zeros(256, dtype=bool)
 _WC_CHARS[np.frombuffer(b" -.0123456789", dtype=np.uint8)] = True
 _HEX = np.full(256, -1, dtype=np.int8)
@@ -169,7 +170,7 @@ class LoadstarDecoder:
             if prefix:  # garbage, or a previous record whose LF was lost, before this record
                 self.bad_lines += 1
                 self.garbage_bytes += len(prefix)
-                if b"\r" in prefix:
+                if _WC_RECORD_END.search(prefix):  # a whole record whose LF was lost
                     self.lost += 1
         if complete.count(b"\n") > len(matches):
             for line in complete.split(b"\n")[:-1]:
@@ -236,7 +237,11 @@ class LoadstarDecoder:
             extra = lengths[salvaged] - 7
             self.bad_lines += int(salvaged.sum())
             self.garbage_bytes += int(extra.sum())
-            self.lost += int((extra >= 7).sum())
+            # a whole record in front (its CR was lost) is a reading lost; other junk is not
+            long = cr[salvaged][extra >= 7]
+            if long.size:
+                _, whole = self._hex_values(a[(long - 14)[:, None] + _AR7])
+                self.lost += int(whole.sum())
         bad = ~valid & (lengths > 0)
         for i in np.flatnonzero(bad).tolist():
             segment = complete[starts[i] : cr[i]]

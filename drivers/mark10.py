@@ -266,13 +266,21 @@ class Mark10Driver(Driver):
         self.write(b"AOUT0\r")  # stop any stream left running
         time.sleep(0.05)
         self.serial.reset_input_buffer()
+        settings = self.query("LIST").split(";")
+        # A GCL2 LIST reply: "V1.00;LBF;CUR;FLTC8;FLTP1;AOUT00;AOFF5;FULL;MIT;POL;B0"
+        if len(settings) < 8 or not re.fullmatch(r"V\d+(\.\d+)*", settings[0]) or not any(
+                s.startswith("AOUT") for s in settings):
+            raise DeviceError(f"{self.port}: the device did not answer LIST like a Mark-10 gauge "
+                              f"(got {';'.join(settings)[:40]!r}) — wrong device, baud rate or port?")
+        listed = settings[1].upper()
+        unit = next((u for u in UNIT_COMMANDS.values() if u.upper() == listed), None)
+        if unit is None:
+            raise DeviceError(f"{self.port}: unsupported unit {settings[1]!r} (expected one of lbF, ozF, kgF, gF, "
+                              "N, mN, kN; set the gauge to a force unit)")
+        fmt = "NUM" if "NUM" in settings else "FULL"
         model = self.query("RM")
         serial_no = self.query("RS")
         firmware = self.query("RV")
-        settings = self.query("LIST").split(";")
-        unit = next((UNIT_COMMANDS.get(s.upper().removesuffix("F"), None) for s in settings[1:2]), "N") or "N"
-        fmt = "FULL" if "FULL" in settings else ("NUM" if "NUM" in settings else "FULL")
-        unit_factor(unit, self.port)  # raises on units we cannot convert
         self.decoder.default_unit = unit
         return DeviceInfo(
             family=self.family,
@@ -315,7 +323,9 @@ class Mark10Driver(Driver):
         bad_before, garbage_before = self.decoder.bad_lines, self.decoder.garbage_bytes
         errors_before = len(self.decoder.device_errors)
         force_n = self.decoder.feed(data)
+        # every bad line is a reading that did not arrive intact (no sequence numbers in ASCII)
         self.stats.resyncs += self.decoder.bad_lines - bad_before
+        self.stats.lost_samples += self.decoder.bad_lines - bad_before
         self.stats.garbage_bytes += self.decoder.garbage_bytes - garbage_before
         self.stats.device_errors += len(self.decoder.device_errors) - errors_before
         if force_n.size == 0:

@@ -46,12 +46,16 @@ DEFAULT_TRIGGER = b"!"
 HEADER = b"Serial Load Cell Converter version"
 READINGS = b"Readings:"
 MAX_TAIL = 4096
+MAX_STEP_MS = 600_000  # a longer jump of millis() between readings is a restart, not a gap
 
-_WORD = rb"(-?\d+(?:\.\d*)?|-?inf|nan|ovf)"  # Arduino's print(float) gives inf/nan/ovf when uncalibrated
+# Arduino's print(float) gives inf/nan/ovf for a scale that is not calibrated
 _INT = rb"(-?\d+)"
 _UNIT = rb"([A-Za-z]+)"
 #: a printable line that is banner or menu text rather than a damaged reading: menu items
 #: ("1) Tare ..."), capitalised sentences, the ">" prompt, the "\n\r"-led confirmations
+_OFFSETS = np.arange(24)
+_POW10 = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+_FAST_BYTES = b"0123456789.-,\r\nlbskg"  # all a block of clean readings holds
 _TEXT = re.compile(rb"^\r?(?:[0-9a-z]\) |[A-Z>])[\x20-\x7e]*\r?$")
 
 
@@ -72,9 +76,15 @@ class Columns:
         names += ["remote_temp"] if self.remote_temp else []
         return tuple(names)
 
-    def pattern(self) -> re.Pattern[bytes]:
-        parts = {"millis": _INT, "weight": _WORD, "unit": _UNIT, "raw": _INT,
-                 "local_temp": rb"(-?\d+(?:\.\d*)?)", "remote_temp": rb"(-?\d+(?:\.\d*)?)"}
+    def pattern(self, decimals: int | None = None) -> re.Pattern[bytes]:
+        """A reading line; with ``decimals`` (the menu's setting) the weight and local
+        temperature must have exactly that many, as the firmware prints them."""
+        if decimals is None:
+            number = rb"-?\d+(?:\.\d*)?"
+        else:
+            number = rb"-?\d+" + (rb"\.\d{%d}" % decimals if decimals else b"")
+        parts = {"millis": _INT, "weight": b"(" + number + rb"|-?inf|nan|ovf)", "unit": _UNIT, "raw": _INT,
+                 "local_temp": b"(" + number + b")", "remote_temp": rb"(-?\d+(?:\.\d*)?)"}
         body = b"".join(parts[n] + b"," for n in self.names())
         return re.compile(rb"^" + body + rb"\r$", re.MULTILINE)
 
@@ -175,17 +185,21 @@ class OpenScaleDecoder:
     and counted in ``invalid``.
     """
 
-    def __init__(self, columns: Columns = DEFAULT_COLUMNS, mode: str = "weight", period_s: float | None = None) -> None:
+    def __init__(self, columns: Columns = DEFAULT_COLUMNS, mode: str = "weight", period_s: float | None = None,
+                 decimals: int | None = 2) -> None:
         if mode not in ("weight", "counts"):
             raise ValueError(f"mode must be 'weight' or 'counts', got {mode!r}")
         if mode == "counts" and not columns.raw:
             raise ValueError("counts mode needs the raw reading column")
         self.columns = columns
         self.mode = mode
+        self.decimals = decimals
         self.period_ms = period_s * 1000.0 if period_s else None
-        self._pattern = columns.pattern()
+        self._pattern = columns.pattern(decimals)
         names = columns.names()
+        self._nfields = len(names)
         self._col = {name: i for i, name in enumerate(names)}
+        self._value_col = self._col["weight" if mode == "weight" else "raw"]
         self._tail = b""
         self._last_u: int | None = None  # last millis as unsigned 32-bit
         self._last_t_ms = 0
@@ -217,19 +231,79 @@ class OpenScaleDecoder:
             self.t_device_s = np.empty(0) if self.columns.timestamp else None
             return np.empty(0)
         complete, self._tail = buf[: end + 1], buf[end + 1 :]
-        rows = self._pattern.findall(complete)
-        n_lines = complete.count(b"\n")
-        fresh_start: list[int] = []  # row indices that follow banner/menu text (no gap check)
-        if len(rows) < n_lines:
-            rows, fresh_start = self._careful(complete)
-        return self._convert(rows, fresh_start)
+        try:
+            fast = self._fast(complete)
+        except ValueError:  # a field that is not a number: the careful path finds the bad line
+            fast = None
+        if fast is not None:
+            return self._finish(fast[0], fast[1], [], None)
+        rows, fresh_start = self._careful(complete)
+        if not rows:
+            self.t_device_s = np.empty(0) if self.columns.timestamp else None
+            return np.empty(0)
+        return self._convert(np.array(rows, dtype="S24"), fresh_start)
+
+    def _fast(self, complete: bytes) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Fast path for a block of whole, clean readings: (values, millis) with a handful of
+        C-level bytes operations and numpy calls; None (or ValueError) when the block holds
+        anything else, which the careful path then sorts out line by line."""
+        if complete.translate(None, _FAST_BYTES):  # text, garbage, nan/inf/ovf
+            return None
+        n = complete.count(b"\n")
+        if complete.count(b",\r\n") != n:
+            return None
+        lbs = complete.count(b",lbs,")
+        kg = complete.count(b",kg,") if lbs != n else 0
+        if lbs + kg != n or (self.mode == "weight" and lbs and kg):
+            return None  # mixed units (changed in the menu mid-block): the careful path
+        a = np.frombuffer(complete, dtype=np.uint8)
+        commas = np.flatnonzero(a == 44)
+        k = self._nfields
+        if commas.size != n * k:
+            return None
+        commas = commas.reshape(n, k)
+        line_end = commas[:, -1] + 2
+        if not (a[line_end] == 10).all():  # every line has exactly k commas
+            return None
+        line_start = np.empty(n, dtype=np.int64)
+        line_start[0] = 0
+        line_start[1:] = line_end[:-1] + 1
+        c = self._value_col
+        stop = commas[:, c]
+        first = commas[:, c - 1] + 1 if c else line_start
+        lengths = stop - first
+        width = int(lengths.max())
+        if lengths.min() <= 0 or width > 24:
+            return None
+        if self.mode == "weight" and self.decimals and not (a[stop - self.decimals - 1] == 46).all():
+            return None  # a lost decimal digit or point
+        offsets = _OFFSETS[:width]
+        chars = np.take(a, first[:, None] + offsets, mode="clip")
+        chars *= offsets < lengths[:, None]  # NUL padding: ignored by the bytes dtype
+        values = chars.view(f"S{width}")[:, 0].astype(np.float64)
+        if self.mode == "weight":
+            values *= LBF_N if lbs else KGF_N
+        millis = None
+        if self.columns.timestamp:
+            lengths = commas[:, 0] - line_start
+            width = int(lengths[0])
+            if 0 < width <= 10 and (lengths == width).all():  # the usual: equal widths, no sign
+                digits = np.take(a, line_start[:, None] + _OFFSETS[:width]).astype(np.int64) - 48
+                if (digits >= 0).all() and (digits <= 9).all():
+                    millis = digits @ _POW10[10 - width :]
+            if millis is None:
+                offsets = _OFFSETS[: int(lengths.max())]
+                chars = np.take(a, line_start[:, None] + offsets, mode="clip")
+                chars *= offsets < lengths[:, None]
+                millis = chars.view(f"S{offsets.size}")[:, 0].astype(np.int64)
+        return values, millis
 
     def _careful(self, complete: bytes) -> tuple[list[tuple[bytes, ...]], list[int]]:
         """Line by line, for blocks holding text or damage; readings keep their order."""
         rows: list[tuple[bytes, ...]] = []
         fresh: list[int] = []
         after_text = False
-        bad_without_time = 0
+        timed = bool(self.columns.timestamp and self.period_ms)
         for line in complete.split(b"\n")[:-1]:
             m = self._pattern.match(line)
             if m:
@@ -246,61 +320,93 @@ class OpenScaleDecoder:
             else:
                 self.bad_lines += 1
                 self.garbage_bytes += len(line) + 1
-                bad_without_time += 1
-        if not (self.columns.timestamp and self.period_ms):
-            self.lost += bad_without_time
+                # device time shows a lost reading as a gap, except before the first reading
+                # of a stream or right after text; a line merged by a lost LF held two
+                if not timed or after_text or (self._last_u is None and not rows):
+                    self.lost += max(1, line.count(b"\r"))
         return rows, fresh
 
-    def _convert(self, rows: list[tuple[bytes, ...]], fresh_start: list[int]) -> np.ndarray:
-        ts = self.columns.timestamp
-        if not rows:
-            self.t_device_s = np.empty(0) if ts else None
-            return np.empty(0)
-        table = np.array(rows, dtype="S24")
-        if table.ndim == 1:  # a single capture group per row cannot happen (weight + unit)
-            table = table[:, None]
-        keep = np.ones(len(rows), dtype=bool)
+    def _convert(self, table: np.ndarray, fresh_start: list[int]) -> np.ndarray:
+        """Values from the careful path's (rows, fields) table."""
+        finite: np.ndarray | None = None  # None: every reading has a usable value
         if self.mode == "weight":
             words = table[:, self._col["weight"]]
             words = np.where(words == b"ovf", b"nan", words)
-            weight = words.astype(np.float64)
             units = np.char.lower(table[:, self._col["unit"]])
-            factor = np.full(len(rows), np.nan)
+            factor = np.full(units.size, np.nan)
             for unit, f in UNIT_TO_N.items():
                 factor[units == unit.encode()] = f
-            values = weight * factor
-            finite = np.isfinite(values)
-            if not finite.all():
+            values = words.astype(np.float64) * factor
+            ok = np.isfinite(values)
+            if not ok.all():
                 unknown = ~np.isfinite(factor)
-                self.bad_lines += int(unknown.sum())
-                self.invalid += int((~finite & ~unknown).sum())
-                keep &= finite
+                self.bad_lines += int(unknown.sum())  # a unit broken by a lost byte
+                self.lost += int(unknown.sum())
+                self.invalid += int((~ok & ~unknown).sum())  # nan/inf/ovf from the board
+                finite = ok
         else:
             values = table[:, self._col["raw"]].astype(np.float64)
-        if ts:
-            t_ms = self._unwrap(table[:, self._col["millis"]].astype(np.int64), fresh_start)
-            self.t_device_s = t_ms[keep] / 1000.0
-        else:
-            self.t_device_s = None
-        return values[keep]
+        millis = table[:, self._col["millis"]].astype(np.int64) if self.columns.timestamp else None
+        return self._finish(values, millis, fresh_start, finite)
 
-    def _unwrap(self, millis: np.ndarray, fresh_start: list[int]) -> np.ndarray:
-        """Device ms since the first reading's boot, continuous over the 32-bit wrap."""
+    def _finish(self, values: np.ndarray, millis: np.ndarray | None, fresh_start: list[int],
+                finite: np.ndarray | None) -> np.ndarray:
+        """Device time (from ``millis``) and the readings kept; updates the counters."""
+        if millis is None:
+            self.t_device_s = None
+            return values if finite is None else values[finite]
+        t_ms, timed = self._unwrap(millis, fresh_start)
+        if timed is not None:  # readings whose time lost a digit: dropped (t_ms has only the others)
+            values = values[timed]
+            finite = None if finite is None else finite[timed]
+        if finite is not None:
+            values, t_ms = values[finite], t_ms[finite]
+        self.t_device_s = t_ms / 1000.0
+        return values
+
+    def _unwrap(self, millis: np.ndarray, fresh_start: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Device ms (continuous over the 32-bit wrap) of the readings whose time is sound, and
+        the mask of those readings (None: all of them).
+
+        A single reading whose time fits neither neighbour while the neighbours fit each other
+        had a digit lost on the wire: it is dropped and counted. Any other backward (or huge)
+        step is a board restart: time goes on from the previous reading.
+        """
         u = millis & 0xFFFFFFFF  # the firmware prints a signed long; the counter is unsigned
-        prev = u[0] if self._last_u is None else self._last_u
-        d = np.diff(np.concatenate(([prev], u)))
-        d[d < -(2**31)] += 2**32
-        d[d > 2**31] -= 2**32
+        n = u.size
         first = self._last_u is None
-        restart = d < 0  # the board rebooted: millis started again
-        if restart.any():
-            self.restarts += int(restart.sum())
-            d[restart] = int(round(self.period_ms)) if self.period_ms else 0
-        if self.period_ms and not first:
-            check = d.copy()
-            check[restart] = 0
-            if fresh_start:
-                check[np.asarray(fresh_start)] = 0
+        prev = int(u[0]) if first else self._last_u
+        if not fresh_start and self.period_ms:  # the usual block: evenly spaced readings
+            d = np.diff(u, prepend=prev)
+            if d.min() >= 0 and d.max() <= 1.5 * self.period_ms:
+                t = (int(u[0]) if first else self._last_t_ms) + np.cumsum(d)
+                self._last_u, self._last_t_ms = int(u[-1]), int(t[-1])
+                return t, None
+        fresh = np.zeros(n, dtype=bool)
+        if fresh_start:
+            fresh[np.asarray(fresh_start)] = True
+        d = _wrap32(np.diff(np.concatenate(([prev], u))))
+        abnormal = (d < 0) | (d > MAX_STEP_MS)
+        timed = np.ones(n, dtype=bool)
+        if n > 1 and abnormal[:-1].any():
+            before = np.concatenate(([prev], u[:-2]))
+            skip = _wrap32(u[1:] - before)  # from the reading before i to the one after i
+            outlier = abnormal[:-1] & (skip >= 0) & (skip <= MAX_STEP_MS) & ~fresh[:-1]
+            if first:
+                outlier[0] = False
+            if outlier.any():
+                timed[:-1] = ~outlier
+                self.bad_lines += int(outlier.sum())
+                self.lost += int(outlier.sum())
+                fresh[1:] |= outlier  # counted already: no gap across the dropped reading
+                u, fresh = u[timed], fresh[timed]
+                d = _wrap32(np.diff(np.concatenate(([prev], u))))
+                abnormal = (d < 0) | (d > MAX_STEP_MS)
+        if abnormal.any():  # the board rebooted (or stalled for very long): start afresh
+            self.restarts += int(abnormal.sum())
+            d[abnormal] = int(round(self.period_ms)) if self.period_ms else 0
+        if self.period_ms:
+            check = np.where(abnormal | fresh, 0, d)  # d[0] is 0 for the very first reading
             missing = np.rint(check / self.period_ms).astype(np.int64) - 1
             gap = (check > 1.5 * self.period_ms) & (missing > 0)
             if gap.any():
@@ -310,7 +416,12 @@ class OpenScaleDecoder:
         t = base + np.cumsum(d)
         self._last_u = int(u[-1])
         self._last_t_ms = int(t[-1])
-        return t
+        return t, (None if timed.all() else timed)
+
+
+def _wrap32(d: np.ndarray) -> np.ndarray:
+    """Differences of 32-bit counters brought into (-2**31, 2**31]."""
+    return (d + 2**31 - 1) % 2**32 - 2**31 + 1
 
 
 def _usb_serial_number(port: str) -> str:
@@ -447,7 +558,8 @@ class OpenScaleDriver(Driver):
         else:
             self.rate_hz = HX711_MAX_SPS
         self._trigger = menu.trigger_char.encode("latin-1")[:1] or DEFAULT_TRIGGER if menu.trigger else b""
-        self.decoder = OpenScaleDecoder(menu.columns, self.mode, period_s=None if menu.trigger else 1.0 / self.rate_hz)
+        self.decoder = OpenScaleDecoder(menu.columns, self.mode, period_s=None if menu.trigger else 1.0 / self.rate_hz,
+                                        decimals=menu.decimals)
         self._clock = HostClock(self.rate_hz)
         firmware = menu.firmware or next((b.split()[-1] for b in self.banner if b.startswith(HEADER.decode())), "")
         return DeviceInfo(
@@ -480,10 +592,11 @@ class OpenScaleDriver(Driver):
 
     # -- streaming --------------------------------------------------------------------
     def start(self) -> None:
-        """Leave the menu (``x``); the board resumes its readings."""
+        """Leave the menu (``x``); the board resumes its readings (in trigger mode it prints
+        one and waits for the trigger character)."""
         self.reset_decoder()
         self.write(MENU_KEY)
-        self._awaiting = False
+        self._awaiting, self._trigger_sent = True, time.monotonic()
         self.streaming = True
 
     def stop(self) -> None:
@@ -493,8 +606,15 @@ class OpenScaleDriver(Driver):
 
     def read(self, timeout_s: float = 0.05) -> SampleBlock | None:
         if self.streaming and self._trigger:
+            # The board ignores triggers for a report period after each reading, so trigger
+            # at 1.25 report periods, and again if an answer has not come within 0.5 s.
             now = time.monotonic()
-            if not self._awaiting or now - self._trigger_sent > 0.5:
+            pace = 1.25 / self.rate_hz
+            due = self._trigger_sent + pace
+            if not self._awaiting and now < due <= now + timeout_s:
+                time.sleep(due - now)
+                now = time.monotonic()
+            if (not self._awaiting and now >= due) or now - self._trigger_sent > max(0.5, 3 * pace):
                 self.write(self._trigger)
                 self._trigger_sent, self._awaiting = now, True
         block = super().read(timeout_s)
@@ -579,6 +699,8 @@ class OpenScaleSimulator(PtySimulator):
                  timestamp: bool = True, raw: bool = False, local_temp: bool = True, remote_temp: bool = True,
                  trigger: bool = False, decimals: int = 2, boot_s: float = 0.15, uptime_ms: int = 0,
                  cell: LoadCellModel | None = None, firmware: str = FIRMWARE_VERSION) -> None:
+        if not 0 < rate_hz <= HX711_MAX_SPS:
+            raise ValueError(f"rate_hz must be in (0, {HX711_MAX_SPS:g}]: the HX711 converts at most 80 times/s")
         super().__init__(source, rate_hz=rate_hz, seed=seed)
         self.cell = cell or LoadCellModel(gain_counts_per_n=1000.0, offset_counts=-8_000.0, seed=seed)
         self.unit = unit
@@ -598,6 +720,7 @@ class OpenScaleSimulator(PtySimulator):
         self._boot_t = 0.0
         self._boot_until = 0.0
         self._pending_keys = b""
+        self._hang_out_until = 0.0
         self._attrs: list | None = None
         self.boots = 0
         self.samples_emitted = 0
@@ -725,6 +848,8 @@ class OpenScaleSimulator(PtySimulator):
                 self.state = "menu"
                 return self.menu_text()
             if self.trigger and key == self.trigger_char:
+                if time.monotonic() < self._hang_out_until:
+                    return None  # read and dropped by the wait loop between readings
                 return self._reading_now()
             return None  # the reading loop ignores other characters
         # in the menu
@@ -765,7 +890,10 @@ class OpenScaleSimulator(PtySimulator):
                             raw=counts if self.raw else None, local_temp=temps, remote_temp=self.remote_temp)
 
     def _reading_now(self) -> bytes:
+        """One reading now (trigger mode); the firmware then waits a report period, during
+        which characters other than ``x`` are read and discarded."""
         now = np.array([time.monotonic()])
+        self._hang_out_until = float(now[0]) + self.report_ms / 1000.0
         return self._lines(now, self.source.sample(now)[:, 0])
 
     def encode_samples(self, t_s: np.ndarray, force_n: np.ndarray, index: np.ndarray) -> bytes:
@@ -804,8 +932,8 @@ def make_simulator(options: dict[str, str], source: ForceSource | None = None) -
         seed = int(options.get("seed", 0))
     except ValueError as exc:
         raise DeviceError(f"sim:openscale: bad numeric option ({exc})") from None
-    if not 0 < rate <= 1000:
-        raise DeviceError(f"sim:openscale: rate {rate:g} out of range (0..1000 readings/s)")
+    if not 0 < rate <= HX711_MAX_SPS:
+        raise DeviceError(f"sim:openscale: rate {rate:g} out of range (0..{HX711_MAX_SPS:g} readings/s, the HX711's fastest)")
     return OpenScaleSimulator(
         source or RepeatingEfforts(1),
         rate_hz=rate,

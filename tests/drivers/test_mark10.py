@@ -82,7 +82,7 @@ def test_commands_over_the_pty(gauge) -> None:
     assert drv.query("?") == "100.00 N"
     with pytest.raises(DeviceError, match=r"\*10 \(illegal command\)"):
         drv.query("BOGUS")
-    assert sim.commands_seen[:2] == [b"AOUT0", b"RM"]
+    assert sim.commands_seen[:3] == [b"AOUT0", b"LIST", b"RM"]
 
 
 @pytest.mark.parametrize(("unit", "fmt"), [("lbF", "FULL"), ("kgF", "NUM"), ("mN", "FULL"), ("kN", "NUM")])
@@ -247,3 +247,36 @@ def test_vectorised_path_equals_the_exact_path(values: list[float], unit: str, f
     got = fast._feed_uniform(stream)
     assert got is not None
     assert np.allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_a_device_that_is_not_a_mark10_is_refused() -> None:
+    class Impostor(Mark10Simulator):
+        def handle_command(self, line: bytes) -> bytes | None:
+            return b"12345,0.52,lbs,\r\n"  # an OpenScale-like CSV line to everything
+
+    with Impostor(ConstantForce(0.0)) as sim:
+        with pytest.raises(DeviceError, match="did not answer LIST like a Mark-10"):
+            Mark10Driver(sim.port).open()
+
+
+def test_a_listed_unit_that_is_not_a_force_is_refused() -> None:
+    class TorqueGauge(Mark10Simulator):
+        def handle_command(self, line: bytes) -> bytes | None:
+            if line == b"LIST":
+                return b"V1.10;LBIN;CUR;FLTC8;FLTP1;AOUT00;AOFF5;NUM;MIT;POL;B0\r\n"
+            return super().handle_command(line)
+
+    with TorqueGauge(ConstantForce(0.0)) as sim:
+        with pytest.raises(DeviceError, match=r"unsupported unit 'LBIN'") as err:
+            Mark10Driver(sim.port).open()
+        assert sim.port in str(err.value)
+
+
+def test_lost_readings_are_counted_as_lost_samples(gauge) -> None:
+    sim, drv = gauge
+    drv.open()
+    drv.start()
+    read_for(drv, 0.2)
+    sim.inject_garbage(b"\x00junk")
+    read_for(drv, 0.2)
+    assert drv.stats.lost_samples == drv.stats.resyncs == 1
