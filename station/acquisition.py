@@ -30,6 +30,7 @@ class ReaderEvent:
 class DeviceBlock:
     device_id: str
     block: SampleBlock
+    read_s: float = 0.0  # host monotonic time the reader got the block from the driver
 
 
 QueueItem = DeviceBlock | ReaderEvent
@@ -89,7 +90,7 @@ class DeviceReader(threading.Thread):
             if block is not None and len(block):
                 self.status.blocks += 1
                 try:
-                    self.out.put_nowait(DeviceBlock(self.device_id, block))
+                    self.out.put_nowait(DeviceBlock(self.device_id, block, time.monotonic()))
                 except queue.Full:
                     self.status.overflow_samples += len(block)
                     self.driver.stats.lost_samples += len(block)

@@ -90,7 +90,7 @@ class Pipeline:
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self.events: list[ReaderEvent] = []
-        self.latencies_s: list[float] = []  # sample arrival → live state updated
+        self.latencies_s: list[float] = []  # block read from the driver → live state updated
         self.record_latency = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class Pipeline:
             if self._live_device == item.device_id:
                 self.live.update(block.t_host_s, force[:, list(self._live_channels)].sum(axis=1))
                 if self.record_latency:
-                    self.latencies_s.append(time.monotonic() - float(block.t_host_s[-1]))
+                    self.latencies_s.append(time.monotonic() - item.read_s)
             rec = self._recording
             if rec is not None and item.device_id in rec.parts:
                 rec.parts[item.device_id].append((block.t_host_s, raw, force, block.t_device_s))

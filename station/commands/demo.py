@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from protocols import get_protocol
 from station.session.model import Patient
 from station.session.run import run_session
-from station.session.runner import RunnerOptions, replace_timing
+from station.session.runner import RunnerOptions, SessionAborted, replace_timing
 from station.session.setup import DeviceArg
 from station.session.terminal import TerminalUI
 
@@ -45,12 +46,17 @@ def run(args: argparse.Namespace) -> int:
     ui.print(f"Force Station demo — {protocol.name}, simulated Mark-10 gauge at {args.rate} Hz on a pseudo-terminal")
     patient = Patient(args.patient, body_mass_kg=args.body_mass, involved_side=args.involved,
                       lever_arm_m=args.lever_arm)
-    result = run_session(
-        protocols=[protocol],
-        device_args=[DeviceArg(("dynamometer",), f"sim:mark10?rate={args.rate}")],
-        patient=patient, out_dir=args.out, ui=ui, options=RunnerOptions(operator="demo"), auto=True,
-        involved_ratio=args.weaker if args.involved != "none" else 1.0,
-    )
+    try:
+        result = run_session(
+            protocols=[protocol],
+            device_args=[DeviceArg(("dynamometer",), f"sim:mark10?rate={args.rate}")],
+            patient=patient, out_dir=args.out, ui=ui, options=RunnerOptions(operator="demo"), auto=True,
+            involved_ratio=args.weaker if args.involved != "none" else 1.0,
+            session_attrs={"mode": "auto", "command": "station demo"},
+        )
+    except SessionAborted as exc:
+        print(f"station: {exc}; the session file is closed with status aborted", file=sys.stderr)
+        return 130
     ui.print(f"Session file: {result.path}")
     ui.print(f"Inspect it with: station inspect {result.path}")
     return 0

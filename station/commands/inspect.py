@@ -8,11 +8,21 @@ from typing import Any
 
 from station.storage.reader import summarize
 
+#: trial statuses that mean "this trial did not end normally"
+NOT_COMPLETE = {
+    "aborted": "stopped by the operator during the trial (Ctrl-C, SIGTERM)",
+    "interrupted": "ended by a lost device, an error or a station crash; its samples up to then are kept",
+    "recording": "still being recorded (or the station stopped before ending it)",
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="summarise a session file (patient, tests, reps, results, LSI)",
                        description="Prints what a Force Station HDF5 session file holds. Works on a file "
-                                   "that is still being recorded.")
+                                   "that is still being recorded, and flags a file left unfinished by a "
+                                   "station that stopped while recording (repair it with "
+                                   "`station session recover FILE`). A damaged or foreign file gets a "
+                                   "one-line error and exit status 2.")
     p.add_argument("file", type=Path, metavar="FILE.h5", help="session file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=run)
@@ -22,6 +32,30 @@ def _f(v: Any, spec: str = ".1f") -> str:
     return "—" if v is None else format(v, spec)
 
 
+def status_line(info: dict[str, Any]) -> str:
+    """The session status with what it means."""
+    status = info["status"]
+    if info["recording_now"]:
+        return "status recording — a station is writing this file now (numbers below grow)"
+    if info["unfinished"]:
+        return (f"status {status} — UNFINISHED: the station stopped without closing this file (crash or kill); "
+                f"recover it with: station session recover {info['file']}")
+    if status == "aborted":
+        return "status aborted — the session was stopped before its end (q, Ctrl-C or SIGTERM)"
+    if status == "interrupted" and info.get("recovered_utc"):
+        return (f"status interrupted — recovered {info['recovered_utc']} after the station stopped while "
+                f"recording (was '{info.get('recovered_from_status') or 'recording'}')")
+    if status == "interrupted":
+        return "status interrupted — the session ended on an error or a lost device"
+    return f"status {status}"
+
+
+def _trial_status(status: str | None) -> str:
+    if status in NOT_COMPLETE:
+        return f"⚠ {status}"
+    return status or "—"
+
+
 def run(args: argparse.Namespace) -> int:
     info = summarize(args.file)
     if args.json:
@@ -29,21 +63,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     s = info["session"]
     print(f"{info['file']}")
-    print(f"  status {info['status']}   station {info['station_version']}   algorithm {info['algorithm_version']}"
-          f"   format v{info['format_version']}")
+    print(f"  {status_line(info)}")
+    print(f"  station {info['station_version']}   algorithm {info['algorithm_version']}   format v{info['format_version']}"
+          f"   created {info['created_utc']}   closed {info['closed_utc'] or '—'}")
     print(f"  patient {s.get('patient_id', '—')}   body mass {_f(s.get('body_mass_kg'))} kg   involved side "
-          f"{s.get('involved_side', '—')}   operator {s.get('operator') or '—'}   created {info['created_utc']}")
+          f"{s.get('involved_side', '—')}   operator {s.get('operator') or '—'}")
     for name, d in info["devices"].items():
         print(f"  device {name}: {d['family']} {d['model']} s/n {d['serial']}  {d['channels']} ch @ "
               f"{_f(d['rate_hz'], 'g')} Hz  ({d['uri']})")
+    not_complete: list[tuple[str, str, str]] = []
     for t in info["tests"]:
         print()
-        print(f"  {t['test']}  {t['name']}  [{t['kind']}, {t['status']}]")
-        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>13}{'peak (N)':>11}{'samples':>9}  flags")
+        print(f"  {t['test']}  {t['name']}  [{t['kind']}, {_trial_status(t['status'])}]")
+        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>11}{'samples':>9}{'dur (s)':>9}  flags")
         for tr in t["trials"]:
             n = sum(tr["samples"].values())
-            print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{tr['status'] or '—':>13}"
-                  f"{_f(tr['peak_force_n']):>11}{n:>9}  {'; '.join(tr['flags'])}")
+            print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{_trial_status(tr['status']):>15}"
+                  f"{_f(tr['peak_force_n']):>11}{n:>9}{_f(tr['duration_s']):>9}  {'; '.join(map(str, tr['flags']))}")
+            if tr["status"] in NOT_COMPLETE:
+                not_complete.append((f"{t['test']}/{tr['trial']}", tr["status"], f"{n} samples"))
         for side, sd in t["sides"].items():
             print(f"    {side:<6} best {_f(sd.get('best_n'))} N   mean {_f(sd.get('mean_n'))} N   "
                   f"CV {_f(sd.get('cv_pct'))} %")
@@ -54,4 +92,9 @@ def run(args: argparse.Namespace) -> int:
                   f"→ {mark}")
         elif sym.get("value_pct") is not None:
             print(f"    asymmetry {sym['value_pct']:+.1f} %  ({sym.get('direction')})")
+    if not_complete:
+        print()
+        print("  trials that did not end normally (not used in the test summary):")
+        for key, status, n in not_complete:
+            print(f"    {key}: {status} — {NOT_COMPLETE[status]} ({n})")
     return 0

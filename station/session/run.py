@@ -33,19 +33,23 @@ class SessionResult:
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt (main thread only) so both close the file cleanly."""
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (main thread only) so that, like Ctrl-C,
+    they close the file cleanly (SIGHUP: the terminal running the station was closed)."""
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    previous: dict[int, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
+            if sig is not None:
+                previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
@@ -122,7 +126,8 @@ def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[
 
 def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
                 ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
-                on_path: Callable[[Path], None] | None = None) -> SessionResult:
+                on_path: Callable[[Path], None] | None = None,
+                session_attrs: dict[str, Any] | None = None) -> SessionResult:
     bound = bind_roles(protocols, device_args)
     sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
     devices, roles = open_session_devices(bound, sources=sources)
@@ -138,7 +143,8 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     writer = SessionWriter(path)
     pipeline = Pipeline(list(devices.values()), writer)
     runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
-                           ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir)
+                           ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir,
+                           session_attrs=session_attrs)
     status = layout.STATUS_COMPLETE
     calibration = {k: d.calibration_snapshot for k, d in devices.items()}
     with sigterm_as_interrupt():
@@ -153,13 +159,15 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             status = layout.STATUS_INTERRUPTED
             raise
         finally:
-            pipeline.stop()
-            for d in devices.values():
-                d.close()
-            writer.close({
-                "status": status,
-                "summary": [s.as_dict() for s in runner.summaries],
-                "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
-                "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
-            })
+            try:
+                pipeline.stop()
+                for d in devices.values():
+                    d.close()
+            finally:  # a second Ctrl-C during the clean-up must not skip closing the file
+                writer.close({
+                    "status": status,
+                    "summary": [s.as_dict() for s in runner.summaries],
+                    "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
+                    "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
+                })
     return SessionResult(path, status, runner.summaries)

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol as TypingProtocol
 
@@ -124,7 +124,7 @@ class SessionRunner:
         for p in self.protocols:
             self.writer.set_attrs(f"protocols/{p.id}", {
                 "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
-                "text": p.source_text})
+                "text": p.source_text, "timing": asdict(p.timing)})
 
     def run(self) -> list[TestSummary]:
         """Run every protocol in order; returns the test summaries. Raises SessionAborted."""
@@ -193,7 +193,9 @@ class SessionRunner:
                 break
             self._maybe_add_rep(protocol, summary, plan, side, rep, attempts, planned)
             if plan:
-                self._rest(rest_s)
+                switching = plan[0][0] != side and protocol.order == "blocked"
+                between = protocol.timing.rest_between_sides_s
+                self._rest(between if switching and between is not None and self.options.rest_s is None else rest_s)
         self._summarise(protocol, summary)
         self.writer.set_attrs(f"tests/{test}", {
             "status": summary.status, "summary": summary.as_dict(),

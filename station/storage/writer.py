@@ -6,11 +6,19 @@ again, so between trials the file on disk is complete and closed. During a trial
 is in HDF5 single-writer/multiple-reader (SWMR) mode: samples are appended in chunks and
 flushed every ``flush_interval_s`` (0.25 s), other processes can read it meanwhile
 (``h5py.File(path, "r", swmr=True)``), and a killed process leaves a file whose earlier
-trials are intact and whose current trial lacks at most the unflushed samples.
+trials are intact and whose current trial lacks at most the unflushed samples (see
+:mod:`station.storage.recovery` for reopening such a file).
+
+While a writer owns a file it holds a shared ``flock`` on it (see :func:`is_in_use`), so
+recovery never touches a file that a live station is still writing. The writer thread is
+not a daemon: if the program ends without :meth:`SessionWriter.close` (an exception, a
+second Ctrl-C during clean-up), the thread notices that the main thread is gone and closes
+the file itself with status ``interrupted`` before the interpreter exits.
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 import queue
 import threading
 import time
@@ -24,6 +32,14 @@ import numpy as np
 
 from station import __version__
 from station.storage import layout
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no liveness lock
+    fcntl = None  # type: ignore[assignment]
+
+
+_IDLE = object()  # the writer queue had nothing for one flush interval
 
 
 def utc_now() -> str:
@@ -61,11 +77,68 @@ def _open(path: Path, mode: str) -> h5py.File:
     return h5py.File(path, mode, libver=layout.LIBVER, locking=False)
 
 
+def _hold_lock(path: Path) -> int | None:
+    """Open ``path`` and take a shared ``flock`` on it; the fd keeps the lock until closed.
+
+    Shared, so HDF5 readers that lock (shared too) are not disturbed; a recoverer asks for
+    an exclusive lock (:func:`is_in_use`) and fails while any writer holds this one.
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a filesystem without flock: keep the fd, lose only the liveness check
+    return fd
+
+
+def is_in_use(path: str | Path) -> bool:
+    """True while another open handle holds a lock on ``path``: a live :class:`SessionWriter`
+    (any process), or an HDF5 tool that locks the files it opens. A writer that was killed
+    holds nothing (the kernel drops its locks). False where locks are unsupported."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def trial_final_status(root_status: str | None) -> str:
+    """Status for a trial or test still ``recording`` when the session ends with ``root_status``:
+    a session stopped by the operator (Ctrl-C, SIGTERM, ``q``) leaves it ``aborted``; any other
+    end (an error, a crash found by recovery) leaves it ``interrupted``."""
+    return layout.STATUS_ABORTED if root_status == layout.STATUS_ABORTED else layout.STATUS_INTERRUPTED
+
+
+def count_samples(trial: h5py.Group) -> dict[str, int]:
+    """Rows per device group of a trial (the length of its ``t_host_s``)."""
+    return {k: int(d["t_host_s"].shape[0]) for k, d in trial.items()
+            if isinstance(d, h5py.Group) and "t_host_s" in d}
+
+
 class SessionWriter:
     """A thread owning one HDF5 session file. Public methods only enqueue work.
 
     Errors in the writer thread are kept and raised by the next :meth:`sync` or
     :meth:`close`, so an acquisition never blocks on disk but never loses an error.
+    :meth:`set_attrs` during a trial is held back and applied when the trial ends (HDF5
+    cannot add attributes to a file in SWMR mode).
     """
 
     def __init__(self, path: str | Path, *, flush_interval_s: float = 0.25, chunk_rows: int = 1024) -> None:
@@ -73,11 +146,15 @@ class SessionWriter:
         self.flush_interval_s = flush_interval_s
         self.chunk_rows = chunk_rows
         self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="hdf5-writer", daemon=True)
+        # not a daemon: see the module docstring (the thread ends itself once the main thread is gone)
+        self._thread = threading.Thread(target=self._run, name="hdf5-writer", daemon=False)
         self._error: BaseException | None = None
         self._file: h5py.File | None = None  # open only during a trial (SWMR)
         self._trial: str | None = None
-        self._rows: dict[str, int] = {}
+        self._pending: list[tuple[str, dict[str, Any]]] = []  # set_attrs held back during a trial
+        self._lock_fd: int | None = None
+        self._created = False
+        self._closed = False
         self._last_flush = 0.0
         self.samples_written = 0
         self._thread.start()
@@ -110,7 +187,10 @@ class SessionWriter:
         self._raise()
 
     def close(self, root_attrs: dict[str, Any] | None = None) -> None:
-        """Finish: end any open trial as interrupted, set final root attributes, stop."""
+        """Finish: set the final root attributes (``status`` defaults to ``complete``) and stop.
+
+        A trial or test still ``recording`` gets status ``aborted`` when the final status is
+        ``aborted``, else ``interrupted`` (:func:`trial_final_status`); its samples are kept."""
         if self._thread.is_alive():
             self._put(self._do_close, root_attrs or {})
             self._queue.put(None)
@@ -132,16 +212,45 @@ class SessionWriter:
             try:
                 item = self._queue.get(timeout=self.flush_interval_s)
             except queue.Empty:
-                self._maybe_flush()
-                continue
+                item = _IDLE
             if item is None:
                 return
-            fn, args = item
-            try:
-                fn(*args)
-            except BaseException as exc:  # kept for the caller
-                self._error = exc
+            if item is not _IDLE:
+                self._call(item)
             self._maybe_flush()
+            if not threading.main_thread().is_alive():
+                self._finish_orphaned()
+                return
+
+    def _call(self, item: tuple[Callable[..., None], tuple[Any, ...]]) -> None:
+        fn, args = item
+        try:
+            fn(*args)
+        except BaseException as exc:  # kept for the caller
+            self._error = exc
+
+    def _finish_orphaned(self) -> None:
+        """The main thread is gone: do what is queued now (a close, if it was asked for),
+        then close the file ourselves if nobody did, so the program can exit."""
+        for _ in range(self._queue.qsize()):
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return
+            if item is not _IDLE:
+                self._call(item)
+        self._orphaned()
+
+    def _orphaned(self) -> None:
+        """The program is exiting and nobody called :meth:`close`: close the file ourselves."""
+        if self._created and not self._closed:
+            try:
+                self._do_close({"status": layout.STATUS_INTERRUPTED,
+                                "close_note": "closed by the writer thread at program exit (close() was not called)"})
+            except BaseException:  # noqa: BLE001 - nobody is left to report it to
+                pass
 
     def _maybe_flush(self) -> None:
         if self._file is not None and time.monotonic() - self._last_flush >= self.flush_interval_s:
@@ -159,16 +268,26 @@ class SessionWriter:
                 "format_version": layout.FORMAT_VERSION,
                 "station_version": __version__,
                 "created_utc": utc_now(),
+                "created_monotonic_s": time.monotonic(),  # pairs the host clock of t_host_s with UTC
                 "status": layout.STATUS_RECORDING,
                 **root_attrs,
             })
             _set_attrs(f.require_group("session"), session)
             for name in ("devices", "calibration", "protocols", "tests"):
                 f.require_group(name)
+        self._created = True
+        self._lock_fd = _hold_lock(self.path)
 
     def _do_set_attrs(self, group: str, attrs: dict[str, Any]) -> None:
-        self._close_trial_file()
+        if self._file is not None:  # a trial is being written in SWMR mode: later
+            self._pending.append((group, attrs))
+            return
         with _open(self.path, "r+") as f:
+            _set_attrs(f.require_group(group), attrs)
+
+    def _apply_pending(self, f: h5py.File) -> None:
+        pending, self._pending = self._pending, []
+        for group, attrs in pending:
             _set_attrs(f.require_group(group), attrs)
 
     def _do_begin_trial(self, spec: TrialSpec) -> None:
@@ -177,19 +296,26 @@ class SessionWriter:
         g = f.require_group(layout.trial_path(spec.test, spec.trial))
         _set_attrs(g, {"status": layout.STATUS_RECORDING, "started_utc": utc_now(), **spec.attrs})
         rows = self.chunk_rows
+        nan = float("nan")  # fill value: a row whose data never reached the disk reads as NaN
         for device_id, dev in spec.devices.items():
             d, ch = g.require_group(device_id), dev.channels
-            d.create_dataset("t_host_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
-            d.create_dataset("raw", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch))
-            d.create_dataset("force_n", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch))
+            d.create_dataset("t_host_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,), fillvalue=nan)
+            d.create_dataset("raw", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch),
+                             fillvalue=nan)
+            d.create_dataset("force_n", shape=(0, ch), maxshape=(None, ch), dtype="f8", chunks=(rows, ch),
+                             fillvalue=nan)
             if dev.has_device_time:
-                d.create_dataset("t_device_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,))
+                d.create_dataset("t_device_s", shape=(0,), maxshape=(None,), dtype="f8", chunks=(rows,),
+                                 fillvalue=nan)
                 d["t_device_s"].attrs["unit"] = "s"
             d["t_host_s"].attrs["unit"] = "s"
             d["force_n"].attrs["unit"] = "N"
+            device = f.get(f"devices/{device_id}")
+            raw_unit = device.attrs.get("unit") if device is not None else None
+            if raw_unit is not None:
+                d["raw"].attrs["unit"] = raw_unit
         f.swmr_mode = True
         self._file, self._trial = f, layout.trial_path(spec.test, spec.trial)
-        self._rows = {}
         self._last_flush = time.monotonic()
 
     def _do_append(self, device_id: str, t_host_s: np.ndarray, raw: np.ndarray, force_n: np.ndarray,
@@ -218,17 +344,33 @@ class SessionWriter:
     def _do_end_trial(self, attrs: dict[str, Any]) -> None:
         trial = self._trial
         self._close_trial_file()
-        if trial is None:
+        if trial is None and not self._pending:
             return
         with _open(self.path, "r+") as f:
-            g = f[trial]
-            samples = {k: int(d["t_host_s"].shape[0]) for k, d in g.items() if isinstance(d, h5py.Group)}
-            _set_attrs(g, {"ended_utc": utc_now(), "samples": samples, **attrs})
+            if trial is not None:
+                g = f[trial]
+                _set_attrs(g, {"ended_utc": utc_now(), "samples": count_samples(g), **attrs})
+            self._apply_pending(f)
 
     def _do_close(self, root_attrs: dict[str, Any]) -> None:
         trial = self._trial
         self._close_trial_file()
-        with _open(self.path, "r+") as f:
-            if trial is not None and f[trial].attrs.get("status") == layout.STATUS_RECORDING:
-                _set_attrs(f[trial], {"status": layout.STATUS_INTERRUPTED, "ended_utc": utc_now()})
-            _set_attrs(f, {"closed_utc": utc_now(), **root_attrs})
+        try:
+            if not self._created:
+                return
+            with _open(self.path, "r+") as f:
+                self._apply_pending(f)
+                final = trial_final_status(root_attrs.get("status"))
+                if trial is not None and f[trial].attrs.get("status") == layout.STATUS_RECORDING:
+                    _set_attrs(f[trial], {"status": final, "ended_utc": utc_now(), "samples": count_samples(f[trial])})
+                for g in f["tests"].values() if "tests" in f else ():
+                    if isinstance(g, h5py.Group) and g.attrs.get("status") == layout.STATUS_RECORDING:
+                        _set_attrs(g, {"status": final})
+                _set_attrs(f, {"closed_utc": utc_now(), **root_attrs})
+                if f.attrs.get("status") == layout.STATUS_RECORDING:
+                    f.attrs["status"] = layout.STATUS_COMPLETE
+        finally:
+            self._closed = True
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
