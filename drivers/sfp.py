@@ -681,8 +681,11 @@ class SfpSimulator(PtySimulator):
 
 
 def default_cells(channels: int, seed: int = 0) -> list[LoadCellModel]:
-    """Load cells for a simulated board: whole plates of 4 (``plate_cells``), cut to ``channels``."""
-    return plate_cells(-(-channels // 4), seed=seed)[:channels]
+    """Load cells for a simulated board: whole plates of 4 (``plate_cells``), cut to ``channels``,
+    with a real cell's small imperfections: non-linearity (k2 = 2e-6 /N, 0.02 % FS end-point at
+    400 N), hysteresis (play ±0.1 N) and zero drift (1 count/s, 0.001 N/s)."""
+    return plate_cells(-(-channels // 4), seed=seed, quadratic_per_n=2e-6, hysteresis_n=0.1,
+                       drift_counts_per_s=1.0)[:channels]
 
 
 DRIVER = SfpDriver

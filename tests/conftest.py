@@ -1,6 +1,14 @@
-"""Shared test setup: Qt runs headless."""
+"""Shared test setup: Qt runs headless; no test sees the real user's calibration folder."""
 from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_calibration_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions and calibration commands read $FORCE_STATION_CALIBRATION_DIR: an empty temp folder."""
+    monkeypatch.setenv("FORCE_STATION_CALIBRATION_DIR", str(tmp_path_factory.mktemp("calibration")))

@@ -108,6 +108,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"countdown {FAST_COUNTDOWN_S:g} s, rest {FAST_REST_S:g} s (demos, rehearsals)")
     r.add_argument("--first-side", choices=("left", "right"), default="left",
                    help="side tested first (default: left)")
+    r.add_argument("--calibration-dir", type=Path, default=None, metavar="DIR",
+                   help="calibration folder (default: $FORCE_STATION_CALIBRATION_DIR or the user data folder)")
+    r.add_argument("--allow-uncalibrated", action="store_true",
+                   help="start even if a channel has no usable calibration (missing, expired, failed check); "
+                        "the override is recorded in the session file")
     r.add_argument("--protocols-dir", metavar="DIR", default=None,
                    help="folder of the clinic's own protocol files (default: $FORCE_STATION_PROTOCOLS_DIR, "
                         "else the per-user data folder)")
@@ -300,7 +305,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt(), SignalLog() as signals:
         try:
             result = run_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=args.out,
-                                 ui=ui, options=options, auto=args.auto, on_path=paths.append, **extra)
+                                 ui=ui, options=options, auto=args.auto, on_path=paths.append,
+                                 calibration_dir=args.calibration_dir,
+                                 allow_uncalibrated=args.allow_uncalibrated, **extra)
         except (SessionAborted, KeyboardInterrupt):
             seen = signals.read()
             where = f"; session file closed with status aborted: {paths[0]}" if paths else ""

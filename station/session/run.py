@@ -124,13 +124,33 @@ def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[
                                 f"{p.id!r} needs {role.channels}")
 
 
+def used_channels(protocols: list[Protocol], bound: dict[str, DeviceArg]) -> dict[str, list[int]]:
+    """Device id → the channels the protocols read from it (these must be calibrated)."""
+    from station.session.setup import device_id_for
+
+    out: dict[str, list[int]] = {}
+    for p in protocols:
+        for m in p.channel_map:
+            arg = bound.get(m.role)
+            if arg is not None:
+                used = out.setdefault(device_id_for(arg, bound), [])
+                used.extend(c for c in m.channels if c not in used)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
                 ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
+                calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                 on_path: Callable[[Path], None] | None = None,
                 session_attrs: dict[str, Any] | None = None) -> SessionResult:
     bound = bind_roles(protocols, device_args)
     sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
-    devices, roles = open_session_devices(bound, sources=sources)
+    devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
+                                          allow_uncalibrated=allow_uncalibrated,
+                                          channels=used_channels(protocols, bound))
+    for d in devices.values():
+        for o in d.calibration_snapshot.get("overrides", []):
+            ui.info(f"WARNING: {o['reason']} — used anyway (--allow-uncalibrated, recorded in the session file)")
     try:
         check_rates(protocols, devices, roles)
     except UserError:

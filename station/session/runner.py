@@ -7,6 +7,7 @@ plays the patient in simulated runs (``--auto``, the demo).
 """
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import deque
@@ -23,6 +24,7 @@ from station.analysis import ALGORITHM_VERSION
 from station.analysis.isometric import IsometricParams, analyze_isometric
 from station.analysis.reps import summarize_reps
 from station.analysis.symmetry import asymmetry_index, limb_symmetry_index, relative_to_baseline
+from station.calibration_link import TareTracker
 from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
@@ -105,6 +107,7 @@ class SessionRunner:
         self.session_attrs = session_attrs or {}
         self.history_dir = history_dir
         self.summaries: list[TestSummary] = []
+        self.tare_trackers: dict[str, TareTracker] = {}  # device id → tares of the session, drift between them
         self.session_id = str(uuid.uuid4())
 
     # -- the whole session ------------------------------------------------------------------
@@ -150,13 +153,21 @@ class SessionRunner:
         used = sorted({sc.device_id for sc in by_side.values()})
         self.ui.info(f"{protocol.name}: {protocol.cues.setup}".rstrip(": "))
         tare = {}
+        tare_log = {}
         for device_id in used:
             rate = self.pipeline.devices[device_id].info.rate_hz
             self.pipeline.wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
-            tare[device_id] = self.pipeline.tare(device_id, 0.5).tolist()
+            # a channel used without calibration (--allow-uncalibrated) reads NaN: no tare (null)
+            tare[device_id] = [v if math.isfinite(v) else None for v in self.pipeline.tare(device_id, 0.5).tolist()]
+            tracker = self.tare_trackers.get(device_id)
+            if tracker is None:
+                tracker = self.tare_trackers[device_id] = TareTracker.from_snapshot(
+                    self.pipeline.devices[device_id].calibration_snapshot)
+            tare_log[device_id] = tracker.add(tare[device_id])
         self.writer.set_attrs(f"tests/{test}", {
             "protocol_id": protocol.id, "name": protocol.name, "kind": protocol.kind, "index": index,
-            "status": layout.STATUS_RECORDING, "tare_n": tare, "involved_side": self.patient.involved_side})
+            "status": layout.STATUS_RECORDING, "tare_n": tare, "tare_log": tare_log,
+            "involved_side": self.patient.involved_side})
         plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
         planned = {s: sum(1 for side, _ in plan if side == s) for s in {side for side, _ in plan}}
         countdown_s, duration_s, rest_s = self._timing(protocol)

@@ -3,6 +3,7 @@ choosing each device's calibration, and, for simulators, the simulated patient."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from drivers.base import DeviceError
@@ -10,7 +11,8 @@ from drivers.registry import open_device, parse_uri
 from drivers.scenarios import ScheduledForces, SimulatedPatient
 from protocols.model import Protocol
 from station.errors import UserError
-from station.pipeline import BoundDevice, identity
+from station.calibration_link import calibration_for
+from station.pipeline import BoundDevice
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,15 @@ def device_id_for(arg: DeviceArg, bound: dict[str, DeviceArg]) -> str:
 
 
 def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatient | None = None,
-                         sources: dict[str, Any] | None = None) -> tuple[dict[str, BoundDevice], dict[str, str]]:
+                         sources: dict[str, Any] | None = None, calibration_dir: Path | None = None,
+                         allow_uncalibrated: bool = False, channels: dict[str, list[int]] | None = None,
+                         ) -> tuple[dict[str, BoundDevice], dict[str, str]]:
     """Open every bound device once; returns (device_id → BoundDevice, role → device_id).
 
     ``sources`` maps a device id to the force source its simulator feels (only for ``sim:``).
+    ``channels`` maps a device id to the channels the session uses (default: all); those
+    must have a usable calibration unless ``allow_uncalibrated`` (see
+    :func:`station.calibration_link.calibration_for`).
     """
     devices: dict[str, BoundDevice] = {}
     roles: dict[str, str] = {}
@@ -80,22 +87,20 @@ def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatie
                 info = driver.open()
             except DeviceError as exc:
                 raise UserError(str(exc)) from None
-            calibrate, snapshot = calibration_for(info)
-            devices[device_id] = BoundDevice(device_id, arg.uri, driver, info, calibrate, snapshot, sim)
+            try:
+                cal = calibration_for(info, uri=arg.uri, channels=(channels or {}).get(device_id),
+                                      calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated)
+            except BaseException:
+                driver.close()
+                if sim is not None:
+                    sim.close()
+                raise
+            devices[device_id] = BoundDevice(device_id, arg.uri, driver, info, cal.calibrate, cal.snapshot, sim)
     except BaseException:
         for d in devices.values():
             d.close()
         raise
     return devices, roles
-
-
-def calibration_for(info: Any) -> tuple[Any, dict[str, Any]]:
-    """The calibration applied to a device's values and its snapshot for the session file."""
-    if info.unit == "N":
-        return identity, {"model": "identity", "source": "factory",
-                          "note": f"{info.family} {info.model} reports newtons; factory calibration used"}
-    raise UserError(f"{info.port}: {info.family} {info.serial} reports raw counts and needs a calibration "
-                    "(run `station calibrate`)")
 
 
 def simulated_dynamometer(channels: int = 1, *, involved_side: str | None = "right", ratio: float = 0.82,

@@ -103,7 +103,8 @@ def test_counts_come_from_the_force_through_load_cells() -> None:
     data = s.encode_samples(np.arange(50) / 1000, Constant().sample(np.zeros(50)), np.arange(50))
     f = SfpDecoder(2).feed(data)
     c0, c1 = s.cells
-    assert np.mean(f.counts[:, 0]) == pytest.approx(c0.offset_counts + 100.0 * c0.gain_counts_per_n, abs=5)
+    expected = c0.offset_counts + c0.gain_counts_per_n * (100.0 + c0.quadratic_per_n * 100.0**2)
+    assert np.mean(f.counts[:, 0]) == pytest.approx(expected, abs=5)
     assert np.mean(f.counts[:, 1]) == pytest.approx(c1.offset_counts, abs=5)
 
 

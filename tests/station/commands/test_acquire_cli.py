@@ -65,7 +65,9 @@ def test_ctrl_c_ends_cleanly_keeping_every_sample(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "station.cli", "acquire", "--device", "sim:mark10?rate=500", "--seconds", "60",
          "--out", str(out), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # a test run in the background inherits SIGINT ignored; a terminal's Ctrl-C is not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=20)
