@@ -68,24 +68,23 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
         if device_id in sources:
             continue
         if kinds.get(role) == "force_plate":
-            try:
-                from drivers.landing_scenario import LandingScenario
-            except ImportError:
-                continue
-            channels = int(parse_uri(arg.uri).options.get("channels", "8"))
-            sides = {}
-            for p in protocols:
-                for m in p.channel_map:
-                    if bound.get(m.role) is arg:
-                        sides[min(m.channels) // 4] = m.side if m.side in ("left", "right") else "both"
-            plates = max(channels // 4, 1)
-            default = ("left", "right") if plates == 2 else ("both",)
-            plate_sides = tuple(sides.get(i, default[i]) for i in range(plates))
-            body_weight_n = (patient.body_mass_kg or 70.0) * 9.80665
-            src = LandingScenario(channels=4 * plates, body_weight_n=body_weight_n, plate_sides=plate_sides,
+            from drivers.landing_scenario import LandingScenario
+
+            plates = max(int(parse_uri(arg.uri).options.get("channels", "8")) // 4, 1)
+            per_protocol: dict[str, tuple[str, ...]] = {}
+            for p in protocols:  # which feet land on each plate of this device, per protocol
+                sides = {min(m.channels) // 4: (m.side if m.side in ("left", "right") else "both")
+                         for m in p.channel_map if bound.get(m.role) is arg}
+                if sides:
+                    default = ("left", "right") if plates == 2 else ("both",)
+                    per_protocol[p.id] = tuple(sides.get(i, default[i]) for i in range(plates))
+            # the involved limb is offloaded: the uninvolved foot takes ~12 % more of the impact
+            asymmetry = {"left": -0.12, "right": 0.12}.get(patient.involved_side, 0.02)
+            src = LandingScenario(channels=4 * plates, body_weight_n=(patient.body_mass_kg or 70.0) * 9.80665,
+                                  plate_sides=next(iter(per_protocol.values()), None), asymmetry=asymmetry,
                                   seed=seed)  # one seed: every plate sees the same landings
             sources[device_id] = src
-            landings.append(src)
+            landings.append((src, per_protocol))
         else:
             channel_for_side = None
             channels = 1
@@ -100,12 +99,15 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             sources[device_id] = forces
             patients.append(sim_patient)
 
-    def actor(side: str, kind: str, cue_s: float, duration_s: float) -> None:
-        if kind == "isometric":
+    def actor(protocol: Protocol, side: str, cue_s: float, duration_s: float) -> None:
+        if protocol.kind == "isometric":
             for p in patients:
                 p.contract(side, cue_s, duration_s)
-        else:
-            for scenario in landings:
+            return
+        for scenario, per_protocol in landings:
+            plate_sides = per_protocol.get(protocol.id)
+            if plate_sides is not None:  # a plate this protocol does not use stays unloaded
+                scenario.plate_sides = plate_sides
                 scenario.trigger(cue_s + 0.8, side=side)
 
     return sources, actor

@@ -33,8 +33,8 @@ from station.storage.writer import SessionWriter
 
 STANDARD_GRAVITY = 9.80665  # m/s²
 
-#: (side, kind, cue time on the host monotonic clock (s), duration (s)) → None
-Actor = Callable[[str, str, float, float], None]
+#: (protocol, side, cue time on the host monotonic clock (s), duration (s)) → None
+Actor = Callable[[Protocol, str, float, float], None]
 
 
 class SessionAborted(Exception):
@@ -257,7 +257,7 @@ class SessionRunner:
             self.pipeline.live.arm()
             cue_s = time.monotonic()
             if self.actor is not None:
-                self.actor(side, protocol.kind, cue_s, duration_s)
+                self.actor(protocol, side, cue_s, duration_s)
             end = cue_s + duration_s + self.options.tail_s
             while (now := time.monotonic()) < end:
                 self.ui.live(side, rep, self.pipeline.live.state(), now - cue_s, duration_s)
@@ -284,6 +284,7 @@ class SessionRunner:
     def _analyse(self, protocol: Protocol, outcome: TrialOutcome, data: dict[str, TrialData],
                  by_side: dict[str, SideChannels], measured: list[str], cue_s: float | None) -> None:
         forces: dict[str, np.ndarray] = {}
+        times: dict[str, np.ndarray] = {}
         rates: dict[str, float] = {}
         for s in measured:
             sc = by_side[s]
@@ -292,11 +293,24 @@ class SessionRunner:
                 outcome.flags.append(f"no samples from {sc.device_id}")
                 continue
             forces[s] = d.force_n[:, list(sc.channels)].sum(axis=1)
+            times[s] = d.t_host_s
             rates[s] = self.pipeline.devices[sc.device_id].info.rate_hz
-        if protocol.kind == "isometric":
-            self._analyse_isometric(protocol, outcome, forces, rates)
-        else:
-            self._analyse_landing(outcome, forces, rates)
+        alignment = None
+        if len({by_side[s].device_id for s in forces}) > 1:
+            forces, rates = common_grid(forces, times, rates)
+            alignment = {"method": "linear interpolation of each device onto their common host-time grid",
+                         "rate_hz": next(iter(rates.values()))}
+        try:
+            if protocol.kind == "isometric":
+                self._analyse_isometric(protocol, outcome, forces, rates)
+            else:
+                self._analyse_landing(outcome, forces, rates)
+            if alignment:
+                outcome.results["time_alignment"] = alignment
+        except (ValueError, FloatingPointError) as exc:  # the raw data is saved; a bad trace must not end the session
+            outcome.results = {}
+            outcome.peak_force_n = None
+            outcome.flags.append(f"analysis failed: {exc}")
 
     def _analyse_isometric(self, protocol: Protocol, outcome: TrialOutcome, forces: dict[str, np.ndarray],
                            rates: dict[str, float]) -> None:
@@ -358,7 +372,14 @@ class SessionRunner:
         if not (left and right and left.best_n and right.best_n):
             return
         involved = self.patient.involved_side
-        if involved in ("left", "right"):
+        if protocol.kind == "landing":
+            # a higher landing load is not better: report the signed asymmetry and its direction,
+            # and the involved/uninvolved ratio without a pass verdict
+            summary.symmetry = asymmetry_index(left.best_n, right.best_n, label="higher").to_dict()
+            if involved in ("left", "right"):
+                inv, uninv = (left, right) if involved == "left" else (right, left)
+                summary.symmetry["involved_ratio_pct"] = 100.0 * inv.best_n / uninv.best_n
+        elif involved in ("left", "right"):
             inv, uninv = (left, right) if involved == "left" else (right, left)
             summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, self.options.pass_pct).to_dict()
             summary.symmetry["relative_to_first_session"] = self._relative_to_first(protocol, involved, inv.best_n)
@@ -389,6 +410,17 @@ class SessionRunner:
             if key in summary.symmetry and summary.symmetry[key] is not None:
                 out[f"symmetry_{key}"] = summary.symmetry[key]
         return out
+
+
+def common_grid(forces: dict[str, np.ndarray], times: dict[str, np.ndarray], rates: dict[str, float]
+                ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Traces from different devices on one uniform host-time grid (their overlap, at the
+    lowest rate), by linear interpolation, so the sides can be compared sample by sample."""
+    rate = min(rates.values())
+    start = max(float(t[0]) for t in times.values())
+    stop = min(float(t[-1]) for t in times.values())
+    grid = start + np.arange(max(int((stop - start) * rate) + 1, 0)) / rate
+    return ({s: np.interp(grid, times[s], f) for s, f in forces.items()}, {s: rate for s in forces})
 
 
 def replace_timing(protocol: Protocol, **changes: float) -> Protocol:

@@ -122,4 +122,6 @@ class TerminalUI:
                 self.print(f"  involved side vs first session ({rel['baseline_file']}) = {rel['value_pct']:.1f} %")
         elif sym.get("value_pct") is not None:
             self.print(f"  asymmetry (R − L) / max = {sym['value_pct']:+.1f} %   ({sym.get('direction')})")
+            if sym.get("involved_ratio_pct") is not None:
+                self.print(f"  involved / uninvolved = {sym['involved_ratio_pct']:.1f} %   (landing load: no pass mark)")
         self.print()

@@ -89,3 +89,16 @@ def test_second_session_compares_involved_side_with_the_first(tmp_path: Path) ->
     assert rel["value_pct"] == pytest.approx(100 * now / before)
     assert "involved side vs first session" in text
     assert first.summaries[0].symmetry["relative_to_first_session"] is None
+
+
+def test_common_grid_aligns_two_devices_on_host_time() -> None:
+    from station.session.runner import common_grid
+
+    t_left = 100.0 + np.arange(5000) / 1000.0
+    t_right = 100.0021 + np.arange(4990) / 1000.0  # starts 2.1 ms later, 10 samples shorter
+    ramp = lambda t: 50.0 * (t - 100.0)  # noqa: E731 - the same physical force on both plates
+    forces, rates = common_grid({"left": ramp(t_left), "right": ramp(t_right)},
+                                {"left": t_left, "right": t_right}, {"left": 1000.0, "right": 1000.0})
+    assert forces["left"].size == forces["right"].size > 4980
+    assert np.allclose(forces["left"], forces["right"], atol=1e-6)
+    assert rates == {"left": 1000.0, "right": 1000.0}

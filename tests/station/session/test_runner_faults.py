@@ -31,7 +31,7 @@ def test_unplug_mid_trial_marks_it_interrupted_and_repeats_it(tmp_path: Path) ->
     pipeline = Pipeline([device], writer)
     unplugged = []
 
-    def actor(side: str, kind: str, cue_s: float, duration_s: float) -> None:
+    def actor(protocol, side: str, cue_s: float, duration_s: float) -> None:
         patient_sim.contract(side, cue_s, duration_s)
         if not unplugged:  # pull the cable 0.7 s into the first effort, plug it back 0.4 s later
             unplugged.append(side)
