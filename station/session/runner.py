@@ -152,18 +152,8 @@ class SessionRunner:
         by_side = side_channels(protocol, self.roles)
         used = sorted({sc.device_id for sc in by_side.values()})
         self.ui.info(f"{protocol.name}: {protocol.cues.setup}".rstrip(": "))
-        tare = {}
-        tare_log = {}
-        for device_id in used:
-            rate = self.pipeline.devices[device_id].info.rate_hz
-            self.pipeline.wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
-            # a channel used without calibration (--allow-uncalibrated) reads NaN: no tare (null)
-            tare[device_id] = [v if math.isfinite(v) else None for v in self.pipeline.tare(device_id, 0.5).tolist()]
-            tracker = self.tare_trackers.get(device_id)
-            if tracker is None:
-                tracker = self.tare_trackers[device_id] = TareTracker.from_snapshot(
-                    self.pipeline.devices[device_id].calibration_snapshot)
-            tare_log[device_id] = tracker.add(tare[device_id])
+        tare, tare_log = self._tare(used)
+        on_demand: list[dict[str, Any]] = []
         self.writer.set_attrs(f"tests/{test}", {
             "protocol_id": protocol.id, "name": protocol.name, "kind": protocol.kind, "index": index,
             "status": layout.STATUS_RECORDING, "tare_n": tare, "tare_log": tare_log,
@@ -181,6 +171,14 @@ class SessionRunner:
             if choice == "abort":
                 summary.status = layout.STATUS_ABORTED
                 break
+            if choice == "tare":  # zero on demand (limb off the pad / plates empty), then ask again
+                tare_now, log_now = self._tare(used)
+                on_demand.append({"before_trial": layout.trial_key(trial_no + 1), "tare_n": tare_now, "log": log_now})
+                self.writer.set_attrs(f"tests/{test}", {"tare_on_demand": on_demand})
+                self.ui.info("zeroed: " + ", ".join(
+                    f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N" for d, vals in tare_now.items()))
+                plan.appendleft((side, rep))
+                continue
             if choice == "redo" and last is not None:
                 last.status = "rejected"
                 self.writer.set_attrs(f"tests/{test}/trials/{last.trial}", {"status": "rejected"})
@@ -212,6 +210,22 @@ class SessionRunner:
             "status": summary.status, "summary": summary.as_dict(),
             **self._headline_attrs(summary)})
         return summary
+
+    def _tare(self, used: list[str]) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
+        """Zero ``used`` devices on their last 0.5 s; returns offsets (N) and the drift log."""
+        tare: dict[str, list[float | None]] = {}
+        tare_log: dict[str, Any] = {}
+        for device_id in used:
+            rate = self.pipeline.devices[device_id].info.rate_hz
+            self.pipeline.wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
+            # a channel used without calibration (--allow-uncalibrated) reads NaN: no tare (null)
+            tare[device_id] = [v if math.isfinite(v) else None for v in self.pipeline.tare(device_id, 0.5).tolist()]
+            tracker = self.tare_trackers.get(device_id)
+            if tracker is None:
+                tracker = self.tare_trackers[device_id] = TareTracker.from_snapshot(
+                    self.pipeline.devices[device_id].calibration_snapshot)
+            tare_log[device_id] = tracker.add(tare[device_id])
+        return tare, tare_log
 
     def _maybe_add_rep(self, protocol: Protocol, summary: TestSummary, plan: deque[tuple[str, int]], side: str,
                        rep: int, attempts: dict[str, int], planned: dict[str, int]) -> None:

@@ -9,7 +9,7 @@ from station.live import LiveState
 from station.session.model import TestSummary, TrialOutcome
 
 SIDE_CODE = {"left": "L", "right": "R", "both": "LR"}
-KEYS = {"": "go", "r": "redo", "s": "skip", "q": "abort"}
+KEYS = {"": "go", "r": "redo", "s": "skip", "t": "tare", "q": "abort"}
 
 
 def fmt(value: float | None, spec: str = ".1f", unit: str = "") -> str:
@@ -64,7 +64,7 @@ class TerminalUI:
             return "go"
         while True:
             self._end_line()
-            self.out.write(f"{label}: Enter = start, r = redo last, s = skip, q = quit > ")
+            self.out.write(f"{label}: Enter = start, r = redo last, s = skip, t = zero now, q = quit > ")
             self.out.flush()
             answer = self.inp.readline()
             if answer == "":  # end of input: treat as quit
@@ -72,7 +72,7 @@ class TerminalUI:
             choice = KEYS.get(answer.strip().lower())
             if choice:
                 return choice
-            self.out.write("  please press Enter, r, s or q\n")
+            self.out.write("  please press Enter, r, s, t or q\n")
 
     def countdown(self, side: str, rep: int, seconds_left: float) -> None:
         self._line(f"  {SIDE_CODE.get(side, side)}{rep}  get ready … {seconds_left:3.1f} s")

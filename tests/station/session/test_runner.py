@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 
 import h5py
@@ -67,9 +68,9 @@ def test_no_involved_side_gives_signed_asymmetry(tmp_path: Path) -> None:
 
 
 def test_skip_and_redo_and_quit_from_the_keyboard(tmp_path: Path) -> None:
-    # L1 go, R1 skip, L2 go, then 'r' redoes L2 and 'q' quits at the next prompt
+    # L1 go, R1 skip, 't' zeroes before L2, L2 go, then 'r' redoes L2 and 'q' quits at the next prompt
     with pytest.raises(Exception, match="aborted"):
-        run(tmp_path, "right", 0.8, ui_input="\ns\n\nr\nq\n")
+        run(tmp_path, "right", 0.8, ui_input="\ns\nt\n\nr\nq\n")
     (path,) = tmp_path.glob("*.h5")
     with h5py.File(path, "r") as f:
         assert f.attrs["status"] == "aborted"
@@ -77,6 +78,10 @@ def test_skip_and_redo_and_quit_from_the_keyboard(tmp_path: Path) -> None:
         statuses = [(g.attrs["side"], int(g.attrs["rep"]), g.attrs["status"]) for _, g in sorted(test["trials"].items())]
     assert statuses[:3] == [("left", 1, "complete"), ("right", 1, "skipped"), ("left", 2, "rejected")]
     assert statuses[3][:2] == ("left", 2) and statuses[3][2] == "complete"
+    with h5py.File(path, "r") as f:
+        (test,) = f["tests"].values()
+        (zeroing,) = json.loads(test.attrs["tare_on_demand"])
+    assert zeroing["before_trial"] == "003" and len(zeroing["tare_n"]["dynamometer"]) == 1
 
 
 def test_second_session_compares_involved_side_with_the_first(tmp_path: Path) -> None:
