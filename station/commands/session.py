@@ -46,7 +46,7 @@ _PATIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 _RUN_EPILOG = f"""\
 interactive (default): before each trial press Enter to start it, r to redo the last trial,
-s to skip this one, q to quit the session (the file is kept, status aborted).
+s to skip this one, t to zero the devices now (limb off the pad, plates empty), q to quit the session (the file is kept, status aborted).
 
 --auto: no prompts; a simulated patient pushes on every sim: device when cued (scripted runs,
 demos, tests). Real devices are recorded as they are.
