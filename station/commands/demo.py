@@ -36,6 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def station_command() -> str:
+    """How the user can call ``station`` again: its name if it is on PATH, else its path."""
+    import shutil
+    from pathlib import Path as _Path
+
+    script = _Path(sys.argv[0]).resolve()
+    on_path = shutil.which("station")
+    if on_path and _Path(on_path).resolve() == script:
+        return "station"
+    if script.name == "station":
+        try:
+            return str(script.relative_to(_Path.cwd()))
+        except ValueError:
+            return str(script)
+    return "station"
+
+
 def run(args: argparse.Namespace) -> int:
     from station.errors import UserError
 
@@ -58,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"station: {exc}; the session file is closed with status aborted", file=sys.stderr)
         return 130
     ui.print(f"Session file: {result.path}")
-    ui.print(f"Inspect it with: station inspect {result.path}")
+    ui.print(f"Inspect it with: {station_command()} inspect {result.path}")
     return 0
