@@ -106,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--auto", action="store_true", help="no prompts; simulated patient on sim: devices")
     r.add_argument("--fast", action="store_true",
                    help=f"countdown {FAST_COUNTDOWN_S:g} s, rest {FAST_REST_S:g} s (demos, rehearsals)")
+    r.add_argument("--ask-pain", action="store_true",
+                   help="after each trial ask the patient's pain, 0-10 (stored as pain_0_10 on the trial)")
     r.add_argument("--first-side", choices=("left", "right"), default="left",
                    help="side tested first (default: left)")
     r.add_argument("--calibration-dir", type=Path, default=None, metavar="DIR",
@@ -297,7 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     offer_recovery(args.out, ui, interactive)
 
     paths: list[Path] = []
-    options = RunnerOptions(first_side=args.first_side, operator=args.operator.strip())
+    options = RunnerOptions(first_side=args.first_side, operator=args.operator.strip(), ask_pain=args.ask_pain)
     extra: dict[str, Any] = {"session_attrs": {
         "mode": "auto" if args.auto else "interactive", "fast": bool(args.fast), "command": "station session run"}}
     names = ", ".join(p.name for p in protocols)

@@ -49,6 +49,7 @@ class SessionUI(TypingProtocol):
     def trial_done(self, outcome: TrialOutcome) -> None: ...
     def rest(self, seconds_left: float) -> None: ...
     def test_done(self, summary: TestSummary) -> None: ...
+    def ask_pain(self, side: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class RunnerOptions:
     pass_pct: float = 90.0
     operator: str = ""
     ui_period_s: float = 0.1
+    ask_pain: bool = False  # ask the patient's pain (0–10) after each recorded trial
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,10 @@ class SessionRunner:
             summary.trials.append(outcome)
             last = outcome
             self.ui.trial_done(outcome)
+            if self.options.ask_pain and outcome.status in (layout.STATUS_COMPLETE, layout.STATUS_INTERRUPTED):
+                outcome.pain_0_10 = self.ui.ask_pain(side)
+                if outcome.pain_0_10 is not None:
+                    self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}", {"pain_0_10": outcome.pain_0_10})
             if outcome.status == layout.STATUS_ABORTED:
                 summary.status = layout.STATUS_ABORTED
                 break

@@ -74,6 +74,21 @@ class TerminalUI:
                 return choice
             self.out.write("  please press Enter, r, s, t or q\n")
 
+    def ask_pain(self, side: str) -> int | None:
+        """The patient's pain during the trial, 0 (none) to 10 (worst); Enter skips."""
+        if not self.interactive:
+            return None
+        while True:
+            self._end_line()
+            self.out.write(f"  pain during the {side} trial, 0–10 (Enter = not asked) > ")
+            self.out.flush()
+            answer = self.inp.readline().strip()
+            if answer == "":
+                return None
+            if answer.isdigit() and 0 <= int(answer) <= 10:
+                return int(answer)
+            self.out.write("  please type a whole number from 0 to 10, or press Enter\n")
+
     def countdown(self, side: str, rep: int, seconds_left: float) -> None:
         self._line(f"  {SIDE_CODE.get(side, side)}{rep}  get ready … {seconds_left:3.1f} s")
 

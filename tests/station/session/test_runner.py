@@ -23,14 +23,16 @@ def fast(protocol_id: str, reps: int = 2):
     return dataclasses.replace(p, reps=reps)
 
 
-def run(tmp_path: Path, involved: str, ratio: float, ui_input: str | None = None, reps: int = 2):
+def run(tmp_path: Path, involved: str, ratio: float, ui_input: str | None = None, reps: int = 2,
+        ask_pain: bool = False):
     out = io.StringIO()
     ui = TerminalUI(interactive=ui_input is not None, out=out, inp=io.StringIO(ui_input or ""))
     result = run_session(
         protocols=[fast("hip-abduction-hhd", reps)],
         device_args=[DeviceArg((), "sim:mark10?rate=500")],
         patient=Patient("P-7", body_mass_kg=70.0, involved_side=involved, lever_arm_m=0.8),  # type: ignore[arg-type]
-        out_dir=tmp_path, ui=ui, options=RunnerOptions(tail_s=0.3), auto=True, involved_ratio=ratio,
+        out_dir=tmp_path, ui=ui, options=RunnerOptions(tail_s=0.3, ask_pain=ask_pain), auto=True,
+        involved_ratio=ratio,
     )
     return result, out.getvalue()
 
@@ -107,3 +109,15 @@ def test_common_grid_aligns_two_devices_on_host_time() -> None:
     assert forces["left"].size == forces["right"].size > 4980
     assert np.allclose(forces["left"], forces["right"], atol=1e-6)
     assert rates == {"left": 1000.0, "right": 1000.0}
+
+
+def test_pain_is_asked_after_each_trial_and_stored(tmp_path: Path) -> None:
+    # one rep per side: L1 pain 3; R1 "eleven" is refused, then 7
+    result, text = run(tmp_path, "right", 0.8, ui_input="\n3\n\neleven\n7\n", reps=1, ask_pain=True)
+    assert [t.pain_0_10 for t in result.summaries[0].trials] == [3, 7]
+    assert "whole number from 0 to 10" in text
+    path = result.path
+    with h5py.File(path, "r") as f:
+        (test,) = f["tests"].values()
+        pains = [int(g.attrs["pain_0_10"]) for _, g in sorted(test["trials"].items())]
+    assert pains == [3, 7]

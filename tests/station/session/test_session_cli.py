@@ -143,7 +143,7 @@ def test_keys_from_stdin_redo_skip_quit(tmp_path: Path) -> None:
     # x: not a key; Enter: L1; r: redo L1 (attempt 2); s: skip R1; q: quit at L2
     proc = station(*run_args(out, short_protocol(tmp_path), "--fast"), stdin="x\n\nr\ns\nq\n")
     assert proc.returncode == 1, proc.stderr
-    assert "please press Enter, r, s or q" in proc.stdout
+    assert "please press Enter, r, s, t or q" in proc.stdout
     assert "Session ended by the operator (q)" in proc.stdout
     (path,) = out.glob("*.h5")
     assert statuses(path) == [("left", 1, 1, "rejected"), ("left", 1, 2, "complete"), ("right", 1, 1, "skipped")]
