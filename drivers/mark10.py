@@ -164,7 +164,7 @@ class Mark10Decoder:
         n_lines = complete.count(b"\n")
         bad = n_lines - len(matches)
         if bad:
-            self._count_bad(complete, bad, len(matches))
+            self._count_bad(complete)
         if not matches:
             return np.empty(0)
         numbers, units = zip(*matches, strict=True)
@@ -197,23 +197,18 @@ class Mark10Decoder:
             factor = np.array([unit_factor((u or self.default_unit.encode()).decode("ascii")) for u in units])
         return self.polarity * values * factor
 
-    def _count_bad(self, complete: bytes, bad: int, good: int) -> None:
-        acks = 0
-        for line in complete.split(b"\n"):
+    def _count_bad(self, complete: bytes) -> None:
+        """Sort the lines that are not readings: ``R`` acknowledgements and ``*NN`` device
+        errors are expected; everything else is garbage (a bad line and its bytes)."""
+        for line in complete.split(b"\n")[:-1]:  # ``complete`` ends with LF
+            if _READING.match(line):
+                continue
             s = line.strip()
-            if s == b"R":
-                acks += 1
-            elif s.startswith(b"*"):
+            if s.startswith(b"*"):
                 self.device_errors.append(s.decode("ascii", "replace"))
-                acks += 1
-        garbage = bad - acks
-        if garbage > 0:
-            self.bad_lines += garbage
-            good_bytes = 0  # estimate: the garbage lines' bytes, for the counter
-            for line in complete.split(b"\n"):
-                if line and not _READING.match(line) and line.strip() != b"R" and not line.strip().startswith(b"*"):
-                    good_bytes += len(line) + 1
-            self.garbage_bytes += good_bytes
+            elif s != b"R":
+                self.bad_lines += 1
+                self.garbage_bytes += len(line) + 1 if line else 0
 
 
 class Mark10Driver(Driver):

@@ -52,6 +52,17 @@ class Contraction:
         return out
 
 
+class ConstantForce:
+    """A :class:`ForceSource` holding ``force_n`` (N) on every channel, without noise."""
+
+    def __init__(self, force_n: float, channels: int = 1) -> None:
+        self.force_n = force_n
+        self.channels = channels
+
+    def sample(self, t_s: np.ndarray) -> np.ndarray:
+        return np.full((np.asarray(t_s).size, self.channels), self.force_n)
+
+
 class ScheduledForces:
     """A thread-safe list of contractions plus baseline noise: a :class:`ForceSource`."""
 

@@ -12,16 +12,8 @@ from drivers.base import DeviceDisconnected, DeviceError, SampleBlock
 from drivers.loadcell import LoadCellModel
 from drivers.loadstar import LBF_N, LoadstarDriver, LoadstarSimulator
 from drivers.registry import open_device
-
-
-class ConstantForce:
-    channels = 1
-
-    def __init__(self, value_n: float) -> None:
-        self.value_n = value_n
-
-    def sample(self, t_s: np.ndarray) -> np.ndarray:
-        return np.full((np.asarray(t_s).size, 1), self.value_n)
+from drivers.scenarios import ConstantForce
+from pty_helpers import collect, values
 
 
 @pytest.fixture
@@ -39,20 +31,6 @@ def rig() -> Iterator:
     for drv, sim in made:
         drv.close()
         sim.close()
-
-
-def collect(drv, seconds: float) -> list[SampleBlock]:
-    blocks = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        block = drv.read(0.02)
-        if block is not None:
-            blocks.append(block)
-    return blocks
-
-
-def values(blocks: list[SampleBlock]) -> np.ndarray:
-    return np.concatenate([b.values[:, 0] for b in blocks]) if blocks else np.empty(0)
 
 
 def drain(drv) -> list[SampleBlock]:

@@ -11,28 +11,12 @@ from hypothesis import strategies as st
 from drivers.base import DeviceDisconnected, DeviceError
 from drivers.mark10 import UNIT_TO_N, Mark10Decoder, Mark10Driver, Mark10Simulator, make_simulator
 from drivers.scenarios import ScheduledForces
-
-
-class ConstantForce:
-    """A force source holding ``force_n`` on every channel (no noise)."""
-
-    channels = 1
-
-    def __init__(self, force_n: float) -> None:
-        self.force_n = force_n
-
-    def sample(self, t_s: np.ndarray) -> np.ndarray:
-        return np.full((len(t_s), 1), self.force_n)
+from drivers.scenarios import ConstantForce
+from pty_helpers import collect, values
 
 
 def read_for(driver: Mark10Driver, seconds: float) -> np.ndarray:
-    out = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        b = driver.read(0.02)
-        if b is not None:
-            out.append(b.values[:, 0])
-    return np.concatenate(out) if out else np.empty(0)
+    return values(collect(driver, seconds))
 
 
 @pytest.fixture

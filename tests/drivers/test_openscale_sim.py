@@ -14,16 +14,7 @@ import pytest
 import serial
 
 from drivers.openscale import OpenScaleSimulator, make_simulator
-
-
-class ConstantForce:
-    channels = 1
-
-    def __init__(self, value_n: float) -> None:
-        self.value_n = value_n
-
-    def sample(self, t_s: np.ndarray) -> np.ndarray:
-        return np.full((np.asarray(t_s).size, 1), self.value_n)
+from drivers.scenarios import ConstantForce
 
 
 BANNER = (
