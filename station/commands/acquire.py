@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from drivers.base import DeviceError
 from drivers.registry import open_device
+from station.calibration_link import calibration_for
 from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
 from station.errors import UserError
 from station.pipeline import BoundDevice, trial_spec
@@ -55,16 +55,10 @@ class DeviceRun:
 
 
 def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
-    """Newton devices pass through; raw counts use a stored calibration when there is one."""
-    if info.unit == "N":
-        return (lambda v: v), {"model": "identity", "source": "factory"}
-    try:
-        from station.calibration_link import calibration_for  # type: ignore[import-not-found]
-
-        cal = calibration_for(info, uri=uri, allow_uncalibrated=True)
-        return cal.calibrate, {**cal.snapshot, "overrides": cal.overrides}
-    except ImportError:
-        return (lambda v: np.full(v.shape, np.nan)), {"model": "none", "note": "no calibration applied"}
+    """The device's calibration; a raw recording never refuses: unusable channels are
+    recorded as overrides (and read NaN when there is no record at all)."""
+    cal = calibration_for(info, uri=uri, allow_uncalibrated=True)
+    return cal.calibrate, cal.snapshot
 
 
 def run(args: argparse.Namespace) -> int:

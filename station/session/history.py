@@ -25,24 +25,39 @@ class EarlierBest:
     best_n: dict[str, float]
 
 
-def earliest_session_best(directory: Path, patient_id: str, protocol_id: str,
-                          exclude: Path | None = None) -> EarlierBest | None:
-    """The first (oldest) complete test of ``protocol_id`` for ``patient_id`` in ``directory``."""
-    found: list[EarlierBest] = []
-    for path in sorted(directory.glob("*.h5")):
-        if exclude is not None and path.resolve() == exclude.resolve():
-            continue
-        try:
-            info = summarize(path)
-        except (UserError, OSError, KeyError, ValueError) as exc:  # unreadable files are not a baseline
-            log.debug("skipping %s: %s", path, exc)
-            continue
-        if info["session"].get("patient_id") != patient_id:
-            continue
-        for test in info["tests"]:
-            if test["protocol_id"] != protocol_id or test["status"] != "complete":
+class PatientHistory:
+    """Complete tests of one patient in ``directory``, read once (each file is opened once
+    per session, not once per test) and then looked up by protocol."""
+
+    def __init__(self, directory: Path, patient_id: str, exclude: Path | None = None) -> None:
+        self.directory, self.patient_id, self.exclude = directory, patient_id, exclude
+        self._by_protocol: dict[str, list[EarlierBest]] | None = None
+
+    def _scan(self) -> dict[str, list[EarlierBest]]:
+        found: dict[str, list[EarlierBest]] = {}
+        for path in sorted(self.directory.glob("*.h5")):
+            if self.exclude is not None and path.resolve() == self.exclude.resolve():
                 continue
-            best = {side: s["best_n"] for side, s in test["sides"].items() if s.get("best_n")}
-            if best:
-                found.append(EarlierBest(path, info.get("created_utc") or "", best))
-    return min(found, key=lambda e: e.created_utc) if found else None
+            try:
+                info = summarize(path)
+            except (UserError, OSError, KeyError, ValueError) as exc:  # unreadable files are not a baseline
+                log.debug("skipping %s: %s", path, exc)
+                continue
+            if info["session"].get("patient_id") != self.patient_id:
+                continue
+            for test in info["tests"]:
+                if test["status"] != "complete":
+                    continue
+                best = {side: s["best_n"] for side, s in test["sides"].items() if s.get("best_n")}
+                if best:
+                    found.setdefault(test["protocol_id"], []).append(
+                        EarlierBest(path, info.get("created_utc") or "", best))
+        return found
+
+    def earliest(self, protocol_id: str) -> EarlierBest | None:
+        """The first (oldest) complete test of ``protocol_id``."""
+        if self._by_protocol is None:
+            self._by_protocol = self._scan()
+        tests = self._by_protocol.get(protocol_id)
+        return min(tests, key=lambda e: e.created_utc) if tests else None
+

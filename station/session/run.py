@@ -19,7 +19,13 @@ from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
 from drivers.registry import parse_uri
 from station.errors import UserError
-from station.session.setup import DeviceArg, bind_roles, open_session_devices, simulated_dynamometer
+from station.session.setup import (
+    DeviceArg,
+    bind_roles,
+    device_id_for,
+    open_session_devices,
+    simulated_dynamometer,
+)
 from station.storage import layout
 from station.storage.writer import SessionWriter
 
@@ -55,8 +61,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
                      *, involved_ratio: float = 0.82, seed: int = 1) -> tuple[dict[str, Any], Actor]:
     """Force sources for every ``sim:`` device and an actor that plays the patient."""
-    from station.session.setup import device_id_for
-
     sources: dict[str, Any] = {}
     patients = []
     landings = []
@@ -128,8 +132,6 @@ def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[
 
 def used_channels(protocols: list[Protocol], bound: dict[str, DeviceArg]) -> dict[str, list[int]]:
     """Device id → the channels the protocols read from it (these must be calibrated)."""
-    from station.session.setup import device_id_for
-
     out: dict[str, list[int]] = {}
     for p in protocols:
         for m in p.channel_map:

@@ -108,6 +108,7 @@ class SessionRunner:
         self.actor = actor
         self.session_attrs = session_attrs or {}
         self.history_dir = history_dir
+        self._history: Any = None  # PatientHistory, read on first use
         self.summaries: list[TestSummary] = []
         self.tare_trackers: dict[str, TareTracker] = {}  # device id → tares of the session, drift between them
         self.session_id = str(uuid.uuid4())
@@ -410,10 +411,11 @@ class SessionRunner:
         """The involved side now vs the patient's first session of this protocol (EPIC-style)."""
         if self.history_dir is None:
             return None
-        from station.session.history import earliest_session_best
+        if self._history is None:
+            from station.session.history import PatientHistory
 
-        earlier = earliest_session_best(self.history_dir, self.patient.patient_id, protocol.id,
-                                        exclude=self.writer.path)
+            self._history = PatientHistory(self.history_dir, self.patient.patient_id, exclude=self.writer.path)
+        earlier = self._history.earliest(protocol.id)
         if earlier is None or involved not in earlier.best_n:
             return None
         result = relative_to_baseline(best_n, earlier.best_n[involved], self.options.pass_pct,
