@@ -21,6 +21,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "calibration",
     "analyze",
     "inspect",
+    "history",
+    "export",
+    "index",
+    "store",
+    "sync",
+    "gui",
 )
 
 
