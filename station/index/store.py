@@ -74,7 +74,9 @@ class TrialRow:
     session_id: str
     test: str
     trial: str                  # the trial's key in the file, e.g. "003"
-    side: str                   # left | right (a two-sided trial gives one row per side)
+    side: str                   # left | right | both: a one-side trial gives one row; a two-sided
+                                # isometric trial one row per side; a bilateral landing a "both"
+                                # row (the plates summed, with asymmetry_pct) plus one per plate
     rep: int
     attempt: int
     status: str                 # complete | rejected | skipped | aborted | interrupted
@@ -90,6 +92,7 @@ class TrialRow:
     peak_force_bw: float | None = None
     loading_rate_bw_per_s: float | None = None
     time_to_stabilisation_s: float | None = None
+    asymmetry_pct: float | None = None  # bilateral landing (side "both"): signed, + = right higher
     pain_0_10: int | None = None
     algorithm_version: str | None = None
 
