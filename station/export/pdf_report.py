@@ -363,7 +363,7 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
         logo_cell = Image(str(ctx.logo), width=h * iw / ih, height=h)
     clinic = Paragraph(ctx.clinic_name or "Force Station", st["clinic"])
     title = Paragraph("Strength assessment report", st["title"])
-    head = Table([[logo_cell, clinic, title]], colWidths=[30 * mm, 70 * mm, 82 * mm])
+    head = Table([[logo_cell, clinic, title]], colWidths=[24 * mm, 66 * mm, 92 * mm])
     head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("ALIGN", (2, 0), (2, 0), "RIGHT"),
                               ("LINEBELOW", (0, 0), (-1, 0), 1.2, colors.HexColor(NAVY)),
                               ("BOTTOMPADDING", (0, 0), (-1, -1), 6), ("LEFTPADDING", (0, 0), (0, 0), 0)]))
@@ -424,7 +424,8 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
     doc = SimpleDocTemplate(str(dest), pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=12 * mm,
                             bottomMargin=18 * mm, title="Strength assessment report",
                             author=ctx.clinic_name or "Force Station", subject=s.patient_id,
-                            creator=f"Force Station {__version__}")
+                            creator=f"Force Station {__version__}",
+                            invariant=1 if ctx.deidentified else 0)  # de-identified: no creation date
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
 
 
