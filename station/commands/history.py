@@ -108,6 +108,8 @@ def render_protocol(p: ProtocolTrend) -> list[str]:
     out.append("  * involved side. LSI = involved / uninvolved x 100 (same session). "
                "EPIC = involved now / uninvolved at baseline x 100.")
     for n in p.norms:
+        latest = ", ".join(f"{side} {v:.2f}" for side, v in (n.get("latest") or {}).items() if v is not None)
         out.append(f"  norm: {n['low']}-{n['high']} {n['unit']} ({n['population']}; {n['citation']}"
-                   + ("" if n["checked"] else ", NOT checked against the source") + ")")
+                   + ("" if n["checked"] else ", NOT checked against the source") + ")"
+                   + (f"; latest session: {latest} {n['unit']}" if latest else ""))
     return out
