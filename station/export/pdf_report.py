@@ -156,7 +156,6 @@ def trend_figure(points: dict[str, list[Any]], sessions: list[Any], mdc_text: st
         ax2.set_ylim(0, 120)
         ax2.set_ylabel("LSI (%)", fontsize=8, color=GREY)
         ax2.tick_params(labelsize=7, colors=GREY)
-        ax2.axhline(90, color=GREY, lw=0.6, ls=":")
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylabel("best peak force (N)", fontsize=8, color=GREY)
     ax.tick_params(labelsize=7, colors=GREY)
@@ -186,6 +185,8 @@ def _styles() -> dict[str, Any]:
         "clinic": ParagraphStyle("clinic", fontName=bold, fontSize=11, leading=14, textColor=navy),
         "h2": ParagraphStyle("h2", fontName=bold, fontSize=11.5, leading=15, textColor=navy, spaceBefore=8,
                              spaceAfter=3),
+        "h3": ParagraphStyle("h3", fontName=bold, fontSize=9.5, leading=12, textColor=navy, spaceBefore=6,
+                             spaceAfter=1),
         "body": ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=11),
         "small": ParagraphStyle("small", fontName=regular, fontSize=7, leading=9, textColor=colors.HexColor(GREY)),
         "cell": ParagraphStyle("cell", fontName=regular, fontSize=8, leading=10),
@@ -288,7 +289,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
         return (sc.text(d) if sc else d)[:10]
     keep = {x.session_id for x in sessions}
     points = {side: [p for p in pts if p.session_id in keep] for side, pts in pt.sides.items()}
-    out: list[Any] = [Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
+    out: list[Any] = [Paragraph("Change over time", st["h3"]), Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
                             height=44 * 2.83465)]
     head = ["Date", "Side", "Best (N)", "Since previous", "Verdict", "Since first", "Verdict"]
     rows = [head]
@@ -308,7 +309,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
             for col, v in ((4, p.verdict_prev), (6, p.verdict_first)):
                 if v in vcol:
                     styles.append(("TEXTCOLOR", (col, r), (col, r), colors.HexColor(vcol[v])))
-    table = Table(rows, colWidths=[x * 2.83465 for x in (19, 14, 15, 31, 36, 31, 36)], hAlign="LEFT")
+    table = Table(rows, colWidths=[x * 2.83465 for x in (18, 13, 14, 28, 39, 28, 40)], hAlign="LEFT")
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), st["regular"], 7.5), ("FONT", (0, 0), (-1, 0), st["bold"], 7.5),
         ("TEXTCOLOR", (0, 0), (-1, 0), colors.HexColor(NAVY)),
