@@ -261,6 +261,12 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
     return trend
 
 
+def date_labels(dates: list[str]) -> list[str]:
+    """Dates as YYYY-MM-DD, with the UTC time where one day has several sessions."""
+    days = [d[:10] for d in dates]
+    return [d[:16].replace("T", " ") if days.count(d[:10]) > 1 else d[:10] for d in dates]
+
+
 STANDARD_GRAVITY = 9.80665  # m/s²
 
 
