@@ -20,6 +20,7 @@ from drivers.registry import parse_uri
 from protocols.model import Protocol
 from station.clock import Clock
 from station.errors import UserError
+from station.index.update import index_closed_session
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
@@ -79,7 +80,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
         if device_id in sources:
             continue
         if kinds.get(role) == "force_plate":
-            from drivers.landing_scenario import LandingScenario
+            from simulation.landing import LandingScenario
 
             plates = max(int(parse_uri(arg.uri).options.get("channels", "8")) // 4, 1)
             per_protocol: dict[str, tuple[str, ...]] = {}
@@ -221,6 +222,7 @@ class OpenSession:
                     "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in self.pipeline.events],
                     **({"health_events": [h.describe() for h in self.pipeline.health]} if self.pipeline.health else {}),
                 })
+                index_closed_session(self.path)  # the results index beside the files (never raises)
         finally:
             self.status = status
             if self._log is not None:
