@@ -451,7 +451,6 @@ class SessionEngine(EngineControl):
                      by_side: dict[str, SideChannels], countdown_s: float, duration_s: float) -> TrialOutcome:
         trial = layout.trial_key(trial_no)
         measured = ["left", "right"] if side == "both" else [side]
-        live = by_side[measured[0]]
         devices = {sc.device_id: self.pipeline.devices[sc.device_id] for s, sc in by_side.items() if s in measured}
         self.pipeline.watch_sides({s: (by_side[s].device_id, by_side[s].channels) for s in measured})
         attrs = {"side": side, "rep": rep, "attempt": attempt, "protocol_id": protocol.id,
