@@ -309,7 +309,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
     pt = patient_trend(ctx.store, original_pid, t.protocol_id).protocol(t.protocol_id)
     if pt is None:
         return []
-    now = s.record.session.started_utc
+    now = ctx.options.get("original_dates", {}).get(s.record.session.session_id, s.record.session.started_utc)
     sessions = [x for x in pt.sessions if x.date_utc <= now]
     if len(sessions) < 2:
         return [Paragraph("Trend: first session of this test; later reports compare with it.", st["small"])]
