@@ -13,8 +13,9 @@ from station.index.update import open_or_build
 
 _EPILOG = f"""\
 Reads the results index ({INDEX_NAME}) of the session directory (built from the session
-files on first use); `station index rebuild DIR` recreates it at any time. Mark a pre-injury or pre-operative session with
-`station index baseline FILE` to use it for the EPIC view instead of the first session.
+files on first use); `station index rebuild DIR` recreates it at any time. Mark a pre-injury
+or pre-operative session with `station index baseline FILE` to use it for the EPIC view
+instead of the first session.
 
 Verdicts: "improved beyond MDC", "within measurement error", "declined beyond MDC", where
 MDC95 = 1.96 x sqrt(2) x SEM, and the SEM is the station's own (the patient's repeated reps)
