@@ -1,6 +1,7 @@
 """Types shared by every driver: sample blocks, device description, counters, errors."""
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -12,6 +13,14 @@ import serial
 
 from drivers.serial_port import open_serial
 
+try:
+    from termios import error as TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    class TermiosError(Exception):  # type: ignore[no-redef]
+        """Stand-in where termios does not exist."""
+
+log = logging.getLogger(__name__)
+
 TimeSource = Literal["device", "host"]
 
 
@@ -21,6 +30,13 @@ class DeviceError(Exception):
 
 class DeviceDisconnected(DeviceError):
     """The port vanished or stopped answering (cable pulled, pty closed)."""
+
+
+#: what a port that vanished (or vanishes again) while it is being re-opened and identified
+#: may raise: our own errors, pyserial's, an OS error (EIO, ENXIO, ENOENT…), and
+#: ``termios.error``, which is not an OSError (``reset_input_buffer`` on a pty whose far end
+#: closed raises ``termios.error(5, 'Input/output error')``)
+PORT_GONE_ERRORS: tuple[type[Exception], ...] = (DeviceError, serial.SerialException, OSError, TermiosError)
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,7 @@ class DriverStats:
     lost_samples: int = 0
     device_errors: int = 0
     reconnects: int = 0
+    reconnect_attempts: int = 0  # tries to re-open and identify a vanished port, failed or not
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -163,27 +180,45 @@ class Driver(ABC):
         self._pending_error = None
 
     def reconnect(self, timeout_s: float = 5.0, poll_s: float = 0.2) -> DeviceInfo:
-        """Re-open the port once it reappears and restart streaming if it was running."""
+        """Re-open the port once it reappears and restart streaming if it was running.
+
+        Any error of a port that is still gone, or vanishes again in the middle of
+        identification (:data:`PORT_GONE_ERRORS`: ``DeviceError``, ``SerialException``,
+        ``OSError``, ``termios.error``), means "still disconnected": the attempt is counted
+        in ``stats.reconnect_attempts``, logged, and tried again until ``timeout_s``, then
+        :class:`DeviceDisconnected` is raised (callers such as the reader thread call again).
+        """
         was_streaming = self.streaming
         self.close()
         deadline = time.monotonic() + timeout_s
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
+        last_error: BaseException | None = None
+        while True:
             if self._port_provider is not None:
-                self.port = self._port_provider()
+                try:
+                    self.port = self._port_provider()
+                except Exception as exc:  # noqa: BLE001 - a provider that cannot name the port yet
+                    last_error = exc
+            self.stats.reconnect_attempts += 1
             try:
                 self._serial = open_serial(self.port, self.baudrate)
                 self.reset_decoder()
                 self.info = self.identify()
-                self.stats.reconnects += 1
                 if was_streaming:
                     self.start()
+                self.stats.reconnects += 1
+                log.info("%s: reconnected after %d attempt(s)", self.port, self.stats.reconnect_attempts)
                 return self.info
-            except DeviceError as exc:
+            except PORT_GONE_ERRORS as exc:
                 last_error = exc
+                log.debug("%s: reconnect attempt %d: still disconnected (%s: %s)", self.port,
+                          self.stats.reconnect_attempts, type(exc).__name__, exc)
                 self.close()
-                time.sleep(poll_s)
-        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s ({last_error})")
+                self.streaming = False
+            if time.monotonic() + poll_s >= deadline:
+                break
+            time.sleep(poll_s)
+        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s "
+                                 f"({self.stats.reconnect_attempts} attempts so far; last: {last_error})")
 
     @property
     def serial(self) -> serial.SerialBase:
