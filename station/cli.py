@@ -1,8 +1,13 @@
-"""The ``station`` console script: a thin dispatcher over ``station.commands.*``."""
+"""The ``station`` console script: a thin dispatcher over ``station.commands.*``.
+
+Only the module of the command being run is imported, so ``station --help`` and a light
+command start without numpy, h5py, scipy or Qt (``benchmarks/bench_startup.py`` measures it).
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -29,8 +34,38 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gui",
 )
 
+#: The one-line help of each command, shown by ``station --help`` without importing the
+#: command modules (tests/station/test_cli_startup.py checks it against each module's own).
+COMMAND_HELP: dict[str, str] = {
+    "demo": "run a full simulated hip-abduction session (no hardware)",
+    "session": "run a test session in the terminal, or recover unfinished session files",
+    "protocols": "list, show and validate test protocols",
+    "acquire": "record raw samples from one or more devices into HDF5",
+    "devices": "list serial ports; --probe asks which device answers",
+    "simulate": "run a device simulator on a new pseudo-terminal",
+    "calibrate": "multi-point calibration of one channel (known loads, loading then unloading)",
+    "calibration": "list, show, verify and export calibration records",
+    "analyze": "analyse a recorded isometric or landing trace (CSV/TXT or session .h5)",
+    "inspect": "summarise a session file (patient, tests, reps, results, LSI)",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _available(name: str) -> bool:
+    """The command's module exists (without importing it)."""
+    return importlib.util.find_spec(f"station.commands.{name}") is not None
+
+
+def _requested(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if it is one of ours."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, that command is imported and registered in full and the
+    others are listed by name and help without importing them."""
     parser = argparse.ArgumentParser(
         prog="station",
         description="Force Station: isometric strength and landing tests on load cells and force plates.",
@@ -38,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"station {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
+        if only is not None and name != only or only is None and name in COMMAND_HELP:
+            if _available(name):
+                sub.add_parser(name, help=COMMAND_HELP.get(name, f"see `station {name} --help`"), add_help=False)
+            continue
         try:
             module = importlib.import_module(f"station.commands.{name}")
         except ModuleNotFoundError as exc:  # a command still being built
@@ -49,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_requested(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

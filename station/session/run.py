@@ -6,9 +6,8 @@ cleanly: the current trial is kept and marked aborted, the file is closed with s
 """
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from protocols.model import Protocol
 from station.pipeline import Pipeline
 from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
+from station.signals import sigterm_as_interrupt  # noqa: F401 - used here, and imported from here by commands
 from drivers.registry import parse_uri
 from station.errors import UserError
 from station.session.setup import (
@@ -35,27 +35,6 @@ class SessionResult:
     path: Path
     status: str
     summaries: list[TestSummary]
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (main thread only) so that, like Ctrl-C,
-    they close the file cleanly (SIGHUP: the terminal running the station was closed)."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous: dict[int, Any] = {}
-    try:
-        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
-            if sig is not None:
-                previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
@@ -161,7 +140,8 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
         for d in devices.values():
             d.close()
         raise
-    path = session_path(out_dir, patient.patient_id)
+    session_id = str(uuid.uuid4())
+    path = session_path(out_dir, patient.patient_id, session_id)
     if on_path:
         on_path(path)
     writer = SessionWriter(path)
@@ -169,6 +149,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
                            ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir,
                            session_attrs=session_attrs)
+    runner.session_id = session_id  # the file name carries its first characters
     status = layout.STATUS_COMPLETE
     calibration = {k: d.calibration_snapshot for k, d in devices.items()}
     with sigterm_as_interrupt():
