@@ -106,7 +106,10 @@ class HostClock:
     """Gives evenly spaced host timestamps (s) to samples that carry no device time.
 
     Each block's last sample is stamped with its arrival time; earlier samples are spaced
-    back by the nominal period, never overlapping the previous block.
+    back by the nominal period, never overlapping the previous block. A block that would
+    overlap is spread evenly between the previous block and its arrival, so stamps never
+    lie in the future (a device a little faster than nominal, or bursts, would otherwise
+    push them ahead of the host clock without bound).
     """
 
     def __init__(self, rate_hz: float) -> None:
@@ -117,6 +120,8 @@ class HostClock:
         t = arrival_s - self.period_s * np.arange(n - 1, -1, -1, dtype=np.float64)
         if self._last is not None and n and t[0] <= self._last:
             t = self._last + self.period_s * np.arange(1, n + 1, dtype=np.float64)
+            if t[-1] > arrival_s > self._last:
+                t = self._last + (arrival_s - self._last) * np.arange(1, n + 1, dtype=np.float64) / n
         if n:
             self._last = float(t[-1])
         return t
