@@ -14,12 +14,12 @@ The device has no clock: samples are stamped with host time (:class:`HostClock`)
 from __future__ import annotations
 
 import re
-import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.options import Option
 
 LBF_N = 4.4482216152605
 KGF_N = 9.80665
@@ -285,18 +285,17 @@ class LoadstarDriver(Driver):
     default_baudrate: ClassVar[int] = 9600
     identify_timeout_s: ClassVar[float] = 2.0
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.mode = self.options.get("mode", "weight")
-        if self.mode not in ("weight", "counts"):
-            raise DeviceError(f"{port}: mode must be 'weight' or 'counts', got {self.mode!r}")
-        rate = self.options.get("rate")
-        try:
-            self._rate_option = float(rate) if rate else None
-        except ValueError:
-            raise DeviceError(f"{port}: rate must be a number of readings/s, got {rate!r}") from None
-        if self._rate_option is not None and not 0 < self._rate_option <= 100_000:
-            raise DeviceError(f"{port}: rate {self._rate_option:g} out of range (0..100000 readings/s)")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("mode", "choice", "weight: WC readings in newtons; counts: H raw A/D counts (DI-1000UHS-1K)",
+               default="weight", choices=("weight", "counts")),
+        Option("rate", "float", "nominal readings/s for host time stamps (default from the model and baud rate)",
+               minimum=0, exclusive_minimum=True, maximum=100_000, unit="readings/s"),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.mode: str = self.opt["mode"]
+        self._rate_option: float | None = self.opt["rate"]
         self.rate_hz = self._rate_option or DI1000U_HZ
         self.decoder = LoadstarDecoder(mode=self.mode, unit="lb")
         self._clock = HostClock(self.rate_hz)
@@ -310,9 +309,9 @@ class LoadstarDriver(Driver):
         return [s for s in _SEGMENTS.split(buf[: end + 1]) if s.strip()], buf[end + 1 :]
 
     def _wait_for(self, predicate, what: str, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
+        deadline = self.clock.monotonic() + timeout_s
         buf = b""
-        while time.monotonic() < deadline:
+        while self.clock.monotonic() < deadline:
             buf += self.read_available(0.02)
             lines, buf = self._read_segments(buf)
             for line in lines:
@@ -337,7 +336,7 @@ class LoadstarDriver(Driver):
         # The vendor's connection check: a CR (which also ends a stream left running), then a
         # CR that must be answered "A", then MODEL must contain DI-1000 or DI-100.
         self.write(b"\r")
-        time.sleep(0.05)
+        self.clock.sleep(0.05)
         self.serial.reset_input_buffer()
         self.write(b"\r")
         self._wait_for(lambda s: s == b"A", "a CR (ping)", self.identify_timeout_s)

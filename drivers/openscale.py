@@ -23,13 +23,13 @@ that returns the settings, so the driver reads them from the menu.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.options import Option
 
 LBF_N = 4.4482216152605
 KGF_N = 9.80665
@@ -455,19 +455,20 @@ class OpenScaleDriver(Driver):
     default_baudrate: ClassVar[int] = 9600
     identify_timeout_s: ClassVar[float] = 3.0
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.mode = self.options.get("mode", "weight")
-        if self.mode not in ("weight", "counts"):
-            raise DeviceError(f"{port}: mode must be 'weight' or 'counts', got {self.mode!r}")
-        try:
-            rate = self.options.get("rate")
-            self._rate_option = float(rate) if rate else None
-            self.boot_wait_s = float(self.options.get("boot_wait", 2.0))
-        except ValueError as exc:
-            raise DeviceError(f"{port}: bad numeric option ({exc})") from None
-        if self._rate_option is not None and not 0 < self._rate_option <= 1000:
-            raise DeviceError(f"{port}: rate {self._rate_option:g} out of range (0..1000 readings/s)")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("mode", "choice", "weight: the weight column in newtons; counts: the raw HX711 column (switched on "
+               "in the menu if off)", default="weight", choices=("weight", "counts")),
+        Option("rate", "float", "nominal readings/s (default: the menu's report rate, at most 80)", minimum=0,
+               exclusive_minimum=True, maximum=1000, unit="readings/s"),
+        Option("boot_wait", "float", "seconds to wait for the start-up banner", default=2.0, minimum=0, maximum=60,
+               unit="s"),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.mode: str = self.opt["mode"]
+        self._rate_option: float | None = self.opt["rate"]
+        self.boot_wait_s = float(self.opt["boot_wait"])
         self.rate_hz = self._rate_option or HX711_MAX_SPS
         self.menu: MenuSettings | None = None
         self.banner: list[str] = []
@@ -480,10 +481,10 @@ class OpenScaleDriver(Driver):
     # -- identification ---------------------------------------------------------------
     def _listen_for_banner(self, deadline: float) -> bytes:
         """Read until the banner is complete, readings flow, or the board stays silent."""
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         until = min(deadline, t0 + min(self.boot_wait_s, 0.4 * self.identify_timeout_s))
         buf = b""
-        while time.monotonic() < until:
+        while self.clock.monotonic() < until:
             buf += self.read_available(0.02)
             if READINGS in buf:
                 break
@@ -502,12 +503,12 @@ class OpenScaleDriver(Driver):
         """
         buf = b""
         attempt = 0
-        while attempt < tries and time.monotonic() < deadline:
+        while attempt < tries and self.clock.monotonic() < deadline:
             self.write(key)
             attempt += 1
             seen = len(buf)
-            until = time.monotonic() + (deadline - time.monotonic()) / (tries - attempt + 1)
-            while time.monotonic() < deadline:
+            until = self.clock.monotonic() + (deadline - self.clock.monotonic()) / (tries - attempt + 1)
+            while self.clock.monotonic() < deadline:
                 buf += self.read_available(0.02)
                 part = buf[seen:]
                 if part.rstrip().endswith(b">"):
@@ -519,7 +520,7 @@ class OpenScaleDriver(Driver):
                     break
                 if HEADER in part:
                     continue  # a banner or the menu is being printed
-                if time.monotonic() > until:
+                if self.clock.monotonic() > until:
                     break
             if key != MENU_KEY:
                 break  # a menu item is sent once: sending it again would toggle it back
@@ -535,13 +536,13 @@ class OpenScaleDriver(Driver):
             self.banner = [s.strip().decode("ascii", "replace") for s in lines if s.strip()]
 
     def identify(self) -> DeviceInfo:
-        deadline = time.monotonic() + self.identify_timeout_s
+        deadline = self.clock.monotonic() + self.identify_timeout_s
         self.banner = []
         self._banner_from(self._listen_for_banner(deadline))
         menu = self._menu_exchange(MENU_KEY, deadline)
         changed: list[str] = []
         if self.mode == "counts" and not menu.raw:
-            menu = self._menu_exchange(b"q", time.monotonic() + self.identify_timeout_s)
+            menu = self._menu_exchange(b"q", self.clock.monotonic() + self.identify_timeout_s)
             if not menu.raw:
                 raise DeviceError(f"{self.port}: could not switch the OpenScale's raw reading on")
             changed.append("raw reading on")
@@ -593,7 +594,7 @@ class OpenScaleDriver(Driver):
         one and waits for the trigger character)."""
         self.reset_decoder()
         self.write(MENU_KEY)
-        self._awaiting, self._trigger_sent = True, time.monotonic()
+        self._awaiting, self._trigger_sent = True, self.clock.monotonic()
         self.streaming = True
 
     def stop(self) -> None:
@@ -605,12 +606,12 @@ class OpenScaleDriver(Driver):
         if self.streaming and self._trigger:
             # The board ignores triggers for a report period after each reading, so trigger
             # at 1.25 report periods, and again if an answer has not come within 0.5 s.
-            now = time.monotonic()
+            now = self.clock.monotonic()
             pace = 1.25 / self.rate_hz
             due = self._trigger_sent + pace
             if not self._awaiting and now < due <= now + timeout_s:
-                time.sleep(due - now)
-                now = time.monotonic()
+                self.clock.sleep(due - now)
+                now = self.clock.monotonic()
             if (not self._awaiting and now >= due) or now - self._trigger_sent > max(0.5, 3 * pace):
                 self.write(self._trigger)
                 self._trigger_sent, self._awaiting = now, True

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from drivers.base import DeviceError, DeviceInfo, Driver, SampleBlock
+from drivers.options import Option
 
 SYNC = b"\xa5\x5a"
 VERSION = 1
@@ -434,26 +434,17 @@ class SfpDriver(Driver):
     #: USB CDC boards ignore it; a UART bridge needs ≥ 921600 baud for 8 channels at 2 kHz
     default_baudrate: ClassVar[int] = 921600
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.requested_rate_hz: float | None = None
-        rate = self.options.get("rate")
-        if rate not in (None, ""):
-            try:
-                self.requested_rate_hz = float(rate)  # type: ignore[arg-type]
-            except ValueError:
-                raise DeviceError(f"{port}: rate must be a number of samples/s, got {rate!r}") from None
-            if not 0 < self.requested_rate_hz < float("inf"):
-                raise DeviceError(f"{port}: rate must be > 0 samples/s, got {rate!r}")
-        self.expected_channels: int | None = None
-        channels = self.options.get("channels")
-        if channels not in (None, ""):
-            try:
-                self.expected_channels = int(channels)  # type: ignore[arg-type]
-            except ValueError:
-                raise DeviceError(f"{port}: channels must be an integer, got {channels!r}") from None
-            if not 1 <= self.expected_channels <= MAX_CHANNELS:
-                raise DeviceError(f"{port}: channels must be 1..{MAX_CHANNELS}, got {channels!r}")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("rate", "float", "sample rate sent as RATE (default: keep the device's)", minimum=0,
+               exclusive_minimum=True, maximum=1e6, unit="Hz"),
+        Option("channels", "int", "channel count expected (identification fails if INFO says otherwise)",
+               minimum=1, maximum=MAX_CHANNELS),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.requested_rate_hz: float | None = self.opt["rate"]
+        self.expected_channels: int | None = self.opt["channels"]
         self.decoder: SfpDecoder | None = None
         self._clock = DeviceClock()
 
@@ -467,7 +458,7 @@ class SfpDriver(Driver):
             raise DeviceError(f"{self.port}: cannot send {command!r} while streaming (stop first)")
         timeout = timeout_s or self.identify_timeout_s
         self.write(command.encode("ascii") + b"\n")
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         text, pending = b"", b""
         while True:
             chunk = self.read_available(0.02)
@@ -480,14 +471,14 @@ class SfpDriver(Driver):
                     if reply.startswith("ERR"):
                         raise SfpErrorReply(f"{self.port}: SFP device answered {reply!r} to {command!r}", reply[3:].strip())
                     return reply
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 raise DeviceError(
                     f"{self.port}: no SFP reply to {command!r} within {timeout:g} s (wrong device, baud rate or port?)"
                 )
 
     def identify(self) -> DeviceInfo:
         self.write(b"\nSTOP\n")  # end any stream left running; the LF first clears a half line
-        time.sleep(0.05)
+        self.clock.sleep(0.05)
         self.serial.reset_input_buffer()
         try:
             reply = self.query("INFO")
@@ -537,16 +528,16 @@ class SfpDriver(Driver):
         Returns them as one block (or None); a partial frame left at the end is discarded.
         """
         blocks: list[SampleBlock] = []
-        deadline = time.monotonic() + timeout_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + timeout_s
+        quiet_since = self.clock.monotonic()
+        while self.clock.monotonic() < deadline:
             n_before = self.stats.bytes_in
             block = self.read(timeout_s=min(quiet_s, 0.02))
             if block is not None:
                 blocks.append(block)
             if self.stats.bytes_in != n_before:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_s:
+                quiet_since = self.clock.monotonic()
+            elif self.clock.monotonic() - quiet_since >= quiet_s:
                 break
         if not self.streaming and self.decoder is not None:
             before = self.decoder.garbage_bytes, self.decoder.resyncs
