@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock, counter_delta
 from drivers.options import Option
 
 LBF_N = 4.4482216152605
@@ -80,7 +80,7 @@ def unit_factor(unit: str, port: str = "") -> float:
 # with nothing before it (the ``W`` style, e.g. ``3.04``). A padded line one byte short
 # matches neither, so a lost byte costs that reading and is counted.
 _WC_LINE = re.compile(
-    rb"^(?:([^\n]*?)((?=[ \d.-]{12}\r$) *-?\d+\.\d{4})|(-?\d+(?:\.\d+)?))\r$",
+    rb"^(?:([^\n]*?)((?=[ \d.-]{12}\r$) *-?\d+\.\d{4})|(-?\d{1,10}(?:\.\d{1,6})?))\r$",
     re.MULTILINE,
 )
 _WC_RECORD_END = re.compile(rb"(?:^|[^ \d.-])(?=[ \d.-]{12}\r$) *-?\d+\.\d{4}\r$")
@@ -121,6 +121,11 @@ class LoadstarDecoder:
 
     def reset(self) -> None:
         self._tail = b""
+
+    def counters(self) -> dict[str, int]:
+        """Running totals named as in :class:`~drivers.base.DriverStats`."""
+        return {"resyncs": self.bad_lines, "garbage_bytes": self.garbage_bytes, "lost_samples": self.lost,
+                "device_errors": len(self.device_errors)}
 
     def feed(self, data: bytes) -> np.ndarray:
         """Values of every complete record in the kept tail plus ``data`` (1-D float64)."""
@@ -415,13 +420,9 @@ class LoadstarDriver(Driver):
         self._clock = HostClock(self.rate_hz)
 
     def decode(self, data: bytes, arrival_s: float) -> SampleBlock | None:
-        d = self.decoder
-        bad, garbage, lost, errors = d.bad_lines, d.garbage_bytes, d.lost, len(d.device_errors)
-        values = d.feed(data)
-        self.stats.resyncs += d.bad_lines - bad
-        self.stats.garbage_bytes += d.garbage_bytes - garbage
-        self.stats.lost_samples += d.lost - lost
-        self.stats.device_errors += len(d.device_errors) - errors
+        before = self.decoder.counters()
+        values = self.decoder.feed(data)
+        self.stats.add(counter_delta(before, self.decoder.counters()))
         if values.size == 0:
             return None
         return SampleBlock(values=values[:, None], t_host_s=self._clock.stamp(values.size, arrival_s))
@@ -435,3 +436,4 @@ def _float_or_none(text: str) -> float | None:
 
 
 DRIVER = LoadstarDriver
+DECODER = LoadstarDecoder

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from drivers.base import DeviceError, DeviceInfo, Driver, SampleBlock
+from drivers.base import DeviceError, DeviceInfo, Driver, SampleBlock, counter_delta
 from drivers.options import Option
 
 SYNC = b"\xa5\x5a"
@@ -242,6 +242,12 @@ class SfpDecoder:
         self.gaps = 0
         self.lost_samples = 0
         self.reset()
+
+    def counters(self) -> dict[str, int]:
+        """Running totals named as in :class:`~drivers.base.DriverStats` (``device_errors``:
+        frames announcing another channel count)."""
+        return {"crc_errors": self.crc_errors, "resyncs": self.resyncs, "garbage_bytes": self.garbage_bytes,
+                "gaps": self.gaps, "lost_samples": self.lost_samples, "device_errors": self.wrong_channels}
 
     def reset(self) -> None:
         """Forget the partial frame and the stream's continuity (a new stream starts)."""
@@ -562,15 +568,9 @@ class SfpDriver(Driver):
         dec = self.decoder
         if dec is None:
             raise DeviceError(f"{self.port}: SFP data before identification")
-        before = (dec.crc_errors, dec.resyncs, dec.garbage_bytes, dec.gaps, dec.lost_samples, dec.wrong_channels)
+        before = dec.counters()
         frames = dec.feed(data)
-        s = self.stats
-        s.crc_errors += dec.crc_errors - before[0]
-        s.resyncs += dec.resyncs - before[1]
-        s.garbage_bytes += dec.garbage_bytes - before[2]
-        s.gaps += dec.gaps - before[3]
-        s.lost_samples += dec.lost_samples - before[4]
-        s.device_errors += dec.wrong_channels - before[5]
+        self.stats.add(counter_delta(before, dec.counters()))
         if not len(frames):
             return None
         return SampleBlock(
@@ -581,3 +581,4 @@ class SfpDriver(Driver):
 
 
 DRIVER = SfpDriver
+DECODER = SfpDecoder
