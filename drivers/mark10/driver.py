@@ -1,6 +1,7 @@
 """Mark-10 driver: identification (full or degraded), streaming with ``AOUTn`` or polling ``?``."""
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, ClassVar
 
 from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock, counter_delta
@@ -15,6 +16,8 @@ DEFAULT_STREAM_HZ = 500.0
 OPTIONAL_TIMEOUT_S = 0.3
 #: a poll whose reply has not come within this is given up (the reading is counted lost), s
 POLL_REPLY_TIMEOUT_S = 0.5
+#: polls sent ahead of their replies, so a slow round trip does not lower the rate
+POLLS_IN_FLIGHT = 2
 
 OPTIONS: tuple[Option, ...] = (
     Option("rate", "float", "readings per second (AOUT rate when streaming, ? rate when polling)",
@@ -50,7 +53,7 @@ class Mark10Driver(Driver):
         self.decoder = Mark10Decoder(polarity=1.0 if self.polarity_name == "compression" else -1.0)
         self._clock = HostClock(self.rate_hz)
         self._poll_sent = 0.0
-        self._awaiting = False
+        self._in_flight: deque[float] = deque()  # send times of polls not yet answered
         self.polls_unanswered = 0
 
     # -- request/reply ----------------------------------------------------------------
@@ -186,7 +189,7 @@ class Mark10Driver(Driver):
         if self.readout == "stream":
             self.write(f"AOUT{int(self.rate_hz)}\r".encode("ascii"))
         else:
-            self._awaiting = False
+            self._in_flight.clear()
             self._poll_sent = self.clock.monotonic() - 1.0 / self.rate_hz
         self.streaming = True
 
@@ -196,26 +199,32 @@ class Mark10Driver(Driver):
         self.streaming = False
 
     def read(self, timeout_s: float = 0.05) -> SampleBlock | None:
-        """In poll mode, send ``?`` when the next reading is due (one outstanding at a time)."""
+        """In poll mode, send ``?`` each time a reading is due (at most :data:`POLLS_IN_FLIGHT`
+        unanswered); a reply that never comes is counted in ``stats.lost_samples``."""
         if self.streaming and self.readout == "poll":
             now = self.clock.monotonic()
-            if self._awaiting and now - self._poll_sent > POLL_REPLY_TIMEOUT_S:
-                self._awaiting = False  # the reply was lost on the wire
+            while self._in_flight and now - self._in_flight[0] > POLL_REPLY_TIMEOUT_S:
+                self._in_flight.popleft()  # the reply was lost on the wire
                 self.polls_unanswered += 1
                 self.stats.lost_samples += 1
-            if not self._awaiting:
+            if len(self._in_flight) < POLLS_IN_FLIGHT:
                 due = self._poll_sent + 1.0 / self.rate_hz
                 if now < due:
-                    if due - now > timeout_s:
-                        self.clock.sleep(timeout_s)
-                        return None
-                    self.clock.sleep(due - now)
-                    now = self.clock.monotonic()
-                self.write(b"?\r")
-                self._poll_sent, self._awaiting = now, True
-        block = super().read(timeout_s)
+                    if not self._in_flight:
+                        if due - now > timeout_s:
+                            self.clock.sleep(timeout_s)
+                            return None
+                        self.clock.sleep(due - now)
+                        now = self.clock.monotonic()
+                if now >= due:
+                    self.write(b"?\r")
+                    # keep the schedule (no drift), but never bank more than one period
+                    self._poll_sent = max(due, now - 1.0 / self.rate_hz)
+                    self._in_flight.append(now)
+        block = super().read(timeout_s if not self._in_flight else min(timeout_s, 1.0 / self.rate_hz))
         if block is not None:
-            self._awaiting = False
+            for _ in range(min(len(block), len(self._in_flight))):
+                self._in_flight.popleft()
         return block
 
     def tare(self) -> None:
