@@ -118,8 +118,29 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class SerialLike(Protocol):
+    """What a driver uses of a pyserial port (an injected port needs only this)."""
+
+    timeout: float | None
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+    def reset_input_buffer(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 #: opens a port: ``connect(port, baudrate)`` → an open pyserial-like object
-Connect = Callable[[str, int], Any]
+Connect = Callable[[str, int], SerialLike]
 
 
 @dataclass(frozen=True)
@@ -209,7 +230,7 @@ class Driver(ABC):
         self._port_provider = port_provider
         self.stats = DriverStats()
         self.info: DeviceInfo | None = None
-        self._serial: serial.SerialBase | None = None
+        self._serial: SerialLike | None = None
         self.streaming = False
         self._pending_error: DeviceDisconnected | None = None
 
@@ -263,7 +284,7 @@ class Driver(ABC):
         raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s ({last_error})")
 
     @property
-    def serial(self) -> serial.SerialBase:
+    def serial(self) -> SerialLike:
         if self._serial is None:
             raise DeviceError(f"{self.port}: port is not open")
         return self._serial

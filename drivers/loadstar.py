@@ -363,7 +363,7 @@ class LoadstarDriver(Driver):
                 raise DeviceError(
                     f"{self.port}: mode=counts needs a DI-1000UHS-1K (its H command); MODEL answered {model!r}"
                 )
-            factor = UNIT_TO_N.get(unit.lower())
+            factor = UNIT_TO_N.get(unit.lower())  # type: ignore[assignment]  # None: unit unknown, counts still work
             self.decoder = LoadstarDecoder(mode="counts")
             per_count = _float_or_none(self.query("SWC"))
             settings["weight_per_count"] = per_count

@@ -267,16 +267,16 @@ class OpenScaleDecoder:
         k = self._nfields
         if commas.size != n * k:
             return None
-        commas = commas.reshape(n, k)
-        line_end = commas[:, -1] + 2
+        rows = commas.reshape(n, k)
+        line_end = rows[:, -1] + 2
         if not (a[line_end] == 10).all():  # every line has exactly k commas
             return None
         line_start = np.empty(n, dtype=np.int64)
         line_start[0] = 0
         line_start[1:] = line_end[:-1] + 1
         c = self._value_col
-        stop = commas[:, c]
-        first = commas[:, c - 1] + 1 if c else line_start
+        stop = rows[:, c]
+        first = rows[:, c - 1] + 1 if c else line_start
         lengths = stop - first
         width = int(lengths.max())
         if lengths.min() <= 0 or width > 18:  # sign + 10 digits + point + 6 decimals at most
@@ -291,7 +291,7 @@ class OpenScaleDecoder:
             values *= LBF_N if lbs else KGF_N
         millis = None
         if self.columns.timestamp:
-            lengths = commas[:, 0] - line_start
+            lengths = rows[:, 0] - line_start
             width = int(lengths[0])
             if 0 < width <= 10 and (lengths == width).all():  # the usual: equal widths, no sign
                 digits = np.take(a, line_start[:, None] + _OFFSETS[:width]).astype(np.int64) - 48
@@ -383,7 +383,7 @@ class OpenScaleDecoder:
         u = millis & 0xFFFFFFFF  # the firmware prints a signed long; the counter is unsigned
         n = u.size
         first = self._last_u is None
-        prev = int(u[0]) if first else self._last_u
+        prev = int(u[0]) if self._last_u is None else self._last_u
         if not fresh_start and self.period_ms:  # the usual block: evenly spaced readings
             d = np.diff(u, prepend=prev)
             if d.min() >= 0 and d.max() <= 1.5 * self.period_ms:
@@ -487,6 +487,7 @@ def infer_stream(data: bytes, min_lines: int = 3) -> InferredStream | None:
     def temperature_like(i: int) -> bool:
         return all(-55.0 <= float(r[i]) <= 150.0 for r in rest)
 
+    names: tuple[str, ...]
     if k == 3:
         names = ("raw", "local_temp", "remote_temp")
     elif k == 2:

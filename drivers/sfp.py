@@ -348,7 +348,7 @@ class SfpDecoder:
         seq = rec["seq"].astype(np.int64)
         traw = rec["time_us"].astype(np.int64)
         first = self._last_seq is None
-        dseq = _diff_from(seq[0] - 1 if first else self._last_seq, seq)
+        dseq = _diff_from(int(seq[0]) - 1 if self._last_seq is None else self._last_seq, seq)
         dseq &= SEQ_MODULO - 1
         dtime = _diff_from(traw[0] if first else self._last_time_raw, traw)
         dtime &= TIME_MODULO - 1

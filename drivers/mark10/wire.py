@@ -41,7 +41,7 @@ MAX_DECIMALS = 6
 # A reading as the gauge prints it: no leading zeros ("00.5" is a line that lost a digit),
 # optional sign, fixed decimals for the unit, optional unit (one the gauge can show; any
 # other word is a damaged line).
-_UNIT_ALTERNATIVES = b"|".join(sorted((u.encode() for u in UNIT_TO_N), key=len, reverse=True))
+_UNIT_ALTERNATIVES = b"|".join(u.encode() for u in sorted(UNIT_TO_N, key=len, reverse=True))
 READING = re.compile(
     rb"^([+-]?(?:0|[1-9]\d{0,%d})(?:\.\d{1,%d})?)(?:[ \t]*((?i:%s)))?\r?$"
     % (MAX_INT_DIGITS - 1, MAX_DECIMALS, _UNIT_ALTERNATIVES),
