@@ -5,9 +5,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from station import __version__
 from station.errors import UserError
+from station.validate import non_finite_options
 
 #: Subcommand modules, in the order ``station --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -30,8 +32,16 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``station acquire: error: … (see … --help)``)
+    instead of the usage block plus the error; subcommand parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="station",
         description="Force Station: isometric strength and landing tests on load cells and force plates.",
     )
@@ -55,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        non_finite_options(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"station: error: {exc}", file=sys.stderr)
