@@ -38,6 +38,8 @@ from calibration.record import FORMAT_VERSION, CalibrationRecord
 ENV_VAR: str = "FORCE_STATION_CALIBRATION_DIR"
 #: Application name given to platformdirs.
 APP_NAME: str = "force-station"
+#: Largest record file read (a record with hundreds of points is ~100 kB).
+MAX_RECORD_BYTES: int = 5_000_000
 #: Name of the history subfolder.
 HISTORY_DIR_NAME: str = "history"
 
@@ -153,6 +155,13 @@ class CalibrationStore:
     def read_file(path: str | os.PathLike[str]) -> CalibrationRecord:
         """Parse one record file; raises :class:`CalibrationError` naming the file and field."""
         path = Path(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CalibrationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if size > MAX_RECORD_BYTES:
+            raise CalibrationError(f"{path}: {size} bytes, too large for a calibration record "
+                                   f"(at most {MAX_RECORD_BYTES // 1_000_000} MB)")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
