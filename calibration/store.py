@@ -196,7 +196,13 @@ class CalibrationStore:
             if path.name.startswith(".") or not path.is_file():
                 continue
             try:
-                out.append(StoredEntry(path, self.read_file(path)))
+                record = self.read_file(path)
+                if path.name != record_filename(record.device_serial, record.channel):
+                    raise CalibrationError(
+                        f"{path}: fields 'device_serial'/'channel' say {record.device_serial!r} channel "
+                        f"{record.channel}, but the file name is for another channel (a session would not "
+                        f"find it; expected the name {record_filename(record.device_serial, record.channel)})")
+                out.append(StoredEntry(path, record))
             except CalibrationError as exc:
                 out.append(StoredEntry(path, None, str(exc)))
         return out

@@ -21,7 +21,7 @@ from station.errors import UserError
 
 #: Pseudonymous patient ids: they become part of file names, so only a safe charset
 #: (no path separators, no "..", no leading dot or dash, no spaces or control characters).
-PATIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PATIENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # use fullmatch: "$" lets a trailing "\n" in
 PATIENT_ID_RULE = "expected a pseudonym of 1-64 letters, digits, '.', '_' or '-' (it becomes part of the file name)"
 
 
@@ -62,7 +62,7 @@ def _short(text: str, limit: int = 40) -> str:
 
 def patient_id(text: str, option: str = "--patient") -> str:
     """A pseudonymous patient id that is safe as part of a file name."""
-    if not isinstance(text, str) or not PATIENT_ID_RE.match(text):
+    if not isinstance(text, str) or not PATIENT_ID_RE.fullmatch(text):
         raise UserError(f"{option} {_short(repr(text))}: {PATIENT_ID_RULE}")
     return text
 
