@@ -63,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports numpy, scipy, h5py: seconds on a busy machine
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting: nothing was opened yet
+        print("station: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
