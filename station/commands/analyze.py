@@ -155,16 +155,26 @@ def _read_session_trial(path: Path, trial: str) -> Trace | None:
     except UserError:
         return None  # not a session file: read it as plain HDF5
     with reader:
-        wanted = trial.strip("/")
-        for test in reader.session().tests:
-            for stored in test.trials:
-                if stored.h5_path.strip("/") == wanted and stored.channels:
-                    columns, rate = {}, None
-                    for side in stored.channels:
-                        _, force, rate = reader.side_force(stored, side)
-                        columns[side] = force
-                    return Trace(path, columns, None, rate,
-                                 [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+        try:
+            return _find_session_trial(reader, path, trial)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError, OSError, RuntimeError):
+            return None  # a damaged session file: read the trial as plain HDF5 (one-line errors)
+
+
+def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
+    wanted = trial.strip("/")
+    if len(wanted.split("/")) == 2 and not wanted.startswith("tests/"):  # TEST/TRIAL short form
+        test_key, trial_key = wanted.split("/")
+        wanted = f"tests/{test_key}/trials/{trial_key}"
+    for test in reader.session().tests:
+        for stored in test.trials:
+            if stored.h5_path.strip("/") == wanted and stored.channels:
+                columns, rate = {}, None
+                for side in stored.channels:
+                    _, force, rate = reader.side_force(stored, side)
+                    columns[side] = force
+                return Trace(path, columns, None, rate,
+                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
     return None
 
 
