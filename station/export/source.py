@@ -77,8 +77,8 @@ def load(path: str | Path, *, traces: bool = False) -> SessionData:
     (``traces``: also every trial's samples)."""
     path = Path(path)
     with SessionReader(path) as r:
-        stored = r.session()
         try:
+            stored = r.session()
             data = SessionData(
                 path=path, root=dict(stored.attrs), session=dict(stored.session_attrs),
                 tests={t.test: dict(t.attrs) for t in stored.tests},
@@ -90,6 +90,6 @@ def load(path: str | Path, *, traces: bool = False) -> SessionData:
                 for t in stored.tests:
                     for tr in t.trials:
                         data.traces[(t.test, tr.trial)] = _trial_traces(r, tr)
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
             raise UserError(f"{path}: damaged session file, cannot be exported ({_short(exc)})") from None
     return data
