@@ -1,13 +1,13 @@
 """Versioned schema migrations of the clinic's PostgreSQL results store.
 
 Each migration is (version, name, SQL). ``station store init`` applies, in one transaction
-each, the ones the database has not recorded in ``force_station.schema_migrations`` yet, under a
-transaction-level advisory lock, so running it twice (or from two stations at once) is safe and
+under a transaction-level advisory lock, the ones the database has not recorded in ``force_station.schema_migrations`` yet, so running it twice (or from two stations at once) is safe and
 changes nothing the second time. A migration, once released, is never edited: a change to the
 schema is a new migration with the next version number.
 
 Layout (schema ``force_station``):
 
+- ``store_info``: the store's own UUID (a station keys what it pushed and pulled by it).
 - ``stations``: one row per station (a UUID made on its first sync, and a display name).
 - ``patients``: the pseudonymous patient id only: no name, birth date or free text.
 - ``sessions``: immutable, keyed by the session UUID the recording station wrote into the file;
@@ -34,6 +34,14 @@ SYNC_ROLE = "force_station_sync"
 
 _V1 = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+
+-- one row: this store's identity, so a station notices a database that was recreated
+CREATE TABLE {SCHEMA}.store_info (
+    store_id     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    created_utc  timestamptz NOT NULL DEFAULT now(),
+    singleton    boolean NOT NULL DEFAULT true UNIQUE CHECK (singleton)
+);
+INSERT INTO {SCHEMA}.store_info DEFAULT VALUES;
 
 CREATE TABLE {SCHEMA}.stations (
     station_id      uuid PRIMARY KEY,

@@ -513,6 +513,15 @@ class PostgresStore:
                 ORDER BY s.started_utc, s.session_id""",
             (cursor_s, cursor_s, exclude_station, exclude_station))]
 
+    def store_id(self) -> str:
+        """The store's own UUID (made by its first migration)."""
+        return str(self._rows(f"SELECT store_id::text FROM {S}.store_info")[0][0])
+
+    def session_baseline(self, session_id: str) -> tuple[bool, str | None]:
+        """(known, baseline label) of a stored session."""
+        rows = self._rows(f"SELECT baseline FROM {S}.sessions WHERE session_id = %s", (session_id,))
+        return (True, rows[0][0]) if rows else (False, None)
+
     def has_analysis(self, session_id: str, algorithm_version: str) -> bool:
         return bool(self._rows(f"SELECT 1 FROM {S}.analyses WHERE session_id = %s AND algorithm_version = %s",
                                (session_id, algorithm_version)))
