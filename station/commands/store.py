@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   "database owner's role, not a station's.")
     i.add_argument("url", metavar="postgresql://USER@HOST/DB", help="the store (the owner's role)")
     i.add_argument("--grant", action="append", default=[], metavar="ROLE",
-                   help=f"also make an existing login role a member of {SYNC_ROLE} (repeatable)")
+                   help=f"a station's login role: created if missing (LOGIN, no password: set one in psql "
+                        f"with \\password ROLE for TCP logins) and made a member of {SYNC_ROLE} (repeatable)")
     i.set_defaults(func=run_init)
     s = ss.add_parser("status", help="schema version and what the store holds",
                       description="Connects to the store (--store, else store_url from the config file) and "
@@ -44,7 +45,11 @@ def run_init(args: argparse.Namespace) -> int:
         try:
             before = schema_version(conn)
             applied = migrate(conn)
+            created = []
             for role in args.grant:
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                    conn.execute(f'CREATE ROLE "{role}" LOGIN')
+                    created.append(role)
                 conn.execute(f'GRANT {SYNC_ROLE} TO "{role}"')
         except UserError:
             raise
@@ -59,7 +64,7 @@ def run_init(args: argparse.Namespace) -> int:
     else:
         print(f"results store ({where}): schema {SCHEMA} already at version {LATEST}; nothing to do")
     for role in args.grant:
-        print(f"granted {SYNC_ROLE} to {role}")
+        print(f"{'created login role ' + role + ' and ' if role in created else ''}granted {SYNC_ROLE} to {role}")
     print(f"stations log in with their own role, a member of {SYNC_ROLE}; as the owner, in psql:\n"
           f"  CREATE ROLE room1 LOGIN PASSWORD '…' IN ROLE {SYNC_ROLE};\n"
           f"then on the station put the password in ~/.pgpass (chmod 600) and store_url in the config file")

@@ -418,3 +418,28 @@ def _localise(record: SessionRecord, shared_folder: str | Path | None) -> Sessio
     if shared_folder and path and ":" not in path:
         path = str(Path(shared_folder) / path)
     return dataclasses.replace(record, session=dataclasses.replace(record.session, path=path))
+
+
+def sync_after_close(path: str | Path, *, say: Callable[[str], None] | None = None,
+                     timeout_s: float = 3.0) -> list[str]:
+    """After a session closes: if the config names a clinic store, sync its folder (this
+    session and anything queued before), quickly. Never raises: a session never fails because
+    of the network. Returns (and passes to ``say``) the report's lines; [] when no store is set."""
+    from station.index.clinic_config import clinic_settings
+    path = Path(path)
+    try:
+        settings = clinic_settings()
+        if not settings.store_url:
+            return []
+        report = sync(path.parent, settings.store_url, shared_folder=settings.shared_folder,
+                      station_name=settings.station_name, timeout_s=timeout_s)
+        lines = report.lines()
+        if report.error:
+            lines = [f"clinic store unreachable, session kept here and queued: {report.error}"] + lines[1:]
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        lines = [f"clinic store: not synced ({exc}); run `station sync --sessions {path.parent}`"]
+        log.warning("%s", lines[0])
+    if say is not None:
+        for line in lines:
+            say(line)
+    return lines

@@ -15,7 +15,7 @@ only ever connects to a server as a client and never listens on a port itself.
 
 Command line (for the README walk-through)::
 
-    python -m station.index.pg_local start DIR [--tcp]   # prints the admin URL
+    python -m station.index.pg_local start DIR [--tcp]   # creates database "clinic", prints its owner URL
     python -m station.index.pg_local stop DIR
 """
 from __future__ import annotations
@@ -166,11 +166,11 @@ class LocalPostgres:
     # -- URLs -------------------------------------------------------------------------------
     @property
     def admin_url(self) -> str:
-        """The superuser over the Unix socket (trusted; no TLS on a local socket)."""
-        return f"postgresql://postgres@/postgres?host={self.datadir}&port={self.port}&sslmode=disable"
+        """The superuser over the Unix socket (trusted; libpq uses no TLS on a local socket)."""
+        return f"postgresql://postgres@/postgres?host={self.datadir}&port={self.port}"
 
     def socket_url(self, user: str, database: str) -> str:
-        return f"postgresql://{user}@/{database}?host={self.datadir}&port={self.port}&sslmode=disable"
+        return f"postgresql://{user}@/{database}?host={self.datadir}&port={self.port}"
 
     def tcp_url(self, user: str, database: str) -> str:
         if not self.tcp:
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Start or stop a throwaway local PostgreSQL (from the pgserver package).")
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("datadir", type=Path)
+    parser.add_argument("--database", default="clinic", help="database to create if missing (default: clinic)")
     parser.add_argument("--tcp", action="store_true", help="also listen on 127.0.0.1 (password required; this build has no TLS)")
     args = parser.parse_args(argv)
     try:
@@ -195,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"pg_local: error: {exc}", file=sys.stderr)
         return 2
-    print(server.admin_url)
+    import psycopg
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.database,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{args.database}"')
+    print(server.socket_url("postgres", args.database))
     return 0
 
 
