@@ -317,7 +317,18 @@ class PostgresStore:
 
         ``before_commit(session_id)`` is called inside the transaction after every row is
         written (progress reporting; the tests cut the server off there)."""
-        return bool(self._run(self._put, record, file, calibrations, before_commit))
+        psycopg = _psycopg()
+        calibrations = sorted(calibrations, key=lambda c: (c.record_id or "", c.device, c.channel))
+        for attempt in range(3):   # rows are locked in one order; a deadlock can still come from outside
+            try:
+                return bool(self._put(record, file, calibrations, before_commit))
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == 2:
+                    raise self._err(StoreError(f"results store ({self.where}): session "
+                                               f"{record.session.session_id} kept conflicting; try again")) from None
+            except psycopg.Error as exc:
+                raise self._err(exc) from None
+        return False
 
     def _put(self, record: SessionRecord, file: FileInfo | None, calibrations: Sequence[CalibrationUse],
              before_commit: Any) -> bool:
@@ -361,7 +372,7 @@ class PostgresStore:
             self._insert(cur, "sides", SideRow, analysis_id, record.sides)
             self._insert(cur, "trials", TrialRow, analysis_id, record.trials)
             if new_session and calibrations:
-                for c in calibrations:
+                for c in calibrations:      # sorted by record id: concurrent sessions lock in one order
                     if c.record_id:
                         cur.execute(
                             f"""INSERT INTO {S}.calibrations (record_id, device_serial, channel, model, source,
