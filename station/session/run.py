@@ -20,6 +20,7 @@ from station.session.runner import Actor, RunnerOptions, SessionAborted, Session
 from drivers.registry import parse_uri
 from station.errors import UserError
 from station.index.update import index_closed_session
+from station.index.clinic_sync import sync_after_close
 from station.session.setup import (
     DeviceArg,
     bind_roles,
@@ -196,4 +197,5 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                     "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
                 })
                 index_closed_session(path)  # the results index beside the files (never raises)
+                sync_after_close(path, say=print)  # the clinic store, if configured (never raises)
     return SessionResult(path, status, runner.summaries)
