@@ -65,9 +65,12 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"results store ({where}): schema {SCHEMA} already at version {LATEST}; nothing to do")
     for role in args.grant:
         print(f"{'created login role ' + role + ' and ' if role in created else ''}granted {SYNC_ROLE} to {role}")
-    print(f"stations log in with their own role, a member of {SYNC_ROLE}; as the owner, in psql:\n"
-          f"  CREATE ROLE room1 LOGIN PASSWORD '…' IN ROLE {SYNC_ROLE};\n"
-          f"then on the station put the password in ~/.pgpass (chmod 600) and store_url in the config file")
+    if args.grant:
+        print(f"for logins over the network, give each role a password as the owner (psql: \\password ROLE); "
+              f"on the station it goes in ~/.pgpass, never in the URL")
+    else:
+        print(f"stations log in with their own role, a member of {SYNC_ROLE}: rerun with --grant ROLE, or in psql "
+              f"CREATE ROLE room1 LOGIN IN ROLE {SYNC_ROLE}; then \\password room1")
     return 0
 
 

@@ -96,12 +96,14 @@ class SyncState:
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def station(self, name: str | None = None) -> Station:
-        """This station: a UUID made once per session folder, and a display name."""
+        """This station: a UUID made once per session folder, and a display name (given, else
+        the last one given, else ``<host name>/<session folder name>``)."""
         sid = self.get("station_id")
         if sid is None:
             sid = str(uuid.uuid4())
             self.set("station_id", sid)
-        wanted = name or self.get("station_name") or socket.gethostname() or "station"
+        wanted = name or self.get("station_name") or \
+            f"{socket.gethostname() or 'station'}/{self.path.parent.resolve().name}"
         if self.get("station_name") != wanted:
             self.set("station_name", wanted)
         return Station(sid, wanted)
@@ -121,9 +123,6 @@ class SyncState:
                             (store_id, path.name, st.st_size, st.st_mtime_ns,
                              record.session.session_id if record else None,
                              record.session.algorithm_version if record else None, sha256, outcome, _now()))
-
-    def pulled_ids(self, store_id: str) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT session_id FROM pulled WHERE store_id = ?", (store_id,))}
 
     def mark_pulled(self, store_id: str, session_ids: list[str]) -> None:
         with self.db:
@@ -388,13 +387,11 @@ def _pull(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
           report: SyncReport, shared_folder: str | Path | None, emit: Event) -> None:
     local = _local_index(session_dir)
     try:
-        cursor_key = f"pull_cursor:{store_id}"
+        cursor_key, last_key = f"pull_cursor:{store_id}", f"last_pulled:{store_id}"
         cursor = state.get(cursor_key)
-        pulled_before = state.pulled_ids(store_id)
-        if pulled_before:
-            present = {s.session_id for s in local.sessions()}
-            if not pulled_before <= present:      # the local index was rebuilt from the files
-                cursor = None
+        last = state.get(last_key)
+        if last is not None and local.get_session(last) is None:
+            cursor = None                          # the local index was rebuilt from the files: pull all
         next_cursor = store.pull_cursor()          # taken before reading: nothing slips between
         ids = store.changed_since(int(cursor) if cursor is not None else None, exclude_station=station.station_id)
         for start in range(0, len(ids), PULL_BATCH):
@@ -402,6 +399,8 @@ def _pull(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
             for record in batch:
                 local.put_session(_localise(record, shared_folder))
             state.mark_pulled(store_id, [r.session.session_id for r in batch])
+            if batch:
+                state.set(last_key, batch[-1].session.session_id)
             report.pulled += [r.session.session_id for r in batch]
             for r in batch:
                 emit("pulled", f"{r.session.session_id} ({r.session.patient_id}, {r.session.started_utc})")
