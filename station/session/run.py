@@ -74,7 +74,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
         if device_id in sources:
             continue
         if kinds.get(role) == "force_plate":
-            from drivers.landing_scenario import LandingScenario
+            from simulation.landing import LandingScenario
 
             plates = max(int(parse_uri(arg.uri).options.get("channels", "8")) // 4, 1)
             per_protocol: dict[str, tuple[str, ...]] = {}

@@ -31,7 +31,7 @@ def trace(peak_n: float, seed: int, rate_hz: float = RATE_HZ, duration_s: float 
 
 
 @dataclass
-class TestSpec:
+class Spec:
     protocol_id: str
     peaks: dict[str, list[float]]          # side → peak per rep (N), in order
     pain: dict[str, list[int | None]] = field(default_factory=dict)
@@ -39,7 +39,7 @@ class TestSpec:
     name: str = ""
 
 
-def write_session(path: Path, *, patient_id: str, created_utc: str, tests: list[TestSpec],
+def write_session(path: Path, *, patient_id: str, created_utc: str, tests: list[Spec],
                   body_mass_kg: float = 70.0, involved: str = "right", operator: str = "Dr Jane Example",
                   notes: str = "", seed: int = 1, baseline: str | None = None) -> Path:
     """Write a complete session file like the runner does; returns ``path``."""
