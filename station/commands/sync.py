@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", metavar="URL",
                    help="postgresql://USER@HOST/DB (default: store_url in the config file); the password "
                         "comes from ~/.pgpass or PGPASSWORD, never from the URL")
-    p.add_argument("--sessions", type=Path, default=None, metavar="DIR",
+    p.add_argument("--dir", "--sessions", dest="sessions", type=Path, default=None, metavar="DIR",
                    help="this station's session folder (default: sessions)")
     p.add_argument("--shared-folder", type=Path, default=None, metavar="DIR",
                    help="also copy the session files here (default: shared_folder in the config file)")

@@ -436,7 +436,7 @@ def sync_after_close(path: str | Path, *, say: Callable[[str], None] | None = No
         if report.error:
             lines = [f"clinic store unreachable, session kept here and queued: {report.error}"] + lines[1:]
     except Exception as exc:  # noqa: BLE001 - see docstring
-        lines = [f"clinic store: not synced ({exc}); run `station sync --sessions {path.parent}`"]
+        lines = [f"clinic store: not synced ({exc}); run `station sync --dir {path.parent}`"]
         log.warning("%s", lines[0])
     if say is not None:
         for line in lines:

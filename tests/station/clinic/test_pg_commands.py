@@ -47,7 +47,7 @@ def test_store_init_refuses_a_password_in_the_url(capsys):
 def test_sync_without_a_store_says_how_to_configure_one(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FORCE_STATION_CONFIG", str(tmp_path / "config.toml"))
     (tmp_path / "s").mkdir()
-    assert main(["sync", "--sessions", str(tmp_path / "s")]) == 2
+    assert main(["sync", "--dir", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "no clinic store" in err and "config.toml" in err
 

@@ -154,14 +154,14 @@ def test_offline_sessions_are_queued_and_pushed_when_the_store_is_back(pg_db, tm
     write_session(room, "P-001", T1)
     write_session(room, "P-001", T2)
     dead = "postgresql://room1@127.0.0.1:9/clinic?sslmode=disable"
-    code = main(["sync", "--store", dead, "--sessions", str(room)])
+    code = main(["sync", "--store", dead, "--dir", str(room)])
     out, err = capsys.readouterr()
     assert code == 1
     assert err.strip().count("\n") == 0 and "host 127.0.0.1:9, database clinic" in err
     assert "2 session(s) pending" in out
-    assert main(["sync", "--pending", "--sessions", str(room)]) == 0
+    assert main(["sync", "--pending", "--dir", str(room)]) == 0
     assert "2 session(s) pending" in capsys.readouterr().out
-    assert main(["sync", "--store", pg_db.url(), "--sessions", str(room)]) == 0
+    assert main(["sync", "--store", pg_db.url(), "--dir", str(room)]) == 0
     out = capsys.readouterr().out
     assert "pushed 2 session(s)" in out and "nothing pending" in out
     assert pending_sessions(room) == []
@@ -172,7 +172,7 @@ def test_wrong_credentials_one_line_naming_host_and_database_no_password(pg_db, 
     room = tmp_path / "room1"
     write_session(room, "P-001", T1)
     monkeypatch.setenv("PGPASSWORD", "wrong-secret-7431")
-    code = main(["sync", "--store", pg_db.tcp_url("room1"), "--sessions", str(room)])
+    code = main(["sync", "--store", pg_db.tcp_url("room1"), "--dir", str(room)])
     out, err = capsys.readouterr()
     assert code == 1
     assert err.count("\n") == 1
