@@ -396,8 +396,12 @@ def _pull(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
         ids = store.changed_since(int(cursor) if cursor is not None else None, exclude_station=station.station_id)
         for start in range(0, len(ids), PULL_BATCH):
             batch = store.get_sessions(ids[start:start + PULL_BATCH])
-            for record in batch:
-                local.put_session(_localise(record, shared_folder))
+            localised = [_localise(record, shared_folder) for record in batch]
+            if hasattr(local, "put_sessions"):       # one transaction for the batch, where the index offers it
+                local.put_sessions(localised)
+            else:
+                for record in localised:
+                    local.put_session(record)
             state.mark_pulled(store_id, [r.session.session_id for r in batch])
             if batch:
                 state.set(last_key, batch[-1].session.session_id)
