@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shared-folder", type=Path, default=None, metavar="DIR",
                    help="also copy the session files here (default: shared_folder in the config file)")
     p.add_argument("--station-name", default=None, metavar="NAME",
-                   help="this station's name in the store (default: station_name in the config, else the host name)")
+                   help="this station's name in the store (default: station_name in the config, else HOST/FOLDER)")
     p.add_argument("--pending", action="store_true", help="only list what is waiting to be pushed (no network)")
     p.add_argument("--no-pull", action="store_true", help="push only")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary lines")

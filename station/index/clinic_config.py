@@ -1,20 +1,19 @@
-"""The clinic-network settings of the station's TOML config file (``[clinic]`` table).
+"""The clinic-network settings in the station's config file (:mod:`station.config`: one TOML
+file, ``$FORCE_STATION_CONFIG`` or the user config folder), beside the clinic's name and logo:
 
 ```toml
 [clinic]
 store_url = "postgresql://room1@db.clinic.lan/clinic"   # no password here: ~/.pgpass or PGPASSWORD
 shared_folder = "/mnt/clinic/sessions"                   # optional: copies of the session files
-station_name = "Room 1"                                   # optional: default the host name
+station_name = "Room 1"                                   # optional: default <host name>/<session folder>
 ```
 """
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from station.config import load_config
 from station.errors import UserError
 
 
@@ -26,32 +25,11 @@ class ClinicSettings:
     source: str = ""          # the config file these came from (for messages)
 
 
-def config_path() -> Path:
-    """The station's config file: $FORCE_STATION_CONFIG, else config.toml in the user config dir."""
-    env = os.environ.get("FORCE_STATION_CONFIG")
-    if env:
-        return Path(env)
-    import platformdirs
-    return Path(platformdirs.user_config_dir("force-station")) / "config.toml"
-
-
-def _table(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the config file ({exc})") from None
-    table = data.get("clinic", {})
-    if not isinstance(table, dict):
-        raise UserError(f"{path}: [clinic] must be a table")
-    return table
-
-
 def clinic_settings(path: Path | None = None) -> ClinicSettings:
     """The ``[clinic]`` settings; one-line :class:`UserError` for a wrong type or a password in the URL."""
-    path = path or config_path()
-    t = _table(path)
+    cfg = load_config(path)
+    path = cfg.path
+    t = cfg.raw.get("clinic", {})
     for key in ("store_url", "shared_folder", "station_name"):
         if key in t and not isinstance(t[key], str):
             raise UserError(f"{path}: clinic.{key} must be a string")
