@@ -407,7 +407,8 @@ def _pull(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
                 state.set(last_key, batch[-1].session.session_id)
             report.pulled += [r.session.session_id for r in batch]
             for r in batch:
-                emit("pulled", f"{r.session.session_id} ({r.session.patient_id}, {r.session.started_utc})")
+                emit("pulled", f"{r.session.path or r.session.session_id} ({r.session.patient_id}, "
+                               f"{r.session.started_utc})")
         state.set(cursor_key, str(next_cursor))
     finally:
         local.close()

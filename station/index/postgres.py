@@ -120,7 +120,9 @@ def _reason(exc: BaseException) -> tuple[str, bool]:
         return line + " (TLS is required: add sslmode=disable to the URL only on a trusted network)", False
     refused = ("authentication failed", "no password supplied", "does not exist", "pg_hba.conf",
                "permission denied", "password")
-    return line, not any(p in low for p in refused)
+    if any(p in low for p in refused):
+        return line, False
+    return f"cannot reach the server ({line})", True
 
 
 def connect(url: str, *, autocommit: bool = True, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
