@@ -14,12 +14,12 @@ The device has no clock: samples are stamped with host time (:class:`HostClock`)
 from __future__ import annotations
 
 import re
-import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock, counter_delta
+from drivers.options import Option
 
 LBF_N = 4.4482216152605
 KGF_N = 9.80665
@@ -80,7 +80,7 @@ def unit_factor(unit: str, port: str = "") -> float:
 # with nothing before it (the ``W`` style, e.g. ``3.04``). A padded line one byte short
 # matches neither, so a lost byte costs that reading and is counted.
 _WC_LINE = re.compile(
-    rb"^(?:([^\n]*?)((?=[ \d.-]{12}\r$) *-?\d+\.\d{4})|(-?\d+(?:\.\d+)?))\r$",
+    rb"^(?:([^\n]*?)((?=[ \d.-]{12}\r$) *-?\d+\.\d{4})|(-?\d{1,10}(?:\.\d{1,6})?))\r$",
     re.MULTILINE,
 )
 _WC_RECORD_END = re.compile(rb"(?:^|[^ \d.-])(?=[ \d.-]{12}\r$) *-?\d+\.\d{4}\r$")
@@ -121,6 +121,11 @@ class LoadstarDecoder:
 
     def reset(self) -> None:
         self._tail = b""
+
+    def counters(self) -> dict[str, int]:
+        """Running totals named as in :class:`~drivers.base.DriverStats`."""
+        return {"resyncs": self.bad_lines, "garbage_bytes": self.garbage_bytes, "lost_samples": self.lost,
+                "device_errors": len(self.device_errors)}
 
     def feed(self, data: bytes) -> np.ndarray:
         """Values of every complete record in the kept tail plus ``data`` (1-D float64)."""
@@ -285,18 +290,17 @@ class LoadstarDriver(Driver):
     default_baudrate: ClassVar[int] = 9600
     identify_timeout_s: ClassVar[float] = 2.0
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.mode = self.options.get("mode", "weight")
-        if self.mode not in ("weight", "counts"):
-            raise DeviceError(f"{port}: mode must be 'weight' or 'counts', got {self.mode!r}")
-        rate = self.options.get("rate")
-        try:
-            self._rate_option = float(rate) if rate else None
-        except ValueError:
-            raise DeviceError(f"{port}: rate must be a number of readings/s, got {rate!r}") from None
-        if self._rate_option is not None and not 0 < self._rate_option <= 100_000:
-            raise DeviceError(f"{port}: rate {self._rate_option:g} out of range (0..100000 readings/s)")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("mode", "choice", "weight: WC readings in newtons; counts: H raw A/D counts (DI-1000UHS-1K)",
+               default="weight", choices=("weight", "counts")),
+        Option("rate", "float", "nominal readings/s for host time stamps (default from the model and baud rate)",
+               minimum=0, exclusive_minimum=True, maximum=100_000, unit="readings/s"),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.mode: str = self.opt["mode"]
+        self._rate_option: float | None = self.opt["rate"]
         self.rate_hz = self._rate_option or DI1000U_HZ
         self.decoder = LoadstarDecoder(mode=self.mode, unit="lb")
         self._clock = HostClock(self.rate_hz)
@@ -310,9 +314,9 @@ class LoadstarDriver(Driver):
         return [s for s in _SEGMENTS.split(buf[: end + 1]) if s.strip()], buf[end + 1 :]
 
     def _wait_for(self, predicate, what: str, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
+        deadline = self.clock.monotonic() + timeout_s
         buf = b""
-        while time.monotonic() < deadline:
+        while self.clock.monotonic() < deadline:
             buf += self.read_available(0.02)
             lines, buf = self._read_segments(buf)
             for line in lines:
@@ -337,7 +341,7 @@ class LoadstarDriver(Driver):
         # The vendor's connection check: a CR (which also ends a stream left running), then a
         # CR that must be answered "A", then MODEL must contain DI-1000 or DI-100.
         self.write(b"\r")
-        time.sleep(0.05)
+        self.clock.sleep(0.05)
         self.serial.reset_input_buffer()
         self.write(b"\r")
         self._wait_for(lambda s: s == b"A", "a CR (ping)", self.identify_timeout_s)
@@ -359,7 +363,7 @@ class LoadstarDriver(Driver):
                 raise DeviceError(
                     f"{self.port}: mode=counts needs a DI-1000UHS-1K (its H command); MODEL answered {model!r}"
                 )
-            factor = UNIT_TO_N.get(unit.lower())
+            factor = UNIT_TO_N.get(unit.lower())  # type: ignore[assignment]  # None: unit unknown, counts still work
             self.decoder = LoadstarDecoder(mode="counts")
             per_count = _float_or_none(self.query("SWC"))
             settings["weight_per_count"] = per_count
@@ -416,13 +420,9 @@ class LoadstarDriver(Driver):
         self._clock = HostClock(self.rate_hz)
 
     def decode(self, data: bytes, arrival_s: float) -> SampleBlock | None:
-        d = self.decoder
-        bad, garbage, lost, errors = d.bad_lines, d.garbage_bytes, d.lost, len(d.device_errors)
-        values = d.feed(data)
-        self.stats.resyncs += d.bad_lines - bad
-        self.stats.garbage_bytes += d.garbage_bytes - garbage
-        self.stats.lost_samples += d.lost - lost
-        self.stats.device_errors += len(d.device_errors) - errors
+        before = self.decoder.counters()
+        values = self.decoder.feed(data)
+        self.stats.add(counter_delta(before, self.decoder.counters()))
         if values.size == 0:
             return None
         return SampleBlock(values=values[:, None], t_host_s=self._clock.stamp(values.size, arrival_s))
@@ -436,3 +436,4 @@ def _float_or_none(text: str) -> float | None:
 
 
 DRIVER = LoadstarDriver
+DECODER = LoadstarDecoder

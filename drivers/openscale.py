@@ -23,13 +23,13 @@ that returns the settings, so the driver reads them from the menu.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock
+from drivers.base import DeviceError, DeviceInfo, Driver, HostClock, SampleBlock, counter_delta
+from drivers.options import Option
 
 LBF_N = 4.4482216152605
 KGF_N = 9.80665
@@ -46,7 +46,10 @@ MAX_TAIL = 4096
 MAX_STEP_MS = 600_000  # a longer jump of millis() between readings is a restart, not a gap
 
 # Arduino's print(float) gives inf/nan/ovf for a scale that is not calibrated
-_INT = rb"(-?\d+)"
+# Field widths are bounded by what the firmware can print (a long has at most 10 digits; a
+# float's integer part beyond 4294967040 prints "ovf"), so an overlong number is a damaged
+# line, never a value (issue 13: one such line used to stop the reader for good).
+_INT = rb"(-?\d{1,10})"
 _UNIT = rb"([A-Za-z]+)"
 #: a printable line that is banner or menu text rather than a damaged reading: menu items
 #: ("1) Tare ..."), capitalised sentences, the ">" prompt, the "\n\r"-led confirmations
@@ -77,11 +80,11 @@ class Columns:
         """A reading line; with ``decimals`` (the menu's setting) the weight and local
         temperature must have exactly that many, as the firmware prints them."""
         if decimals is None:
-            number = rb"-?\d+(?:\.\d*)?"
+            number = rb"-?\d{1,10}(?:\.\d{0,6})?"
         else:
-            number = rb"-?\d+" + (rb"\.\d{%d}" % decimals if decimals else b"")
+            number = rb"-?\d{1,10}" + (rb"\.\d{%d}" % decimals if decimals else b"")
         parts = {"millis": _INT, "weight": b"(" + number + rb"|-?inf|nan|ovf)", "unit": _UNIT, "raw": _INT,
-                 "local_temp": b"(" + number + b")", "remote_temp": rb"(-?\d+(?:\.\d*)?)"}
+                 "local_temp": b"(" + number + b")", "remote_temp": rb"(-?\d{1,10}(?:\.\d{0,6})?)"}
         body = b"".join(parts[n] + b"," for n in self.names())
         return re.compile(rb"^" + body + rb"\r$", re.MULTILINE)
 
@@ -209,6 +212,12 @@ class OpenScaleDecoder:
         self.invalid = 0
         self.restarts = 0
 
+    def counters(self) -> dict[str, int]:
+        """Running totals named as in :class:`~drivers.base.DriverStats` (``device_errors``:
+        readings the board could not compute, nan/inf/ovf)."""
+        return {"resyncs": self.bad_lines, "garbage_bytes": self.garbage_bytes, "lost_samples": self.lost,
+                "gaps": self.gaps, "device_errors": self.invalid}
+
     def reset(self) -> None:
         """Forget the partial line and the device-time history (after a pause or reconnect)."""
         self._tail = b""
@@ -230,7 +239,7 @@ class OpenScaleDecoder:
         complete, self._tail = buf[: end + 1], buf[end + 1 :]
         try:
             fast = self._fast(complete)
-        except ValueError:  # a field that is not a number: the careful path finds the bad line
+        except (ValueError, OverflowError):  # a field that is not a number: the careful path finds the bad line
             fast = None
         if fast is not None:
             return self._finish(fast[0], fast[1], [], None)
@@ -258,19 +267,19 @@ class OpenScaleDecoder:
         k = self._nfields
         if commas.size != n * k:
             return None
-        commas = commas.reshape(n, k)
-        line_end = commas[:, -1] + 2
+        rows = commas.reshape(n, k)
+        line_end = rows[:, -1] + 2
         if not (a[line_end] == 10).all():  # every line has exactly k commas
             return None
         line_start = np.empty(n, dtype=np.int64)
         line_start[0] = 0
         line_start[1:] = line_end[:-1] + 1
         c = self._value_col
-        stop = commas[:, c]
-        first = commas[:, c - 1] + 1 if c else line_start
+        stop = rows[:, c]
+        first = rows[:, c - 1] + 1 if c else line_start
         lengths = stop - first
         width = int(lengths.max())
-        if lengths.min() <= 0 or width > 24:
+        if lengths.min() <= 0 or width > 18:  # sign + 10 digits + point + 6 decimals at most
             return None
         if self.mode == "weight" and self.decimals and not (a[stop - self.decimals - 1] == 46).all():
             return None  # a lost decimal digit or point
@@ -282,13 +291,15 @@ class OpenScaleDecoder:
             values *= LBF_N if lbs else KGF_N
         millis = None
         if self.columns.timestamp:
-            lengths = commas[:, 0] - line_start
+            lengths = rows[:, 0] - line_start
             width = int(lengths[0])
             if 0 < width <= 10 and (lengths == width).all():  # the usual: equal widths, no sign
                 digits = np.take(a, line_start[:, None] + _OFFSETS[:width]).astype(np.int64) - 48
                 if (digits >= 0).all() and (digits <= 9).all():
                     millis = digits @ _POW10[10 - width :]
             if millis is None:
+                if not 0 < int(lengths.max()) <= 11 or int(lengths.min()) <= 0:
+                    return None  # an overlong (or empty) time field: the careful path counts the line
                 offsets = _OFFSETS[: int(lengths.max())]
                 chars = np.take(a, line_start[:, None] + offsets, mode="clip")
                 chars *= offsets < lengths[:, None]
@@ -372,7 +383,7 @@ class OpenScaleDecoder:
         u = millis & 0xFFFFFFFF  # the firmware prints a signed long; the counter is unsigned
         n = u.size
         first = self._last_u is None
-        prev = int(u[0]) if first else self._last_u
+        prev = int(u[0]) if self._last_u is None else self._last_u
         if not fresh_start and self.period_ms:  # the usual block: evenly spaced readings
             d = np.diff(u, prepend=prev)
             if d.min() >= 0 and d.max() <= 1.5 * self.period_ms:
@@ -421,6 +432,89 @@ def _wrap32(d: np.ndarray) -> np.ndarray:
     return (d + 2**31 - 1) % 2**32 - 2**31 + 1
 
 
+@dataclass(frozen=True)
+class InferredStream:
+    """What a passive listener learned about a stream whose menu does not answer."""
+
+    columns: Columns
+    unit: str
+    decimals: int
+    report_ms: float | None  # median step of millis(), when there is a timestamp
+    lines: int  # reading lines the inference used
+    notes: tuple[str, ...]
+
+
+def _is_int(text: bytes) -> bool:
+    return bool(re.fullmatch(rb"-?\d{1,10}", text))
+
+
+def _is_number(text: bytes) -> bool:
+    return bool(re.fullmatch(rb"-?\d{1,10}(?:\.\d{1,6})?", text))
+
+
+def infer_stream(data: bytes, min_lines: int = 3) -> InferredStream | None:
+    """The CSV columns of OpenScale reading lines in ``data``, inferred from the lines
+    themselves (firmware 1.x prints no column header): the unit field (``lbs``/``kg``) fixes
+    where the weight is and whether ``millis`` comes first; the fields after it are, in the
+    firmware's order, raw reading (an integer, usually far outside a temperature's range),
+    local and remote temperature. None when fewer than ``min_lines`` lines look like readings.
+    """
+    rows: list[list[bytes]] = []
+    for line in data.split(b"\n"):
+        line = line.strip(b"\r")
+        if not line.endswith(b","):
+            continue
+        fields = line[:-1].split(b",")
+        u = next((i for i, f in enumerate(fields) if f.lower() in (b"lbs", b"kg")), -1)
+        if u not in (1, 2) or not _is_number(fields[u - 1]) or (u == 2 and not _is_int(fields[0])):
+            continue
+        if not all(_is_number(f) for f in fields[u + 1 :]):
+            continue
+        rows.append(fields)
+    if len(rows) < min_lines:
+        return None
+    shapes: dict[tuple[int, int], int] = {}
+    for fields in rows:
+        u = next(i for i, f in enumerate(fields) if f.lower() in (b"lbs", b"kg"))
+        shapes[(u, len(fields))] = shapes.get((u, len(fields)), 0) + 1
+    (u, width), _ = max(shapes.items(), key=lambda kv: kv[1])
+    rows = [r for r in rows if len(r) == width and r[u].lower() in (b"lbs", b"kg")]
+    rest = [r[u + 1 :] for r in rows]
+    k = width - u - 1
+    if k > 3:
+        return None
+
+    def temperature_like(i: int) -> bool:
+        return all(-55.0 <= float(r[i]) <= 150.0 for r in rest)
+
+    names: tuple[str, ...]
+    if k == 3:
+        names = ("raw", "local_temp", "remote_temp")
+    elif k == 2:
+        first_raw = not temperature_like(0) or all(_is_int(r[0]) and abs(int(r[0])) > 150 for r in rest)
+        names = ("raw", "local_temp") if first_raw else ("local_temp", "remote_temp")
+    elif k == 1:
+        names = ("raw",) if not temperature_like(0) else ("local_temp",)
+    else:
+        names = ()
+    columns = Columns(timestamp=u == 2, raw="raw" in names, local_temp="local_temp" in names,
+                      remote_temp="remote_temp" in names)
+    weights = [r[u - 1] for r in rows]
+    decimal_counts = [len(w.split(b".")[1]) if b"." in w else 0 for w in weights]
+    decimals = max(set(decimal_counts), key=decimal_counts.count)
+    unit = max({r[u].decode() for r in rows}, key=lambda x: sum(r[u].decode() == x for r in rows))
+    report_ms = None
+    if columns.timestamp and len(rows) > 1:
+        steps = np.diff(np.array([int(r[0]) for r in rows], dtype=np.int64))
+        steps = steps[(steps > 0) & (steps < MAX_STEP_MS)]
+        if steps.size:  # the mean of the usual steps (millis() of 12.5 ms reports step 12, 13, 12, …)
+            report_ms = float(steps[steps <= 1.5 * np.median(steps)].mean())
+    notes = [f"columns inferred from {len(rows)} reading lines: {','.join(columns.names())}"]
+    if k == 2 or k == 1:
+        notes.append(f"the field(s) after the unit read as {', '.join(names)} (ambiguous without the menu)")
+    return InferredStream(columns, unit, decimals, report_ms, len(rows), tuple(notes))
+
+
 def _usb_serial_number(port: str) -> str:
     """The USB serial number of ``port`` (the board's FT231X), or '' when unknown."""
     try:
@@ -455,22 +549,25 @@ class OpenScaleDriver(Driver):
     default_baudrate: ClassVar[int] = 9600
     identify_timeout_s: ClassVar[float] = 3.0
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.mode = self.options.get("mode", "weight")
-        if self.mode not in ("weight", "counts"):
-            raise DeviceError(f"{port}: mode must be 'weight' or 'counts', got {self.mode!r}")
-        try:
-            rate = self.options.get("rate")
-            self._rate_option = float(rate) if rate else None
-            self.boot_wait_s = float(self.options.get("boot_wait", 2.0))
-        except ValueError as exc:
-            raise DeviceError(f"{port}: bad numeric option ({exc})") from None
-        if self._rate_option is not None and not 0 < self._rate_option <= 1000:
-            raise DeviceError(f"{port}: rate {self._rate_option:g} out of range (0..1000 readings/s)")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("mode", "choice", "weight: the weight column in newtons; counts: the raw HX711 column (switched on "
+               "in the menu if off)", default="weight", choices=("weight", "counts")),
+        Option("rate", "float", "nominal readings/s (default: the menu's report rate, at most 80)", minimum=0,
+               exclusive_minimum=True, maximum=1000, unit="readings/s"),
+        Option("boot_wait", "float", "seconds to wait for the start-up banner", default=2.0, minimum=0, maximum=60,
+               unit="s"),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.mode: str = self.opt["mode"]
+        self._rate_option: float | None = self.opt["rate"]
+        self.boot_wait_s = float(self.opt["boot_wait"])
         self.rate_hz = self._rate_option or HX711_MAX_SPS
         self.menu: MenuSettings | None = None
         self.banner: list[str] = []
+        self.passive = False
+        self._heard = bytearray()
         self.decoder = OpenScaleDecoder()
         self._clock = HostClock(self.rate_hz)
         self._trigger = b""
@@ -480,11 +577,11 @@ class OpenScaleDriver(Driver):
     # -- identification ---------------------------------------------------------------
     def _listen_for_banner(self, deadline: float) -> bytes:
         """Read until the banner is complete, readings flow, or the board stays silent."""
-        t0 = time.monotonic()
+        t0 = self.clock.monotonic()
         until = min(deadline, t0 + min(self.boot_wait_s, 0.4 * self.identify_timeout_s))
         buf = b""
-        while time.monotonic() < until:
-            buf += self.read_available(0.02)
+        while self.clock.monotonic() < until:
+            buf += self._hear(self.read_available(0.02))
             if READINGS in buf:
                 break
             if HEADER in buf:  # booting: give it the rest of the time for "Readings:"
@@ -502,13 +599,13 @@ class OpenScaleDriver(Driver):
         """
         buf = b""
         attempt = 0
-        while attempt < tries and time.monotonic() < deadline:
+        while attempt < tries and self.clock.monotonic() < deadline:
             self.write(key)
             attempt += 1
             seen = len(buf)
-            until = time.monotonic() + (deadline - time.monotonic()) / (tries - attempt + 1)
-            while time.monotonic() < deadline:
-                buf += self.read_available(0.02)
+            until = self.clock.monotonic() + (deadline - self.clock.monotonic()) / (tries - attempt + 1)
+            while self.clock.monotonic() < deadline:
+                buf += self._hear(self.read_available(0.02))
                 part = buf[seen:]
                 if part.rstrip().endswith(b">"):
                     menu = parse_menu(part)
@@ -519,7 +616,7 @@ class OpenScaleDriver(Driver):
                     break
                 if HEADER in part:
                     continue  # a banner or the menu is being printed
-                if time.monotonic() > until:
+                if self.clock.monotonic() > until:
                     break
             if key != MENU_KEY:
                 break  # a menu item is sent once: sending it again would toggle it back
@@ -534,14 +631,25 @@ class OpenScaleDriver(Driver):
             lines = buf[i:].split(b"\n")[:6]
             self.banner = [s.strip().decode("ascii", "replace") for s in lines if s.strip()]
 
+    def _hear(self, data: bytes) -> bytes:
+        """Keep what identification hears (bounded), for a passive reading if the menu fails."""
+        self._heard += data
+        del self._heard[: max(0, len(self._heard) - 16 * MAX_TAIL)]
+        return data
+
     def identify(self) -> DeviceInfo:
-        deadline = time.monotonic() + self.identify_timeout_s
+        deadline = self.clock.monotonic() + self.identify_timeout_s
         self.banner = []
+        self._heard = bytearray()
+        self.passive = False
         self._banner_from(self._listen_for_banner(deadline))
-        menu = self._menu_exchange(MENU_KEY, deadline)
+        try:
+            menu = self._menu_exchange(MENU_KEY, deadline)
+        except DeviceError as menu_error:
+            return self._identify_passively(menu_error)
         changed: list[str] = []
         if self.mode == "counts" and not menu.raw:
-            menu = self._menu_exchange(b"q", time.monotonic() + self.identify_timeout_s)
+            menu = self._menu_exchange(b"q", self.clock.monotonic() + self.identify_timeout_s)
             if not menu.raw:
                 raise DeviceError(f"{self.port}: could not switch the OpenScale's raw reading on")
             changed.append("raw reading on")
@@ -587,30 +695,99 @@ class OpenScaleDriver(Driver):
             },
         )
 
+    def _identify_passively(self, menu_error: DeviceError) -> DeviceInfo:
+        """The menu did not answer: listen to the stream and infer its columns (or refuse)."""
+        # a board whose menu does not answer kept streaming while we tried it: its lines are
+        # in what identification heard; only a board heard booting gets a moment more
+        inferred = infer_stream(bytes(self._heard))
+        deadline = self.clock.monotonic() + (1.0 if HEADER in self._heard else 0.0)
+        while inferred is None and self.clock.monotonic() < deadline:
+            self._hear(self.read_available(0.05))
+            inferred = infer_stream(bytes(self._heard))
+        if inferred is None:
+            heard = "its banner but no readings" if self.banner else "no banner and no readings"
+            raise DeviceError(f"{menu_error}; heard {heard}")
+        if self.mode == "counts" and not inferred.columns.raw:
+            raise DeviceError(f"{self.port}: mode=counts needs the raw reading column, which this OpenScale does not "
+                              "print, and its menu does not answer to switch it on")
+        if self.mode == "weight" and inferred.unit.lower() not in UNIT_TO_N:
+            raise DeviceError(f"{self.port}: unsupported unit {inferred.unit!r} (expected lbs or kg)")
+        self.passive = True
+        self.menu = None
+        if self._rate_option:
+            self.rate_hz = self._rate_option
+        elif inferred.report_ms:
+            self.rate_hz = min(HX711_MAX_SPS, 1000.0 / inferred.report_ms)
+        else:
+            self.rate_hz = HX711_MAX_SPS
+        self._trigger = b""
+        self.decoder = OpenScaleDecoder(inferred.columns, self.mode, period_s=1.0 / self.rate_hz,
+                                        decimals=inferred.decimals)
+        self._clock = HostClock(self.rate_hz)
+        firmware = next((b.split()[-1] for b in self.banner if b.startswith(HEADER.decode())), "")
+        warnings = ["the menu did not answer 'x' (disabled or modified firmware): settings not read, "
+                    "the stream is read passively",
+                    *inferred.notes,
+                    f"unit {inferred.unit} and {inferred.decimals} decimals taken from the readings",
+                    "rate " + (f"{self.rate_hz:g} readings/s from the rate= option" if self._rate_option else
+                               f"{self.rate_hz:g} readings/s inferred from millis()" if inferred.report_ms else
+                               f"assumed {self.rate_hz:g} readings/s (no timestamp column)"),
+                    "stop cannot pause this board (no menu): its readings go on and are ignored"]
+        if not firmware:
+            warnings.append("firmware unknown (no banner heard)")
+        return DeviceInfo(
+            family=self.family,
+            model="OpenScale",
+            serial=_usb_serial_number(self.port),
+            firmware=firmware or "unknown",
+            channels=1,
+            rate_hz=self.rate_hz,
+            unit="counts" if self.mode == "counts" else "N",
+            time_source="device" if inferred.columns.timestamp else "host",
+            port=self.port,
+            settings={
+                "mode": self.mode,
+                "scale_unit": inferred.unit,
+                "columns": ",".join(inferred.columns.names()),
+                "decimals": inferred.decimals,
+                "report_ms": inferred.report_ms or 0,
+                "menu": "not answered (passive)",
+                "inferred": ["columns", "scale_unit", "decimals", *([] if self._rate_option else ["rate_hz"])],
+                "baudrate": self.baudrate,
+                "banner": list(self.banner),
+            },
+            warnings=tuple(warnings),
+        )
+
     # -- streaming --------------------------------------------------------------------
     def start(self) -> None:
         """Leave the menu (``x``); the board resumes its readings (in trigger mode it prints
-        one and waits for the trigger character)."""
+        one and waits for the trigger character). A passively read board just goes on."""
         self.reset_decoder()
+        if getattr(self, "passive", False):
+            self.serial.reset_input_buffer()  # readings sent while nobody listened
+            self.streaming = True
+            return
         self.write(MENU_KEY)
-        self._awaiting, self._trigger_sent = True, time.monotonic()
+        self._awaiting, self._trigger_sent = True, self.clock.monotonic()
         self.streaming = True
 
     def stop(self) -> None:
         """Open the menu (``x``), which pauses the readings; the menu text is skipped."""
-        self.write(MENU_KEY)
+        if not getattr(self, "passive", False):
+            self.write(MENU_KEY)
         self.streaming = False
 
     def read(self, timeout_s: float = 0.05) -> SampleBlock | None:
         if self.streaming and self._trigger:
             # The board ignores triggers for a report period after each reading, so trigger
             # at 1.25 report periods, and again if an answer has not come within 0.5 s.
-            now = time.monotonic()
+            now = self.clock.monotonic()
             pace = 1.25 / self.rate_hz
             due = self._trigger_sent + pace
             if not self._awaiting and now < due <= now + timeout_s:
-                time.sleep(due - now)
-                now = time.monotonic()
+                self.clock.sleep(due - now)
+                now = self.clock.monotonic()
             if (not self._awaiting and now >= due) or now - self._trigger_sent > max(0.5, 3 * pace):
                 self.write(self._trigger)
                 self._trigger_sent, self._awaiting = now, True
@@ -625,13 +802,9 @@ class OpenScaleDriver(Driver):
 
     def decode(self, data: bytes, arrival_s: float) -> SampleBlock | None:
         d = self.decoder
-        bad, garbage, lost, gaps, invalid = d.bad_lines, d.garbage_bytes, d.lost, d.gaps, d.invalid
+        before = d.counters()
         values = d.feed(data)
-        self.stats.resyncs += d.bad_lines - bad
-        self.stats.garbage_bytes += d.garbage_bytes - garbage
-        self.stats.lost_samples += d.lost - lost
-        self.stats.gaps += d.gaps - gaps
-        self.stats.device_errors += d.invalid - invalid
+        self.stats.add(counter_delta(before, d.counters()))
         if values.size == 0:
             return None
         return SampleBlock(
@@ -642,3 +815,4 @@ class OpenScaleDriver(Driver):
 
 
 DRIVER = OpenScaleDriver
+DECODER = OpenScaleDecoder

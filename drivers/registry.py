@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from drivers.base import DeviceError, Driver
+from drivers.options import Option
 
 if TYPE_CHECKING:
     from simulation.pty_simulator import PtySimulator
@@ -87,14 +88,33 @@ def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySim
         baudrate = int(baud) if baud else None
     except ValueError:
         raise DeviceError(f"{text}: baud must be an integer, got {baud!r}") from None
+    if baudrate is not None and not 50 <= baudrate <= 20_000_000:
+        raise DeviceError(f"{text}: baud must be 50..20000000, got {baud!r}")
+    driver_cls: type[Driver] = module.DRIVER
     simulator: PtySimulator | None = None
     if uri.simulated:
-        from simulation.registry import make_simulator
+        from drivers.options import parse_options
+        from simulation.registry import simulator_module
 
-        simulator = make_simulator(uri.family, options, source)
+        sim_module = simulator_module(uri.family)
+        sim_names = tuple(o.name for o in getattr(sim_module, "OPTIONS", ()))
+        # every option checked (driver's and simulator's) before the simulator thread starts
+        parse_options(driver_cls.OPTIONS, options, where=text, allow_unknown=sim_names)
+        simulator = sim_module.make_simulator(options, source)
         port = simulator.start()
-        driver = module.DRIVER(port, baudrate=baudrate, options=options, port_provider=lambda: simulator.port)
+        try:
+            driver = driver_cls(port, baudrate=baudrate, options=options, port_provider=lambda: simulator.port,
+                                allow_unknown_options=sim_names)
+        except DeviceError:
+            simulator.close()
+            raise
     else:
         assert uri.port is not None
-        driver = module.DRIVER(uri.port, baudrate=baudrate, options=options)
+        driver = driver_cls(uri.port, baudrate=baudrate, options=options)
     return driver, simulator
+
+
+def family_options(family: str) -> tuple[Option, ...]:
+    """The declared options of ``family``'s driver."""
+    options: tuple[Option, ...] = family_module(family).DRIVER.OPTIONS
+    return options

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from drivers.base import DeviceError, DeviceInfo, Driver, SampleBlock
+from drivers.base import DeviceError, DeviceInfo, Driver, SampleBlock, counter_delta
+from drivers.options import Option
 
 SYNC = b"\xa5\x5a"
 VERSION = 1
@@ -243,6 +243,12 @@ class SfpDecoder:
         self.lost_samples = 0
         self.reset()
 
+    def counters(self) -> dict[str, int]:
+        """Running totals named as in :class:`~drivers.base.DriverStats` (``device_errors``:
+        frames announcing another channel count)."""
+        return {"crc_errors": self.crc_errors, "resyncs": self.resyncs, "garbage_bytes": self.garbage_bytes,
+                "gaps": self.gaps, "lost_samples": self.lost_samples, "device_errors": self.wrong_channels}
+
     def reset(self) -> None:
         """Forget the partial frame and the stream's continuity (a new stream starts)."""
         self._tail = b""
@@ -342,7 +348,7 @@ class SfpDecoder:
         seq = rec["seq"].astype(np.int64)
         traw = rec["time_us"].astype(np.int64)
         first = self._last_seq is None
-        dseq = _diff_from(seq[0] - 1 if first else self._last_seq, seq)
+        dseq = _diff_from(int(seq[0]) - 1 if self._last_seq is None else self._last_seq, seq)
         dseq &= SEQ_MODULO - 1
         dtime = _diff_from(traw[0] if first else self._last_time_raw, traw)
         dtime &= TIME_MODULO - 1
@@ -434,26 +440,17 @@ class SfpDriver(Driver):
     #: USB CDC boards ignore it; a UART bridge needs ≥ 921600 baud for 8 channels at 2 kHz
     default_baudrate: ClassVar[int] = 921600
 
-    def __init__(self, port: str, **kwargs: object) -> None:
-        super().__init__(port, **kwargs)  # type: ignore[arg-type]
-        self.requested_rate_hz: float | None = None
-        rate = self.options.get("rate")
-        if rate not in (None, ""):
-            try:
-                self.requested_rate_hz = float(rate)  # type: ignore[arg-type]
-            except ValueError:
-                raise DeviceError(f"{port}: rate must be a number of samples/s, got {rate!r}") from None
-            if not 0 < self.requested_rate_hz < float("inf"):
-                raise DeviceError(f"{port}: rate must be > 0 samples/s, got {rate!r}")
-        self.expected_channels: int | None = None
-        channels = self.options.get("channels")
-        if channels not in (None, ""):
-            try:
-                self.expected_channels = int(channels)  # type: ignore[arg-type]
-            except ValueError:
-                raise DeviceError(f"{port}: channels must be an integer, got {channels!r}") from None
-            if not 1 <= self.expected_channels <= MAX_CHANNELS:
-                raise DeviceError(f"{port}: channels must be 1..{MAX_CHANNELS}, got {channels!r}")
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("rate", "float", "sample rate sent as RATE (default: keep the device's)", minimum=0,
+               exclusive_minimum=True, maximum=1e6, unit="Hz"),
+        Option("channels", "int", "channel count expected (identification fails if INFO says otherwise)",
+               minimum=1, maximum=MAX_CHANNELS),
+    )
+
+    def __init__(self, port: str, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
+        self.requested_rate_hz: float | None = self.opt["rate"]
+        self.expected_channels: int | None = self.opt["channels"]
         self.decoder: SfpDecoder | None = None
         self._clock = DeviceClock()
 
@@ -467,7 +464,7 @@ class SfpDriver(Driver):
             raise DeviceError(f"{self.port}: cannot send {command!r} while streaming (stop first)")
         timeout = timeout_s or self.identify_timeout_s
         self.write(command.encode("ascii") + b"\n")
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         text, pending = b"", b""
         while True:
             chunk = self.read_available(0.02)
@@ -480,14 +477,14 @@ class SfpDriver(Driver):
                     if reply.startswith("ERR"):
                         raise SfpErrorReply(f"{self.port}: SFP device answered {reply!r} to {command!r}", reply[3:].strip())
                     return reply
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 raise DeviceError(
                     f"{self.port}: no SFP reply to {command!r} within {timeout:g} s (wrong device, baud rate or port?)"
                 )
 
     def identify(self) -> DeviceInfo:
         self.write(b"\nSTOP\n")  # end any stream left running; the LF first clears a half line
-        time.sleep(0.05)
+        self.clock.sleep(0.05)
         self.serial.reset_input_buffer()
         try:
             reply = self.query("INFO")
@@ -537,16 +534,16 @@ class SfpDriver(Driver):
         Returns them as one block (or None); a partial frame left at the end is discarded.
         """
         blocks: list[SampleBlock] = []
-        deadline = time.monotonic() + timeout_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + timeout_s
+        quiet_since = self.clock.monotonic()
+        while self.clock.monotonic() < deadline:
             n_before = self.stats.bytes_in
             block = self.read(timeout_s=min(quiet_s, 0.02))
             if block is not None:
                 blocks.append(block)
             if self.stats.bytes_in != n_before:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_s:
+                quiet_since = self.clock.monotonic()
+            elif self.clock.monotonic() - quiet_since >= quiet_s:
                 break
         if not self.streaming and self.decoder is not None:
             before = self.decoder.garbage_bytes, self.decoder.resyncs
@@ -571,15 +568,9 @@ class SfpDriver(Driver):
         dec = self.decoder
         if dec is None:
             raise DeviceError(f"{self.port}: SFP data before identification")
-        before = (dec.crc_errors, dec.resyncs, dec.garbage_bytes, dec.gaps, dec.lost_samples, dec.wrong_channels)
+        before = dec.counters()
         frames = dec.feed(data)
-        s = self.stats
-        s.crc_errors += dec.crc_errors - before[0]
-        s.resyncs += dec.resyncs - before[1]
-        s.garbage_bytes += dec.garbage_bytes - before[2]
-        s.gaps += dec.gaps - before[3]
-        s.lost_samples += dec.lost_samples - before[4]
-        s.device_errors += dec.wrong_channels - before[5]
+        self.stats.add(counter_delta(before, dec.counters()))
         if not len(frames):
             return None
         return SampleBlock(
@@ -590,3 +581,4 @@ class SfpDriver(Driver):
 
 
 DRIVER = SfpDriver
+DECODER = SfpDecoder
