@@ -22,7 +22,6 @@ It prints a summary (samples, faults, losses by kind, memory) at the end.
 """
 from __future__ import annotations
 
-import bisect
 import os
 import queue
 import threading
@@ -67,40 +66,89 @@ class Fault:
     t_wall: float
     duration_s: float = 0.0
 
-    def covers(self, t: float) -> bool:
-        return self.t_wall - FAULT_LEAD_S <= t <= self.t_wall + self.duration_s + FAULT_WINDOW_S[self.kind]
+
+class Ranges:
+    """Sorted, merged ranges of sample indices ``[first, last]`` (compact: a 30-minute run
+    holds a few hundred, so the bookkeeping does not grow the memory it measures)."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []
+
+    def add(self, first: int, last: int) -> None:
+        if self.runs and first <= self.runs[-1][1] + 1:
+            self.runs[-1][1] = max(self.runs[-1][1], last)
+        else:
+            self.runs.append([first, last])
+
+    def add_indices(self, index: np.ndarray) -> None:
+        if index.size == 0:
+            return
+        breaks = np.flatnonzero(np.diff(index) != 1)
+        starts = np.concatenate([[0], breaks + 1])
+        ends = np.concatenate([breaks, [index.size - 1]])
+        for a, b in zip(index[starts].tolist(), index[ends].tolist()):
+            if self.runs and a <= self.runs[-1][1]:  # out of order or repeated: merge exactly
+                merged = sorted([*self.runs, [a, b]])
+                self.runs = []
+                for x, y in merged:
+                    self.add(x, y)
+            else:
+                self.add(a, b)
+
+    def count(self) -> int:
+        return sum(b - a + 1 for a, b in self.runs)
+
+    def missing_from(self, expected: Ranges) -> list[tuple[int, int]]:
+        """Ranges in ``expected`` not covered by self."""
+        out = []
+        for a, b in expected.runs:
+            cur = a
+            for x, y in self.runs:
+                if y < cur or x > b:
+                    continue
+                if x > cur:
+                    out.append((cur, x - 1))
+                cur = max(cur, y + 1)
+                if cur > b:
+                    break
+            if cur <= b:
+                out.append((cur, b))
+        return out
 
 
 @dataclass
 class EncodeLog:
-    """What the simulator put on the wire, per streaming segment (each START starts one)."""
+    """What the simulator put on the wire, per streaming segment (each START starts one):
+    the wall time the segment started and the ranges of sample indices encoded (a frozen
+    stream encodes nothing, so its samples are not expected)."""
 
     segment: int = -1
-    runs: dict[int, list[tuple[int, int, float]]] = field(default_factory=dict)  # seg → (first, last, wall)
+    t0: dict[int, float] = field(default_factory=dict)
+    runs: dict[int, Ranges] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def produced(self, seg: int) -> int:
-        return sum(last - first + 1 for first, last, _ in self.runs.get(seg, []))
+        return self.runs[seg].count() if seg in self.runs else 0
 
-    def wall_time_of(self, seg: int, index: int) -> float:
-        runs = self.runs[seg]
-        k = bisect.bisect_right([r[0] for r in runs], index) - 1
-        return runs[k][2]
+    def wall_times(self, seg: int, first: int, last: int) -> np.ndarray:
+        """When samples ``first..last`` of a segment were due (the simulator paces from its clock)."""
+        return self.t0[seg] + np.arange(first, last + 1) / RATE_HZ
 
 
 def instrument(sim, log: EncodeLog) -> None:
-    """Log every encoded run of samples with its segment and wall time (a test probe)."""
+    """Log every encoded run of samples with its segment (a test probe on the simulator)."""
     encode, start = sim.encode_samples, sim.on_stream_start
 
     def on_stream_start() -> None:
         with log.lock:
             log.segment += 1
-            log.runs[log.segment] = []
+            log.t0[log.segment] = time.monotonic()
+            log.runs[log.segment] = Ranges()
         start()
 
     def encode_samples(t_s, force_n, index):
         with log.lock:
-            log.runs[log.segment].append((int(index[0]), int(index[-1]), time.monotonic()))
+            log.runs[log.segment].add(int(index[0]), int(index[-1]))
         return encode(t_s, force_n, index)
 
     sim.on_stream_start = on_stream_start
@@ -119,7 +167,7 @@ def test_soak(tmp_path: Path) -> None:
     writer.create({"session_id": "soak"}, {"patient_id": "SOAK", "kind": "soak"})
     writer.set_attrs("devices/plate", {"family": info.family, "channels": info.channels, "rate_hz": info.rate_hz})
 
-    received: dict[int, list[np.ndarray]] = {}  # segment → device-clock sample indices
+    received: dict[int, Ranges] = {}  # segment → device-clock sample indices received
     segment = 0
     queued = written = 0
     trial_no = 0
@@ -144,7 +192,7 @@ def test_soak(tmp_path: Path) -> None:
             if isinstance(item, DeviceBlock):
                 b = item.block
                 assert b.t_device_s is not None
-                received.setdefault(segment, []).append(np.rint(b.t_device_s * RATE_HZ).astype(np.int64))
+                received.setdefault(segment, Ranges()).add_indices(np.rint(b.t_device_s * RATE_HZ).astype(np.int64))
                 queued += len(b)
                 writer.append("plate", b.t_host_s, b.values, b.values * 0.001, b.t_device_s)
                 written += len(b)
@@ -216,24 +264,28 @@ def test_soak(tmp_path: Path) -> None:
     assert sum(e.kind == "reconnected" for e in events) == unplugs, "every unplug was followed by a reconnect"
 
     lost_declared: dict[str, int] = {k: 0 for k in kinds}
-    lost_outside: list[tuple[int, int, float]] = []
+    lost_outside: list[tuple[int, int, int, float]] = []  # segment, first, last, s into the run
     produced = 0
     got_total = 0
+    last_seg = max(log.runs)
     for seg in sorted(log.runs):
         produced += log.produced(seg)
-        got = np.unique(np.concatenate(received.get(seg, [np.empty(0, np.int64)])))
-        got_total += got.size
-        expected = np.concatenate([np.arange(a, b + 1) for a, b, _ in log.runs[seg]]) if log.runs[seg] else []
-        missing = np.setdiff1d(expected, got, assume_unique=True)
-        if seg == max(log.runs):  # the very end: encoded after the reader stopped
-            missing = missing[missing <= (got.max() if got.size else -1)]
-        for index in missing.tolist():
-            t = log.wall_time_of(seg, index)
-            fault = next((f for f in faults if f.covers(t)), None)
-            if fault is None:
-                lost_outside.append((seg, index, t - t0))
-            else:
-                lost_declared[fault.kind] += 1
+        got = received.get(seg, Ranges())
+        got_total += got.count()
+        top = got.runs[-1][1] if got.runs else -1
+        for first, last in got.missing_from(log.runs[seg]):
+            if seg == last_seg and first > top:
+                continue  # encoded after the reader stopped: not lost, just not read
+            t = log.wall_times(seg, first, last)
+            covered = np.zeros(t.size, dtype=bool)
+            for f in faults:
+                inside = (t >= f.t_wall - FAULT_LEAD_S) & (t <= f.t_wall + f.duration_s + FAULT_WINDOW_S[f.kind])
+                if inside.any():
+                    lost_declared[f.kind] += int((inside & ~covered).sum())
+                    covered |= inside
+            if not covered.all():
+                bad = np.flatnonzero(~covered)
+                lost_outside.append((seg, first + int(bad[0]), first + int(bad[-1]), float(t[bad[0]] - t0)))
     assert got_total == queued == written, "every sample received was queued and written"
     with h5py.File(tmp_path / "SOAK_session.h5", "r") as f:
         in_file = sum(g["plate/t_host_s"].shape[0] for g in f["tests/01_soak/trials"].values())
