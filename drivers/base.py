@@ -14,6 +14,12 @@ import serial
 from drivers.options import Option, parse_options
 from drivers.serial_port import open_serial
 
+try:
+    from termios import error as TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    class TermiosError(Exception):  # type: ignore[no-redef]
+        """Stand-in where termios does not exist."""
+
 log = logging.getLogger(__name__)
 
 TimeSource = Literal["device", "host"]
@@ -25,6 +31,13 @@ class DeviceError(Exception):
 
 class DeviceDisconnected(DeviceError):
     """The port vanished or stopped answering (cable pulled, pty closed)."""
+
+
+#: what a port that vanished (or vanishes again) while it is being re-opened and identified
+#: may raise: our own errors, pyserial's, an OS error (EIO, ENXIO, ENOENT…), and
+#: ``termios.error``, which is not an OSError (``reset_input_buffer`` on a pty whose far end
+#: closed raises ``termios.error(5, 'Input/output error')``)
+PORT_GONE_ERRORS: tuple[type[Exception], ...] = (DeviceError, serial.SerialException, OSError, TermiosError)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class DriverStats:
     lost_samples: int = 0
     device_errors: int = 0
     reconnects: int = 0
+    reconnect_attempts: int = 0  # tries to re-open and identify a vanished port, failed or not
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -172,7 +186,10 @@ class HostClock:
     """Gives evenly spaced host timestamps (s) to samples that carry no device time.
 
     Each block's last sample is stamped with its arrival time; earlier samples are spaced
-    back by the nominal period, never overlapping the previous block.
+    back by the nominal period, never overlapping the previous block. A block that would
+    overlap is spread evenly between the previous block and its arrival, so stamps never
+    lie in the future (a device a little faster than nominal, or bursts, would otherwise
+    push them ahead of the host clock without bound).
     """
 
     def __init__(self, rate_hz: float) -> None:
@@ -183,6 +200,8 @@ class HostClock:
         t = arrival_s - self.period_s * np.arange(n - 1, -1, -1, dtype=np.float64)
         if self._last is not None and n and t[0] <= self._last:
             t = self._last + self.period_s * np.arange(1, n + 1, dtype=np.float64)
+            if t[-1] > arrival_s > self._last:
+                t = self._last + (arrival_s - self._last) * np.arange(1, n + 1, dtype=np.float64) / n
         if n:
             self._last = float(t[-1])
         return t
@@ -261,27 +280,45 @@ class Driver(ABC):
         self._pending_error = None
 
     def reconnect(self, timeout_s: float = 5.0, poll_s: float = 0.2) -> DeviceInfo:
-        """Re-open the port once it reappears and restart streaming if it was running."""
+        """Re-open the port once it reappears and restart streaming if it was running.
+
+        Any error of a port that is still gone, or vanishes again in the middle of
+        identification (:data:`PORT_GONE_ERRORS`: ``DeviceError``, ``SerialException``,
+        ``OSError``, ``termios.error``), means "still disconnected": the attempt is counted
+        in ``stats.reconnect_attempts``, logged, and tried again until ``timeout_s``, then
+        :class:`DeviceDisconnected` is raised (callers such as the reader thread call again).
+        """
         was_streaming = self.streaming
         self.close()
         deadline = time.monotonic() + timeout_s
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
+        last_error: BaseException | None = None
+        while True:
             if self._port_provider is not None:
-                self.port = self._port_provider()
+                try:
+                    self.port = self._port_provider()
+                except Exception as exc:  # noqa: BLE001 - a provider that cannot name the port yet
+                    last_error = exc
+            self.stats.reconnect_attempts += 1
             try:
                 self._serial = self._connect(self.port, self.baudrate)
                 self.reset_decoder()
                 self.info = self.identify()
-                self.stats.reconnects += 1
                 if was_streaming:
                     self.start()
+                self.stats.reconnects += 1
+                log.info("%s: reconnected after %d attempt(s)", self.port, self.stats.reconnect_attempts)
                 return self.info
-            except DeviceError as exc:
+            except PORT_GONE_ERRORS as exc:
                 last_error = exc
+                log.debug("%s: reconnect attempt %d: still disconnected (%s: %s)", self.port,
+                          self.stats.reconnect_attempts, type(exc).__name__, exc)
                 self.close()
-                time.sleep(poll_s)
-        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s ({last_error})")
+                self.streaming = False
+            if time.monotonic() + poll_s >= deadline:
+                break
+            time.sleep(poll_s)
+        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s "
+                                 f"({self.stats.reconnect_attempts} attempts so far; last: {last_error})")
 
     @property
     def serial(self) -> SerialLike:

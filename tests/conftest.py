@@ -14,6 +14,12 @@ def _isolated_calibration_dir(tmp_path_factory: pytest.TempPathFactory, monkeypa
     monkeypatch.setenv("FORCE_STATION_CALIBRATION_DIR", str(tmp_path_factory.mktemp("calibration")))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the real user's config file (clinic store URL, shared folder): an absent one."""
+    monkeypatch.setenv("FORCE_STATION_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The soak test runs only when asked for: ``make soak`` (``pytest -m soak``)."""
     if "soak" in (config.getoption("-m") or ""):
