@@ -220,15 +220,15 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
                 continue
             fields: dict[str, Any] = {}
             if r.best_n is not None:
-                for label, before in (("prev", prev), ("first", first)):
+                for which, before in (("prev", prev), ("first", first)):
                     if before is None or before.best_n is None:
                         continue
                     change = r.best_n - before.best_n
                     mdc = error.mdc_n(before.best_n)
-                    fields[f"change_{label}_n"] = change
-                    fields[f"change_{label}_pct"] = pct_change(r.best_n, before.best_n)
-                    fields[f"mdc_{label}_n"] = mdc
-                    fields[f"verdict_{label}"] = verdict(change, mdc)
+                    fields[f"change_{which}_n"] = change
+                    fields[f"change_{which}_pct"] = pct_change(r.best_n, before.best_n)
+                    fields[f"mdc_{which}_n"] = mdc
+                    fields[f"verdict_{which}"] = verdict(change, mdc)
             points.append(TrendPoint(sid, date, r.best_n, r.best_n_per_kg, r.best_torque_nm, r.best_torque_nm_per_kg,
                                      r.pain_max_0_10, involved_by_session.get(sid) == side, **fields))
             if r.best_n is not None:
@@ -243,8 +243,9 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
     marks = {s.session_id: s.baseline for s in sessions}
     for date, sid in order:
         inv = involved_by_session.get(sid)
-        lsi = epic = None
-        label = None
+        lsi: float | None = None
+        epic: float | None = None
+        label: str | None = None
         if inv in ("left", "right"):
             uninv = "left" if inv == "right" else "right"
             i_row, u_row = best.get((sid, inv)), best.get((sid, uninv))

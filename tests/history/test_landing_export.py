@@ -53,7 +53,6 @@ def test_bilateral_landing_rows(tmp_path: Path, capsys: pytest.CaptureFixture[st
         out_dir=tmp_path, ui=TerminalUI(interactive=False, out=io.StringIO()), options=RunnerOptions(tail_s=0.3),
         auto=True)
     assert result.status == "complete"
-    sessions = tmp_path
     out = tmp_path / "landing.csv"
     assert main(["export", str(result.path), "--csv", str(out)]) == 0
     capsys.readouterr()
