@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(server.admin_url, autocommit=True) as c:
             c.execute("CREATE DATABASE clinic")
-            version = c.execute("SHOW server_version").fetchone()[0]
+            row = c.execute("SHOW server_version").fetchone()
+            version = row[0] if row else "?"
         owner_url = server.socket_url("postgres", "clinic")
         with psycopg.connect(owner_url, autocommit=True) as c:
             migrate(c)

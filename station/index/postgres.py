@@ -278,7 +278,7 @@ class PostgresStore:
         store = cls(conn, station=station)
         try:
             version = schema_version(conn)
-        except Exception as exc:
+        except _psycopg().Error as exc:
             conn.close()
             raise store._err(exc) from None
         if version is None:
@@ -525,6 +525,9 @@ class PostgresStore:
                   AND (%s::uuid IS NULL OR s.station_id IS DISTINCT FROM %s::uuid)
                 ORDER BY s.started_utc, s.session_id""",
             (cursor_s, cursor_s, exclude_station, exclude_station))]
+
+    def server_version(self) -> str:
+        return str(self._rows("SHOW server_version")[0][0])
 
     def store_id(self) -> str:
         """The store's own UUID (made by its first migration)."""
