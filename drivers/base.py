@@ -11,11 +11,12 @@ import numpy as np
 import serial
 
 from drivers.serial_port import open_serial
+from force_errors import ForceStationError
 
 TimeSource = Literal["device", "host"]
 
 
-class DeviceError(Exception):
+class DeviceError(ForceStationError):
     """A device problem the user can act on; the message is one line naming the port."""
 
 

@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from force_errors import ForceStationError
 from protocols.model import (
     DEVICE_KINDS,
     KINDS,
@@ -75,7 +76,7 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(ForceStationError, ValueError):
     """A protocol file (or id) that can't be used. ``str()`` is one line:
     ``<file>[:<line>[:<column>]]: <field>: <what was expected, what was found>``.
 

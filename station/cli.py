@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from station import __version__
-from station.errors import UserError
+from station.errors import StationError
 
 #: Subcommand modules, in the order ``station --help`` lists them. A name whose module is not
 #: there (yet) is left out of :data:`COMMAND_MODULES`.
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except StationError as exc:  # every package's user-facing errors
         print(f"station: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from typing import Any
 from drivers.registry import parse_uri
 from protocols.model import Protocol
 from station.clock import Clock
-from station.errors import UserError
+from station.errors import SessionError, UserError
 from station.index.update import index_closed_session
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
@@ -131,10 +131,10 @@ def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[
         for role in p.devices:
             d = devices[roles[role.role]]
             if d.info.rate_hz < role.min_rate_hz:
-                raise UserError(f"{d.uri}: {d.info.rate_hz:g} Hz is below the {role.min_rate_hz:g} Hz that role "
+                raise SessionError(f"{d.uri}: {d.info.rate_hz:g} Hz is below the {role.min_rate_hz:g} Hz that role "
                                 f"{role.role!r} of protocol {p.id!r} needs (set a higher rate, e.g. ?rate=…)")
             if d.info.channels < role.channels:
-                raise UserError(f"{d.uri}: {d.info.channels} channel(s), but role {role.role!r} of protocol "
+                raise SessionError(f"{d.uri}: {d.info.channels} channel(s), but role {role.role!r} of protocol "
                                 f"{p.id!r} needs {role.channels}")
 
 
