@@ -358,6 +358,8 @@ class Pipeline:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the readers, let the pipeline thread process every block already queued
+        (nothing read is dropped), then stop it and the devices' streaming."""
         for r in self.readers.values():
             r.stop()
         for r in self.readers.values():
@@ -432,13 +434,14 @@ class Pipeline:
                 self.tare_n[device_id] = self.tare_n[device_id] + values.mean(axis=0)
             return self.tare_n[device_id].copy()
 
-    def begin_recording(self, spec: TrialSpec | None, devices: list[str]) -> None:
+    def begin_recording(self, spec: TrialSpec | None, devices: list[str], *, keep: bool = True) -> None:
         """Start keeping ``devices``' samples; with ``spec`` (and a writer) also write them as
-        that trial. The recorder and the writer start on the same block."""
+        that trial. The recorder and the writer start on the same block. ``keep=False``: only
+        write them (a long raw recording that is not analysed is not held in memory)."""
         with self._dispatch:
             if spec is not None and self._writer_tap is not None:
                 self._writer_tap.begin(spec)
-            self.recorder.begin(devices)
+            self.recorder.begin(devices if keep else [])
 
     def end_recording(self) -> tuple[dict[str, TrialData], list[PipelineEvent]]:
         """Stop recording; returns each device's samples and the events seen meanwhile.
@@ -480,10 +483,12 @@ class Pipeline:
     # -- processing thread ----------------------------------------------------------------
     def _run(self) -> None:
         try:
-            while not self._halt.is_set():
+            while True:
                 try:
                     item = self.queue.get(timeout=0.05)
                 except queue.Empty:
+                    if self._halt.is_set():  # stop(): readers are stopped and everything queued is done
+                        break
                     continue
                 if isinstance(item, ReaderEvent):
                     self._reader_event(item)
