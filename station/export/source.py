@@ -96,6 +96,6 @@ def load(path: str | Path, *, traces: bool = False) -> SessionData:
                     data.trials[(test, trial)] = a
                     if traces:
                         data.traces[(test, trial)] = _trial_traces(trg, a)
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
             raise UserError(f"{path}: damaged session file, cannot be exported ({_short(exc)})") from None
     return data

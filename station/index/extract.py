@@ -178,5 +178,5 @@ def read_record(path: str | Path) -> SessionRecord:
     with open_session(path) as f:
         try:
             return record_from_file(f, path)
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
             raise UserError(f"{path}: damaged session file, cannot be indexed ({_short(exc)})") from None

@@ -9,9 +9,8 @@ cleanly: the current trial is kept and marked aborted, the file is closed with s
 """
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from station.session.logfile import SessionLog
 from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionEngine, SessionUI, session_path
 from station.session.ui_bridge import run_with_ui
+from station.signals import sigterm_as_interrupt  # noqa: F401 - used here, and imported from here by commands
 from station.session.setup import (
     DeviceArg,
     bind_roles,
@@ -43,27 +43,6 @@ class SessionResult:
     path: Path
     status: str
     summaries: list[TestSummary]
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (main thread only) so that, like Ctrl-C,
-    they close the file cleanly (SIGHUP: the terminal running the station was closed)."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous: dict[int, Any] = {}
-    try:
-        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
-            if sig is not None:
-                previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
@@ -273,7 +252,8 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
         for d in devices.values():
             d.close()
         raise
-    path = session_path(out_dir, patient.patient_id)
+    session_id = str(uuid.uuid4())
+    path = session_path(out_dir, patient.patient_id, session_id)
     if on_path:
         on_path(path)
     writer = SessionWriter(path)
@@ -281,6 +261,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
                            options=options, actor=actor if auto else None, history_dir=out_dir,
                            session_attrs=session_attrs, clock=clock)
+    engine.session_id = session_id  # the file name carries its first characters
     session_log = SessionLog(path.with_suffix(".log")) if log_file else None
     session = OpenSession(path=path, devices=devices, roles=roles, writer=writer, pipeline=pipeline, engine=engine,
                           warnings=warnings, log=session_log)
