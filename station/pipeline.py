@@ -247,9 +247,11 @@ class TrialRecorder:
 class WriterTap:
     """Hands the samples of the trial being written to the HDF5 writer (critical)."""
 
-    def __init__(self, writer: SessionWriter) -> None:
+    def __init__(self, writer: SessionWriter, report: Callable[[HealthEvent], None] | None = None) -> None:
         self.writer = writer
+        self.report = report
         self._devices: frozenset[str] = frozenset()
+        self._full_reported = False
 
     def begin(self, spec: TrialSpec) -> None:
         self.writer.begin_trial(spec)
@@ -261,6 +263,14 @@ class WriterTap:
     def on_block(self, block: ProcessedBlock) -> None:
         if block.device_id in self._devices:
             self.writer.append(block.device_id, block.t_host_s, block.raw, block.force_n, block.t_device_s)
+            full = getattr(self.writer, "disk_full", None)
+            if full is not None and not self._full_reported and self.report is not None:
+                # the writer stopped writing the file (it keeps what arrives in its spill file):
+                # a fatal health event, so a session never goes on as if it were recorded
+                self._full_reported = True
+                self.report(HealthEvent("listener_failed", "HDF5 writer",
+                                        f"{self.writer.path}: disk full, recording stopped ({full.directory} has "
+                                        f"{full.free_bytes // 1024} KiB free)", time.monotonic(), fatal=True))
 
 
 def _as_callables(listener: Any) -> tuple[Callable[[ProcessedBlock], None] | None,
@@ -306,7 +316,7 @@ class Pipeline:
         self._ring_tap = RingTap(self.rings)
         self._live_tap = LiveTap()
         self.recorder = TrialRecorder({d.device_id: d.info.channels for d in devices})
-        self._writer_tap = WriterTap(writer) if writer is not None else None
+        self._writer_tap = WriterTap(writer, self._health) if writer is not None else None
         self._subs: tuple[_Sub, ...] = ()
         self.subscribe(self._ring_tap, name="ring buffers")
         self.subscribe(self._live_tap, name="live detector")

@@ -473,7 +473,8 @@ class SessionEngine(EngineControl):
                     detector.arm()
                 cue_s = self.clock.now()
                 self._set_state("recording")
-                self.emit(ev.Recording(cue_s, test, trial, side, rep, cue_s, duration_s))
+                self.emit(ev.Recording(cue_s, test, trial, side, rep, cue_s, duration_s,
+                                       protocol.cues.during, protocol.cues.stop))
                 if self.actor is not None:
                     self.actor(protocol, side, cue_s, duration_s)
                 end = cue_s + duration_s + self.options.tail_s

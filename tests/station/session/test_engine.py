@@ -62,6 +62,8 @@ def test_a_whole_session_runs_in_fake_time(tmp_path: Path) -> None:
     assert status == "complete" and session.engine.error is None
     assert kinds(seen)[:6] == ["SessionStarted", "TestStarted", "Tared", "TrialReady", "TrialArmed", "Recording"]
     assert kinds(seen)[-2:] == ["TestDone", "SessionClosed"]
+    recording = next(e for e in seen if isinstance(e, ev.Recording))
+    assert recording.during == "Push, push, push!" and recording.stop == "And relax."  # the protocol's [cues]
     recorded = [e.outcome for e in seen if isinstance(e, ev.TrialRecorded)]
     assert [(o.side, o.rep, o.status) for o in recorded] == [
         ("left", 1, "complete"), ("right", 1, "complete"), ("left", 2, "complete"), ("right", 2, "complete")]
