@@ -162,6 +162,9 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
             ds = node
         elif "force_n" in node and isinstance(node["force_n"], h5py.Dataset):
             ds = node["force_n"]
+        elif isinstance(node, h5py.Group) and any(
+                isinstance(g, h5py.Group) and "force_n" in g for g in node.values()):
+            return _read_trial_group(path, fh, node)
         else:
             raise UserError(f"trial {trial!r} in {path} has no dataset 'force_n'")
         try:
@@ -191,6 +194,53 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
                     names = raw
                 break
     return Trace(path, {n: data[:, i].copy() for i, n in enumerate(names)}, None, rate)
+
+
+def _read_trial_group(path: Path, fh: Any, node: Any) -> Trace:
+    """A session file's trial group: one force column per side the trial measured (the sum of
+    that side's cells: a plate's vertical force), named ``left``/``right`` (or the device name
+    when the trial does not say). Devices with different clocks are put on one host-time grid."""
+    import json as _json
+
+    def attr(obj: Any, key: str) -> Any:
+        v = obj.attrs.get(key)
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, str) and v[:1] in "{[":
+            return _json.loads(v)
+        return v
+
+    mapping = attr(node, "channels") or {}
+    if not isinstance(mapping, dict) or not mapping:
+        mapping = {name: {"device": name, "channels": None} for name in node
+                   if hasattr(node[name], "keys") and "force_n" in node[name]}
+    columns: dict[str, np.ndarray] = {}
+    times: dict[str, np.ndarray] = {}
+    rates: dict[str, float] = {}
+    for side, m in mapping.items():
+        device = m.get("device")
+        if device not in node or "force_n" not in node[device]:
+            raise UserError(f"trial {node.name!r} in {path}: no samples of device {device!r} ({side})")
+        force = np.asarray(node[device]["force_n"][()], dtype=np.float64)
+        if force.ndim == 1:
+            force = force[:, None]
+        chans = m.get("channels") or list(range(force.shape[1]))
+        columns[side] = force[:, chans].sum(axis=1)
+        times[side] = np.asarray(node[device]["t_host_s"][()], dtype=np.float64)
+        dev = fh.get(f"devices/{device}")
+        if dev is None or "rate_hz" not in dev.attrs:
+            raise UserError(f"trial {node.name!r} in {path}: no rate_hz for device {device!r}")
+        rates[side] = float(dev.attrs["rate_hz"])
+    notes = [f"trial group {node.name}: " + ", ".join(
+        f"{side} = sum of {mapping[side].get('device')} channels {mapping[side].get('channels') or 'all'}"
+        for side in columns)]
+    if len({mapping[s].get("device") for s in columns}) > 1:
+        from station.session.runner import common_grid
+
+        columns, rates = common_grid(columns, times, rates)
+        notes.append("devices aligned by linear interpolation on their common host-time grid")
+    rate = min(rates.values())
+    return Trace(path, columns, None, rate, notes)
 
 
 def load_trace(path_text: str, trial: str | None, rate: float | None, unit: str) -> Trace:
@@ -302,14 +352,15 @@ def run(args: argparse.Namespace) -> int:
         result = an.analyze_isometric(trace.columns[col], rate, replace(params, **changes),
                                       body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m)
         if result.status != "ok":
-            raise UserError(f"{_status_text(result.status, 'isometric')} in {trace.path} column {col!r}: "
-                            + "; ".join(result.notes[-1:]))
+            raise UserError(_failure(result.status, "isometric", f"{trace.path} column {col!r}", result.notes))
         out = result.to_dict()
         source = {"file": str(trace.path), "column": col, "unit": args.unit}
         text = _isometric_text
     else:
         lparams = replace(an.LandingParams(), contact=args.contact, body_weight_from=args.bw_from,
                           filter_hz=args.filter_hz or None)
+        if args.left is None and args.column is None and set(trace.force_names) == {"left", "right"}:
+            args.left, args.right = "left", "right"  # a two-plate trial group: analysed as a whole
         if args.left is not None:
             lcol, rcol = _column(trace, args.left), _column(trace, args.right)
             result = an.analyze_dual_landing(trace.columns[lcol], trace.columns[rcol], rate, lparams,
@@ -323,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
             status, notes = result.status, result.notes
             source = {"file": str(trace.path), "column": col, "unit": args.unit}
         if status != "ok":
-            raise UserError(f"{_status_text(status, 'landing')} in {trace.path}: " + "; ".join(notes[-1:]))
+            raise UserError(_failure(status, "landing", str(trace.path), notes))
         out = result.to_dict()
         text = _landing_text
     if args.trial:
@@ -335,6 +386,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text(out))
     return 0
+
+
+def _failure(status: str, test: str, where: str, notes: Any) -> str:
+    """One line: what failed, where, and the analysis' own reason (without saying it twice)."""
+    head = _status_text(status, test)
+    why = "; ".join(list(notes)[-1:])
+    if why.startswith(head):
+        why = why[len(head):].lstrip(" :")
+    return f"{head} in {where}" + (f": {why}" if why else "")
 
 
 def _status_text(status: str, test: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from protocols.model import Protocol
 from station.pipeline import Pipeline
 from station.session.model import Patient, TestSummary
+from station.session.rehearsal import typical_peak_n
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
 from drivers.registry import parse_uri
 from station.errors import UserError
@@ -59,8 +60,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
-                     *, involved_ratio: float = 0.82, seed: int = 1) -> tuple[dict[str, Any], Actor]:
-    """Force sources for every ``sim:`` device and an actor that plays the patient."""
+                     *, involved_ratio: float = 0.82, seed: int = 1, strength: float = 1.0
+                     ) -> tuple[dict[str, Any], Actor | None]:
+    """Force sources for every ``sim:`` device and an actor that plays the patient (None when
+    no device is simulated). The patient's strength per test: :mod:`station.session.rehearsal`."""
     sources: dict[str, Any] = {}
     patients = []
     landings = []
@@ -106,6 +109,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
     def actor(protocol: Protocol, side: str, cue_s: float, duration_s: float) -> None:
         if protocol.kind == "isometric":
             for p in patients:
+                p.uninvolved_peak_n = typical_peak_n(protocol, strength)
                 p.contract(side, cue_s, duration_s)
             return
         for scenario, per_protocol in landings:
@@ -114,7 +118,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
                 scenario.plate_sides = plate_sides
                 scenario.trigger(cue_s + 0.8, side=side)
 
-    return sources, actor
+    return sources, (actor if sources else None)
 
 
 def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[str, str]) -> None:
@@ -146,9 +150,19 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                 ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
                 calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                 on_path: Callable[[Path], None] | None = None,
-                session_attrs: dict[str, Any] | None = None) -> SessionResult:
+                session_attrs: dict[str, Any] | None = None, simulation: dict[str, Any] | None = None,
+                ) -> SessionResult:
+    """Open the devices, write the file, run every protocol, close cleanly.
+
+    Simulated devices (``sim:``) get a simulated patient who follows the cues in both
+    modes (``auto`` only removes the prompts), so a clinic can rehearse interactively;
+    ``simulation`` may set its ``strength`` (factor), ``involved_ratio`` and ``seed``.
+    """
     bound = bind_roles(protocols, device_args)
-    sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
+    sim = dict(simulation or {})
+    sources, actor = simulated_actors(protocols, bound, patient,
+                                      involved_ratio=float(sim.get("involved_ratio", involved_ratio)),
+                                      seed=int(sim.get("seed", 1)), strength=float(sim.get("strength", 1.0)))
     devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
                                           allow_uncalibrated=allow_uncalibrated,
                                           channels=used_channels(protocols, bound))
@@ -167,7 +181,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     writer = SessionWriter(path)
     pipeline = Pipeline(list(devices.values()), writer)
     runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
-                           ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir,
+                           ui=ui, options=options, actor=actor, history_dir=out_dir,
                            session_attrs=session_attrs)
     status = layout.STATUS_COMPLETE
     calibration = {k: d.calibration_snapshot for k, d in devices.items()}

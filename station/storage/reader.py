@@ -188,6 +188,34 @@ def _duration(trial: h5py.Group) -> float | None:
     return None
 
 
+#: clinical units of a result: summary key → result key
+_CLINICAL = {"force_n_per_kg": "peak_force_n_per_kg", "torque_nm": "peak_torque_nm",
+             "torque_nm_per_kg": "peak_torque_nm_per_kg", "force_bw": "peak_force_bw"}
+
+
+def trial_analysis(results: dict[str, Any], side: Any) -> dict[str, Any]:
+    """A trial's analysis at a glance: status ("ok", "no_rise", "invalid", …; per side for a
+    trial of both sides), its notes when not ok, and clinical units of the peak."""
+    if not results:
+        return {"status": None}
+    parts = results.get("per_side") if isinstance(results.get("per_side"), dict) else None
+    if parts is None and side == "both" and isinstance(results.get("left"), dict):
+        parts = {s: results.get(s) or {} for s in ("left", "right")}
+    def one(r: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": r.get("status")}
+        if r.get("status") != "ok":
+            out["notes"] = [n for n in (r.get("notes") or []) if isinstance(n, str)]
+        out["clinical"] = {k: r[v] for k, v in _CLINICAL.items() if r.get(v) is not None}
+        return out
+    top = one(results)
+    if parts and "status" not in results:  # a bilateral frame trial: only per-side results
+        statuses = {(p or {}).get("status") for p in parts.values()}
+        top = {"status": "ok" if statuses == {"ok"} else next(s for s in statuses if s != "ok"), "clinical": {}}
+    if parts:
+        top["per_side"] = {s: one(p or {}) for s, p in parts.items()}
+    return top
+
+
 def summarize(path: str | Path) -> dict[str, Any]:
     """Everything ``station inspect`` shows, as one JSON-ready dict.
 
@@ -233,6 +261,10 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
         a = attrs_of(g)
         out["devices"][name] = {k: a.get(k) for k in ("family", "model", "serial", "firmware", "channels",
                                                        "rate_hz", "unit", "time_source", "uri")}
+        cal = a.get("calibration") if isinstance(a.get("calibration"), dict) else {}
+        # channels used without a usable calibration (--allow-uncalibrated): an audit fact
+        out["devices"][name]["calibration_overrides"] = [
+            o for o in (cal.get("overrides") or []) if isinstance(o, dict)]
     if "protocols" in f:
         out["protocols"] = [k for k, _ in _groups(f["protocols"])]
     for test_name, tg in _groups(f["tests"]) if "tests" in f else []:
@@ -244,6 +276,7 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
             "test": test_name, "protocol_id": ta.get("protocol_id"), "name": ta.get("name"),
             "kind": ta.get("kind"), "status": ta.get("status"),
             "sides": summary.get("sides", {}), "symmetry": summary.get("symmetry", {}), "trials": [],
+            "lever_arm": ta.get("lever_arm"), "lsi_pass_pct": ta.get("lsi_pass_pct"),
         }
         for trial_name, trg in _groups(tg["trials"]) if "trials" in tg else []:
             a = attrs_of(trg)
@@ -255,6 +288,11 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
                 "time_to_peak_s": results.get("time_to_peak_s") if isinstance(results, dict) else None,
                 "samples": _samples(trg, st.swmr_flagged), "duration_s": _duration(trg),
                 "flags": flags if isinstance(flags, list) else [str(flags)],
+                "analysis": trial_analysis(results if isinstance(results, dict) else {}, a.get("side")),
+                "pain_0_10": a.get("pain_0_10"),
+                "peak_force_left_n": a.get("peak_force_left_n"), "peak_force_right_n": a.get("peak_force_right_n"),
+                "beyond_calibrated_range": bool(a.get("beyond_calibrated_range", False)),
+                "zero_offset_n": a.get("zero_offset_n"), "start_utc": a.get("start_utc"),
             })
         out["tests"].append(test)
     return out
