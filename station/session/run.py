@@ -16,7 +16,7 @@ from typing import Any
 from protocols.model import Protocol
 from station.pipeline import Pipeline
 from station.session.model import Patient, TestSummary
-from station.session.rehearsal import typical_peak_n
+from simulation.patient import typical_peak_n
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
 from drivers.registry import parse_uri
 from station.errors import UserError
@@ -64,7 +64,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
                      *, involved_ratio: float = 0.82, seed: int = 1, strength: float = 1.0
                      ) -> tuple[dict[str, Any], Actor | None]:
     """Force sources for every ``sim:`` device and an actor that plays the patient (None when
-    no device is simulated). The patient's strength per test: :mod:`station.session.rehearsal`."""
+    no device is simulated). The patient's strength per test: :mod:`simulation.patient`."""
     sources: dict[str, Any] = {}
     patients = []
     landings = []
@@ -110,7 +110,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
     def actor(protocol: Protocol, side: str, cue_s: float, duration_s: float) -> None:
         if protocol.kind == "isometric":
             for p in patients:
-                p.uninvolved_peak_n = typical_peak_n(protocol, strength)
+                p.uninvolved_peak_n = typical_peak_n(protocol.id, strength)
                 p.contract(side, cue_s, duration_s)
             return
         for scenario, per_protocol in landings:

@@ -18,8 +18,8 @@ import station.session.run as run_mod
 from calibration import CalibrationStore
 from calibration.fitting import fit_calibration
 from calibration.record import CalibrationPoint
-from drivers.scenarios import Contraction
-from drivers.sfp import default_cells
+from simulation.forces import Contraction
+from simulation.sfp import default_cells
 from protocols import get_protocol
 from station.cli import main
 from station.session.model import Patient
