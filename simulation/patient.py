@@ -7,14 +7,14 @@ peak forces at the dynamometer pad of healthy adults (the uninvolved side; the i
 =================  ========  ===================================================================
 test               typical   literature range (adults, hand-held or belt-fixed dynamometer)
 =================  ========  ===================================================================
-hip abduction      230 N     about 150-300 N at the lateral malleolus: Thorborg K et al., Scand J
-                             Med Sci Sports 2010;20:493-501 (about 1.6-2.3 N·m/kg with a lever
-                             arm of about 0.8 m); Bohannon RW, Arch Phys Med Rehabil
-                             1997;78:26-32 (reference values by age and sex)
-knee extension     420 N     about 300-700 N at the shin pad, seated at 60-90° of knee flexion:
-                             Bohannon 1997 (as above); Koblbauer IF et al., BMC Musculoskelet
-                             Disord 2011;12:249 (belt-stabilised); Thorborg 2010 (about
-                             2.5-3.5 N·m/kg with a lever arm of about 0.35 m)
+hip abduction      230 N     about 150-300 N at the lateral malleolus (with a lever arm of about
+                             0.8 m, about 120-240 N·m): Thorborg K et al., Scand J Med Sci Sports
+                             2010;20:493-501 (hand-held, belt-fixed); Bohannon RW, Arch Phys Med
+                             Rehabil 1997;78:26-32 (reference values by age and sex)
+knee extension     420 N     about 300-700 N at the shin pad, seated at 60-90° of knee flexion
+                             (with a lever arm of about 0.35 m, about 100-250 N·m): Bohannon 1997
+                             (as above); Koblbauer IF et al., BMC Musculoskelet Disord
+                             2011;12:249 (belt-stabilised hand-held dynamometry)
 =================  ========  ===================================================================
 
 A ``strength`` factor scales every test (1 = the typical adult above; about 0.6 for a frail

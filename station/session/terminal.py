@@ -207,12 +207,13 @@ class TerminalUI:
         self.print()
         status = "incomplete — stopped before its end" if summary.status == "aborted" else summary.status
         self.print(f"{summary.name} — results ({status})")
-        self.print(f"  {'side':<6} {'valid/reps':>10} {'best (N)':>10} {'mean (N)':>10} {'CV (%)':>7}   best in clinical units")
+        self.print(f"  {'side':<6} {'reps':>4} {'valid':>5} {'best (N)':>10} {'mean (N)':>10} {'CV (%)':>7}   "
+                   "best in clinical units")
         for side in ("left", "right"):
             s = summary.sides.get(side)
             if s is None:
                 continue
-            self.print(f"  {side:<6} {f'{s.valid_reps}/{s.reps}':>10} {fmt(s.best_n):>10} {fmt(s.mean_n):>10} "
+            self.print(f"  {side:<6} {s.reps:>4} {s.valid_reps:>5} {fmt(s.best_n):>10} {fmt(s.mean_n):>10} "
                        f"{fmt(s.cv_pct):>7}   {side_clinical(s.clinical) or '—'}")
         pains = [(t.side, t.rep, t.pain_0_10) for t in summary.trials if t.pain_0_10 is not None]
         if pains:
