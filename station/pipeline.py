@@ -35,7 +35,11 @@ from drivers.base import DeviceInfo, Driver
 from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
 from station.live import LiveOnsetPeak
 from station.ringbuffer import RingBuffer
-from station.storage.writer import SessionWriter, TrialDevice, TrialSpec
+from station.storage.session_file import trial_spec
+from station.storage.writer import SessionWriter, TrialSpec
+
+__all__ = ["BoundDevice", "HealthEvent", "Listener", "Pipeline", "ProcessedBlock", "Subscription", "TrialData",
+           "identity", "trial_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -545,10 +549,3 @@ class Pipeline:
         with self._dispatch:
             self._dispatch_event(event)
 
-
-def trial_spec(test: str, trial: str, devices: dict[str, BoundDevice], attrs: dict[str, Any]) -> TrialSpec:
-    """The writer's description of a trial recording ``devices``."""
-    return TrialSpec(
-        test=test, trial=trial, attrs=attrs,
-        devices={k: TrialDevice(d.info.channels, d.info.time_source == "device") for k, d in devices.items()},
-    )

@@ -14,6 +14,7 @@ from drivers.base import DeviceError
 from drivers.registry import open_device
 from station.calibration_link import calibration_for
 from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
+from station import validate
 from station.errors import UserError
 from station.pipeline import BoundDevice, trial_spec
 from station.session.run import sigterm_as_interrupt
@@ -22,6 +23,8 @@ from station.storage.writer import SessionWriter
 
 TEST = layout.test_key(1, "acquire")
 TRIAL = layout.trial_key(1)
+#: the longest recording ``--seconds`` accepts (one day)
+MAX_SECONDS = 86_400.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,10 +65,8 @@ def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds <= 0:
-        raise UserError(f"--seconds {args.seconds:g}: expected a duration > 0")
-    if args.out.exists():
-        raise UserError(f"{args.out}: file exists (choose a new --out)")
+    validate.number(args.seconds, "--seconds", unit="seconds", gt=0, le=MAX_SECONDS)
+    validate.output_file(args.out, force_option=None)  # exists, a directory, under a file, read-only folder: before any device
     devices: dict[str, BoundDevice] = {}
     try:
         for i, uri in enumerate(args.device, start=1):

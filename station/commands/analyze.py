@@ -145,31 +145,61 @@ def _read_text(path: Path) -> Trace:
     return Trace(path, columns, time_col, None)
 
 
+def _read_session_trial(path: Path, trial: str) -> Trace | None:
+    """A trial group of a Force Station session file (``tests/<test>/trials/<nnn>``): one
+    column per measured side, the force the session analysed. None for anything else."""
+    from station.storage.session_reader import SessionReader
+
+    try:
+        reader = SessionReader(path)
+    except UserError:
+        return None  # not a session file: read it as plain HDF5
+    with reader:
+        try:
+            return _find_session_trial(reader, path, trial)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError, OSError, RuntimeError):
+            return None  # a damaged session file: read the trial as plain HDF5 (one-line errors)
+
+
+def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
+    wanted = trial.strip("/")
+    if len(wanted.split("/")) == 2 and not wanted.startswith("tests/"):  # TEST/TRIAL short form
+        test_key, trial_key = wanted.split("/")
+        wanted = f"tests/{test_key}/trials/{trial_key}"
+    for test in reader.session().tests:
+        for stored in test.trials:
+            if stored.h5_path.strip("/") == wanted and stored.channels:
+                columns, rate = {}, None
+                for side in stored.channels:
+                    _, force, rate = reader.side_force(stored, side)
+                    columns[side] = force
+                return Trace(path, columns, None, rate,
+                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+    return None
+
+
 def _read_h5(path: Path, trial: str | None) -> Trace:
     if not trial:
         raise UserError(f"{path} is a session file: choose a trial with --trial PATH")
+    session_trial = _read_session_trial(path, trial)
+    if session_trial is not None:
+        return session_trial
     import h5py  # local import: only needed for session files
 
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise UserError(f"cannot read {path} as an HDF5 session file: {exc}") from None
+    from station.storage.reader import open_file
+
+    fh, _ = open_file(path)  # one-line UserError: not HDF5, truncated, damaged, …
     with fh:
-        if trial not in fh:
-            raise UserError(f"no trial {trial!r} in {path}")
-        node = fh[trial]
+        node = _trial_node(fh, path, trial)
         if isinstance(node, h5py.Dataset):
             ds = node
         elif "force_n" in node and isinstance(node["force_n"], h5py.Dataset):
             ds = node["force_n"]
-        elif isinstance(node, h5py.Group) and any(
-                isinstance(g, h5py.Group) and "force_n" in g for g in node.values()):
-            return _read_trial_group(path, fh, node)
         else:
             raise UserError(f"trial {trial!r} in {path} has no dataset 'force_n'")
         try:
             data = np.asarray(ds[()], dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OSError):
             raise UserError(f"dataset {ds.name!r} in {path} is not numeric") from None
         if data.ndim == 1:
             data = data[:, None]
@@ -179,13 +209,13 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
         obj: Any = ds
         while obj is not None:  # dataset, its trial group, then parents (device/session)
             if "rate_hz" in obj.attrs:
-                rate = float(np.asarray(obj.attrs["rate_hz"]).reshape(-1)[0])
+                rate = _rate_attr(obj, path)
                 break
             obj = obj.parent if obj.name != "/" else None
         device = ds.parent.name.rsplit("/", 1)[-1]
         if rate is None and f"devices/{device}" in fh and "rate_hz" in fh[f"devices/{device}"].attrs:
             # session layout: /tests/T/trials/N/<device>/force_n, rate on /devices/<device>
-            rate = float(fh[f"devices/{device}"].attrs["rate_hz"])
+            rate = _rate_attr(fh[f"devices/{device}"], path)
         names = [str(i + 1) for i in range(data.shape[1])]
         for key in ("channel_names", "channels"):
             if key in ds.attrs:
@@ -196,51 +226,47 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
     return Trace(path, {n: data[:, i].copy() for i, n in enumerate(names)}, None, rate)
 
 
-def _read_trial_group(path: Path, fh: Any, node: Any) -> Trace:
-    """A session file's trial group: one force column per side the trial measured (the sum of
-    that side's cells: a plate's vertical force), named ``left``/``right`` (or the device name
-    when the trial does not say). Devices with different clocks are put on one host-time grid."""
-    import json as _json
+def _rate_attr(obj: Any, path: Path) -> float:
+    """An object's ``rate_hz`` attribute as a positive finite number (UserError otherwise)."""
+    value = obj.attrs["rate_hz"]
+    try:
+        rate = float(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        rate = float("nan")
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserError(f"{path}: attribute 'rate_hz' of {obj.name} is {value!r:.40}, expected a rate in Hz "
+                        "(damaged file? pass --rate HZ)")
+    return rate
 
-    def attr(obj: Any, key: str) -> Any:
-        v = obj.attrs.get(key)
-        if isinstance(v, bytes):
-            v = v.decode()
-        if isinstance(v, str) and v[:1] in "{[":
-            return _json.loads(v)
-        return v
 
-    mapping = attr(node, "channels") or {}
-    if not isinstance(mapping, dict) or not mapping:
-        mapping = {name: {"device": name, "channels": None} for name in node
-                   if hasattr(node[name], "keys") and "force_n" in node[name]}
-    columns: dict[str, np.ndarray] = {}
-    times: dict[str, np.ndarray] = {}
-    rates: dict[str, float] = {}
-    for side, m in mapping.items():
-        device = m.get("device")
-        if device not in node or "force_n" not in node[device]:
-            raise UserError(f"trial {node.name!r} in {path}: no samples of device {device!r} ({side})")
-        force = np.asarray(node[device]["force_n"][()], dtype=np.float64)
-        if force.ndim == 1:
-            force = force[:, None]
-        chans = m.get("channels") or list(range(force.shape[1]))
-        columns[side] = force[:, chans].sum(axis=1)
-        times[side] = np.asarray(node[device]["t_host_s"][()], dtype=np.float64)
-        dev = fh.get(f"devices/{device}")
-        if dev is None or "rate_hz" not in dev.attrs:
-            raise UserError(f"trial {node.name!r} in {path}: no rate_hz for device {device!r}")
-        rates[side] = float(dev.attrs["rate_hz"])
-    notes = [f"trial group {node.name}: " + ", ".join(
-        f"{side} = sum of {mapping[side].get('device')} channels {mapping[side].get('channels') or 'all'}"
-        for side in columns)]
-    if len({mapping[s].get("device") for s in columns}) > 1:
-        from station.session.runner import common_grid
+def _trial_node(fh: Any, path: Path, trial: str) -> Any:
+    """The object ``--trial`` names: an HDF5 path, or ``TEST/TRIAL`` of the session layout
+    (``01_hip-abduction-hhd/003``); a trial group with one device stands for that device."""
+    import h5py
 
-        columns, rates = common_grid(columns, times, rates)
-        notes.append("devices aligned by linear interpolation on their common host-time grid")
-    rate = min(rates.values())
-    return Trace(path, columns, None, rate, notes)
+    candidates = [trial]
+    parts = trial.strip("/").split("/")
+    if len(parts) in (2, 3) and not trial.startswith("/tests/"):
+        candidates.append("/tests/" + parts[0] + "/trials/" + "/".join(parts[1:]))
+    name = next((c for c in candidates if _has(fh, c)), None)
+    if name is None:
+        raise UserError(f"no trial {trial!r} in {path}")
+    node = fh[name]
+    if isinstance(node, h5py.Group) and "force_n" not in node:
+        devices = sorted(k for k, v in node.items() if isinstance(v, h5py.Group) and "force_n" in v)
+        if len(devices) == 1:
+            return node[devices[0]]
+        if devices:
+            raise UserError(f"trial {trial!r} in {path} holds several devices ({', '.join(devices)}): "
+                            f"choose one, e.g. --trial {name.rstrip('/')}/{devices[0]}")
+    return node
+
+
+def _has(fh: Any, name: str) -> bool:
+    try:
+        return name in fh
+    except (KeyError, ValueError, RuntimeError, OSError):
+        return False
 
 
 def load_trace(path_text: str, trial: str | None, rate: float | None, unit: str) -> Trace:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from station.config import ensure_salt, load_config
 from station.errors import UserError
-from station.export import ExportContext, formats, run_exports
+from station.export import export, formats
 from station.index.update import open_store
 
 _EPILOG = """\
@@ -36,9 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("session", nargs="?", type=Path, metavar="SESSION.h5", help="the session file to export")
     p.add_argument("--patient", metavar="ID", help="export every session of this patient (from the index of --dir)")
-    p.add_argument("--dir", type=Path, default=Path("sessions"), metavar="DIR",
-                   help="session directory for --patient and for the report's trend (default: sessions, "
-                        "or the folder of SESSION.h5)")
+    p.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                   help="session directory whose index lists --patient's sessions and gives the report's "
+                        "trend (default: the folder of SESSION.h5; with --patient: sessions)")
     for name, fmt in formats().items():
         p.add_argument(f"--{name}", type=Path, metavar="DIR" if fmt.target == "dir" else "FILE",
                        dest=f"out_{name.replace('-', '_')}", help=fmt.help)
@@ -52,7 +51,8 @@ def _session_paths(args: argparse.Namespace) -> tuple[list[Path], Path]:
     if args.session is not None and args.patient:
         raise UserError("give either SESSION.h5 or --patient ID, not both")
     if args.session is not None:
-        return [args.session], args.session.parent
+        return [args.session], args.dir if args.dir is not None else args.session.parent
+    args.dir = args.dir if args.dir is not None else Path("sessions")
     if not args.patient:
         raise UserError("give a session file (SESSION.h5) or --patient ID")
     if not args.dir.is_dir():
@@ -74,20 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if not outputs:
         raise UserError("nothing to export: give at least one of " + ", ".join(f"--{n}" for n in formats()))
     paths, session_dir = _session_paths(args)
-    cfg = load_config()
-    ctx = ExportContext(clinic_name=cfg.clinic_name, logo=cfg.logo, deidentified=args.deidentify)
-    if ctx.logo is not None and not ctx.logo.is_file() and "pdf" in outputs:
-        raise UserError(f"{cfg.path}: clinic.logo {ctx.logo}: no such file")
-    salt = ensure_salt() if args.deidentify else None
-    store = None
-    if "pdf" in outputs and (session_dir / "station-index.sqlite3").exists():
-        store = open_store(session_dir)
-    ctx.store = store
-    try:
-        written = run_exports(paths, outputs, ctx, force=args.force, salt=salt)
-    finally:
-        if store is not None:
-            store.close()
+    notes: list[str] = []
+    written = export(paths, outputs, deidentify=args.deidentify, force=args.force, session_dir=session_dir,
+                     notes=notes)
+    for n in notes:
+        print(f"note: {n}")
     for w in written:
         print(f"wrote {w}")
     return 0

@@ -145,3 +145,32 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
         written.append(dest)
     return written
 
+
+
+def export(paths: Sequence[Path], outputs: dict[str, Path], *, deidentify: bool = False, force: bool = False,
+           session_dir: Path | None = None, notes: list[str] | None = None) -> list[Path]:
+    """The export entry point for front ends (the CLI, the window's Report and Export buttons):
+    clinic name and logo from the config file, the salt when de-identifying, the results index
+    of ``session_dir`` (default: the first file's folder) for the report's trend.
+    ``notes`` receives one-line remarks (e.g. no index, so no trend in the report)."""
+    from station.config import ensure_salt, load_config
+    from station.index.sqlite import INDEX_NAME
+    from station.index.update import open_store
+
+    cfg = load_config()
+    ctx = ExportContext(clinic_name=cfg.clinic_name, logo=cfg.logo, deidentified=deidentify)
+    if ctx.logo is not None and not ctx.logo.is_file() and "pdf" in outputs:
+        raise UserError(f"{cfg.path}: clinic.logo {ctx.logo}: no such file")
+    salt = ensure_salt() if deidentify else None
+    folder = session_dir if session_dir is not None else (Path(paths[0]).parent if paths else Path("."))
+    if "pdf" in outputs:
+        if (folder / INDEX_NAME).exists():
+            ctx.store = open_store(folder)
+        elif notes is not None:
+            notes.append(f"{folder}: no results index, so the report has no trend "
+                         f"(run `station index rebuild {folder}`)")
+    try:
+        return run_exports(paths, outputs, ctx, force=force, salt=salt)
+    finally:
+        if ctx.store is not None:
+            ctx.store.close()

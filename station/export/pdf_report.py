@@ -61,6 +61,12 @@ def _f(v: float | None, fmt: str = ".1f") -> str:
     return "–" if v is None else format(v, fmt)
 
 
+def _pct(pct: float | None) -> str:
+    if pct is None:
+        return "–"
+    return "0 %" if abs(pct) < 0.5 else f"{pct:+.0f} %"
+
+
 def _png(fig: Any) -> io.BytesIO:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=200)
@@ -156,7 +162,6 @@ def trend_figure(points: dict[str, list[Any]], sessions: list[Any], mdc_text: st
         ax2.set_ylim(0, 120)
         ax2.set_ylabel("LSI (%)", fontsize=8, color=GREY)
         ax2.tick_params(labelsize=7, colors=GREY)
-        ax2.axhline(90, color=GREY, lw=0.6, ls=":")
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylabel("best peak force (N)", fontsize=8, color=GREY)
     ax.tick_params(labelsize=7, colors=GREY)
@@ -186,6 +191,8 @@ def _styles() -> dict[str, Any]:
         "clinic": ParagraphStyle("clinic", fontName=bold, fontSize=11, leading=14, textColor=navy),
         "h2": ParagraphStyle("h2", fontName=bold, fontSize=11.5, leading=15, textColor=navy, spaceBefore=8,
                              spaceAfter=3),
+        "h3": ParagraphStyle("h3", fontName=bold, fontSize=9.5, leading=12, textColor=navy, spaceBefore=6,
+                             spaceAfter=1),
         "body": ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=11),
         "small": ParagraphStyle("small", fontName=regular, fontSize=7, leading=9, textColor=colors.HexColor(GREY)),
         "cell": ParagraphStyle("cell", fontName=regular, fontSize=8, leading=10),
@@ -284,11 +291,16 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
     if len(sessions) < 2:
         return [Paragraph("Trend: first session of this test; later reports compare with it.", st["small"])]
     sc = (ctx.pseudonymiser.for_patient(original_pid) if ctx.deidentified and ctx.pseudonymiser else None)
+    from station.history.trend import date_labels
+
+    shown = dict(zip([x.date_utc for x in sessions],
+                     date_labels([sc.text(x.date_utc) if sc else x.date_utc for x in sessions]), strict=True))
+
     def date_of(d: str) -> str:
-        return (sc.text(d) if sc else d)[:10]
+        return shown.get(d) or (sc.text(d) if sc else d)[:10]
     keep = {x.session_id for x in sessions}
     points = {side: [p for p in pts if p.session_id in keep] for side, pts in pt.sides.items()}
-    out: list[Any] = [Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
+    out: list[Any] = [Paragraph("Change over time", st["h3"]), Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
                             height=44 * 2.83465)]
     head = ["Date", "Side", "Best (N)", "Since previous", "Verdict", "Since first", "Verdict"]
     rows = [head]
@@ -300,15 +312,17 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
             p = next((q for q in points.get(side, []) if q.session_id == sess.session_id), None)
             if p is None:
                 continue
-            ch = "–" if p.change_prev_n is None else f"{p.change_prev_n:+.1f} N ({_f(p.change_prev_pct, '+.0f')} %)"
-            cf = "–" if p.change_first_n is None else f"{p.change_first_n:+.1f} N ({_f(p.change_first_pct, '+.0f')} %)"
+            ch = "–" if p.change_prev_n is None else f"{p.change_prev_n:+.1f} N ({_pct(p.change_prev_pct)})"
+            cf = "–" if p.change_first_n is None else f"{p.change_first_n:+.1f} N ({_pct(p.change_first_pct)})"
             rows.append([date_of(sess.date_utc), side + (" *" if p.involved else ""), _f(p.best_n), ch,
                          p.verdict_prev or "–", cf, p.verdict_first or "–"])
             r = len(rows) - 1
             for col, v in ((4, p.verdict_prev), (6, p.verdict_first)):
                 if v in vcol:
                     styles.append(("TEXTCOLOR", (col, r), (col, r), colors.HexColor(vcol[v])))
-    table = Table(rows, colWidths=[x * 2.83465 for x in (19, 14, 15, 31, 36, 31, 36)], hAlign="LEFT")
+    wide = any(len(r[0]) > 10 for r in rows[1:])
+    widths = (27, 12, 14, 27, 37, 25, 39) if wide else (18, 13, 14, 28, 39, 28, 40)
+    table = Table(rows, colWidths=[x * 2.83465 for x in widths], hAlign="LEFT")
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), st["regular"], 7.5), ("FONT", (0, 0), (-1, 0), st["bold"], 7.5),
         ("TEXTCOLOR", (0, 0), (-1, 0), colors.HexColor(NAVY)),

@@ -219,13 +219,13 @@ class OpenSession:
                     d.close()
             finally:  # a second Ctrl-C during the clean-up must not skip closing the file
                 self.engine.detach()
-                self.writer.close({
-                    "status": status,
-                    "summary": [s.as_dict() for s in self.engine.summaries],
-                    "device_stats": {k: d.driver.stats.as_dict() for k, d in self.devices.items()},
-                    "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in self.pipeline.events],
+                self.engine.file.close(
+                    status,
+                    summary=[s.as_dict() for s in self.engine.summaries],
+                    device_stats={k: d.driver.stats.as_dict() for k, d in self.devices.items()},
+                    reader_events=[f"{e.device_id} {e.kind}: {e.message}" for e in self.pipeline.events],
                     **({"health_events": [h.describe() for h in self.pipeline.health]} if self.pipeline.health else {}),
-                })
+                )
                 index_closed_session(self.path)  # the results index beside the files (never raises)
         finally:
             self.status = status

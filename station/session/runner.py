@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol as TypingProtocol
 
@@ -42,6 +42,7 @@ from station.session import events as ev
 from station.session.control import AbortRequested, EngineControl, PipelineFailed
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
 from station.storage import layout
+from station.storage.session_file import SessionFile
 from station.storage.writer import SessionWriter
 
 STANDARD_GRAVITY = 9.80665  # m/s²
@@ -142,6 +143,7 @@ class SessionEngine(EngineControl):
         self.patient = patient
         self.protocols = protocols
         self.writer = writer
+        self.file = SessionFile(writer)  # every write of the session layout goes through it
         self.roles = roles
         self.ui = _InfoEvents(self)  # the engine's only "UI": lines for people, as Info events
         self.options = options
@@ -164,23 +166,14 @@ class SessionEngine(EngineControl):
         self.error: BaseException | None = None  # what ended a run() started with start()
 
     # -- the whole session ------------------------------------------------------------------
-    def write_header(self, devices: dict[str, BoundDevice], calibration: dict[str, Any]) -> None:
-        self.writer.create(
-            {"session_id": self.session_id, "algorithm_version": ALGORITHM_VERSION,
-             "station_version": __version__},
-            {**self.patient.as_dict(), "operator": self.options.operator, **self.session_attrs},
-        )
-        for device_id, d in devices.items():
-            self.writer.set_attrs(f"devices/{device_id}", {
-                **{k: v for k, v in d.info.as_dict().items() if k != "settings"},
-                "uri": d.uri, "settings": d.info.settings,
-                "calibration": d.calibration_snapshot,
-            })
-        self.writer.set_attrs("calibration", {"snapshot": calibration})
-        for p in self.protocols:
-            self.writer.set_attrs(f"protocols/{p.id}", {
-                "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
-                "text": p.source_text, "timing": asdict(p.timing)})
+    def write_header(self, devices: dict[str, BoundDevice], calibration: dict[str, Any] | None = None) -> None:
+        """Create the session file: session, patient, devices, calibrations, protocols.
+        (``calibration`` is ignored: the snapshot is taken from ``devices``.)"""
+        self.file.write_header(
+            root={"session_id": self.session_id, "algorithm_version": ALGORITHM_VERSION,
+                  "station_version": __version__},
+            patient=self.patient, session={"operator": self.options.operator, **self.session_attrs},
+            devices=devices, protocols=self.protocols)
 
     def run(self) -> list[TestSummary]:
         """Run every protocol in order, in the calling thread; returns the test summaries.
@@ -255,12 +248,10 @@ class SessionEngine(EngineControl):
         tare, tare_log = self._tare(used, in_use)
         self.emit(ev.Tared(self.clock.now(), test, tare))
         on_demand: list[dict[str, Any]] = []
-        self.writer.set_attrs(f"tests/{test}", {
-            "protocol_id": protocol.id, "name": protocol.name, "kind": protocol.kind, "index": index,
-            "status": layout.STATUS_RECORDING, "tare_n": tare, "tare_log": tare_log,
-            "zero_policy": self.options.zero_policy.as_dict(), "lever_arm": lever.as_dict(),
-            "lsi_pass_pct": self._pass_pct(protocol),
-            "involved_side": self.patient.involved_side})
+        self.file.begin_test(test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind, index=index,
+                             tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side,
+                             zero_policy=self.options.zero_policy.as_dict(), lever_arm=lever.as_dict(),
+                             lsi_pass_pct=self._pass_pct(protocol))
         plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
         trial_no = 0
         attempts: dict[str, int] = {}
@@ -282,7 +273,7 @@ class SessionEngine(EngineControl):
                 tare_now, log_now = self._tare(used, in_use)
                 self.emit(ev.Tared(self.clock.now(), test, tare_now, on_demand=True))
                 on_demand.append({"before_trial": layout.trial_key(trial_no + 1), "tare_n": tare_now, "log": log_now})
-                self.writer.set_attrs(f"tests/{test}", {"tare_on_demand": on_demand})
+                self.file.update_test(test, tare_on_demand=on_demand)
                 accepted = {d: vals for d, vals in tare_now.items() if log_now[d]["decision"]["accepted"]}
                 if accepted:
                     self.ui.info("zeroed: " + ", ".join(
@@ -296,15 +287,14 @@ class SessionEngine(EngineControl):
                 continue
             if choice == "redo" and last is not None:
                 last.status = "rejected"
-                self.writer.set_attrs(f"tests/{test}/trials/{last.trial}", {"status": "rejected"})
+                self.file.set_trial(test, last.trial, status="rejected")
                 plan.appendleft((side, rep))
                 side, rep = last.side, last.rep
                 attempt = attempts.get(side, 0) + 1
             trial_no += 1
             if choice == "skip":
                 outcome = TrialOutcome(test, layout.trial_key(trial_no), side, rep, attempt, "skipped")
-                self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}",
-                                      {"side": side, "rep": rep, "attempt": attempt, "status": "skipped"})
+                self.file.skipped_trial(outcome)
             else:
                 outcome = self.record_trial(protocol, test, trial_no, side, rep, attempt, by_side,
                                             countdown_s, duration_s)
@@ -315,7 +305,7 @@ class SessionEngine(EngineControl):
             if self.options.ask_pain and outcome.status in (layout.STATUS_COMPLETE, layout.STATUS_INTERRUPTED):
                 outcome.pain_0_10 = self._ask_pain(outcome)
                 if outcome.pain_0_10 is not None:
-                    self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}", {"pain_0_10": outcome.pain_0_10})
+                    self.file.set_trial(test, outcome.trial, pain_0_10=outcome.pain_0_10)
             if outcome.status == layout.STATUS_ABORTED:
                 summary.status = layout.STATUS_ABORTED
                 break
@@ -335,9 +325,7 @@ class SessionEngine(EngineControl):
                 between = protocol.timing.rest_between_sides_s
                 self._rest(between if switching and between is not None and self.options.rest_s is None else rest_s)
         self._summarise(protocol, summary)
-        self.writer.set_attrs(f"tests/{test}", {
-            "status": summary.status, "summary": summary.as_dict(),
-            **self._headline_attrs(summary)})
+        self.file.end_test(summary, **self._headline_attrs(summary))
         return summary
 
     def _tare(self, used: list[str], in_use: dict[str, list[int]] | None = None
@@ -529,7 +517,6 @@ class SessionEngine(EngineControl):
                      by_side: dict[str, SideChannels], countdown_s: float, duration_s: float) -> TrialOutcome:
         trial = layout.trial_key(trial_no)
         measured = ["left", "right"] if side == "both" else [side]
-        live = by_side[measured[0]]
         devices = {sc.device_id: self.pipeline.devices[sc.device_id] for s, sc in by_side.items() if s in measured}
         self.pipeline.watch_sides({s: (by_side[s].device_id, by_side[s].channels) for s in measured})
         attrs = {"side": side, "rep": rep, "attempt": attempt, "protocol_id": protocol.id,
@@ -593,13 +580,9 @@ class SessionEngine(EngineControl):
                                  f"{o['max_abs_n']:.0f} N, calibrated to {o['range_n']:.0f} N")
         if status != layout.STATUS_ABORTED:
             self._analyse(protocol, outcome, data, by_side, measured, cue_s)
-        self.pipeline.writer.end_trial({  # type: ignore[union-attr]
-            "status": outcome.status, "cue_host_s": cue_s, "live_onset_host_s": onset,
-            "quality_flags": outcome.flags, "results": outcome.results,
-            "peak_force_n": outcome.peak_force_n, "algorithm_version": ALGORITHM_VERSION,
-            "beyond_calibrated_range": bool(over), "beyond_calibrated_range_detail": over or None,
-            **outcome.side_peaks_attrs(),
-        })
+        self.file.end_trial(outcome, cue_host_s=cue_s, live_onset_host_s=onset, algorithm_version=ALGORITHM_VERSION,
+                            beyond_calibrated_range=bool(over), beyond_calibrated_range_detail=over or None,
+                            **outcome.side_peaks_attrs())
         self._write_plate_forces(protocol, test, trial, data, by_side, measured)
         if failure is not None:
             self.emit(ev.TrialRecorded(self.clock.now(), outcome))
