@@ -169,12 +169,18 @@ def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
     for test in reader.session().tests:
         for stored in test.trials:
             if stored.h5_path.strip("/") == wanted and stored.channels:
-                columns, rate = {}, None
+                columns, times, rates = {}, {}, {}
                 for side in stored.channels:
-                    _, force, rate = reader.side_force(stored, side)
-                    columns[side] = force
-                return Trace(path, columns, None, rate,
-                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+                    times[side], columns[side], rates[side] = reader.side_force(stored, side)
+                notes = [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"]
+                if len({stored.channels[s][0] for s in columns}) > 1 and None not in rates.values():
+                    # two devices (two plates): on their common host-time grid, as in the session
+                    from station.session.runner import common_grid
+
+                    columns, rates = common_grid(columns, times, rates)
+                    notes.append("devices aligned by linear interpolation on their common host-time grid")
+                known = [r for r in rates.values() if r is not None]
+                return Trace(path, columns, None, min(known) if known else None, notes)
     return None
 
 
