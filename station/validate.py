@@ -78,7 +78,7 @@ def _why(exc: OSError) -> str:
     return f"not writable ({exc.strerror or exc})"
 
 
-def _probe(directory: Path, what: str) -> None:
+def writable_folder(directory: Path, what: str) -> None:
     """Create and remove a file in ``directory``; UserError naming ``what`` if that fails."""
     try:
         fd, name = tempfile.mkstemp(dir=directory, prefix=".station-probe-")
@@ -110,7 +110,7 @@ def output_dir(path: Path | str, option: str = "--out") -> Path:
     """
     path = Path(path)
     ancestor = _existing_ancestor(path, option, path)
-    _probe(ancestor, f"{option} {path}" if ancestor == path else f"{option} {path}: {ancestor}")
+    writable_folder(ancestor, f"{option} {path}" if ancestor == path else f"{option} {path}: {ancestor}")
     return path
 
 
@@ -130,7 +130,7 @@ def output_file(path: Path | str, option: str = "--out", *, force: bool = False,
         raise UserError(f"{option} {path}: file exists; not overwritten ({hint})")
     parent = path.parent
     ancestor = _existing_ancestor(parent, option, path)
-    _probe(ancestor, f"{option} {path}: {ancestor}")
+    writable_folder(ancestor, f"{option} {path}: {ancestor}")
     if path.exists():
         try:
             with open(path, "r+b"):
@@ -143,7 +143,7 @@ def output_file(path: Path | str, option: str = "--out", *, force: bool = False,
 def writable_folder_of(path: Path | str) -> None:
     """The folder holding ``path`` accepts new files (e.g. recovery writes a copy beside it)."""
     folder = Path(path).parent
-    _probe(folder, f"{path}: its folder {folder}")
+    writable_folder(folder, f"{path}: its folder {folder}")
 
 
 # -- every float option ----------------------------------------------------------------------

@@ -295,6 +295,54 @@ def test_inspect_damaged_file(damaged: Path, json_out: bool, capsys) -> None:
             watch=damaged.parent)
 
 
+@pytest.mark.parametrize("damaged", list(SESSION_DAMAGE), indirect=True)
+def test_export_damaged_file(damaged: Path, capsys) -> None:
+    out = damaged.parent.parent / "export.json"
+    code, stdout, err = run_cli(capsys, ["export", str(damaged), "--json", str(out)])
+    assert "Traceback" not in stdout + err
+    if code == 0:  # exported what is readable
+        assert out.exists()
+    else:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and str(damaged) in lines[0], err
+        assert not out.exists()
+
+
+def test_index_rebuild_skips_damaged_files_by_name(tmp_path: Path, good_session: Path, capsys) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    shutil.copy(good_session, folder / "A_good.h5")
+    for name in ("tests-group-is-a-dataset", "truncated", "not-hdf5"):
+        path = folder / f"{name}.h5"
+        shutil.copy(good_session, path)
+        SESSION_DAMAGE[name][0](path)
+    code, out, err = run_cli(capsys, ["index", "rebuild", str(folder)])
+    assert code == 0 and "Traceback" not in out + err, err
+    assert "1 session(s) indexed" in out
+    for name in ("tests-group-is-a-dataset", "truncated", "not-hdf5"):
+        assert f"{name}.h5" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["export", "{session}", "--csv", "{file}/x.csv"],
+    ["export", "{session}", "--csv", "{file}"],
+    ["export", "{session}", "--pdf", "{dir}"],
+], ids=["under-file", "existing", "directory"])
+def test_export_outputs(tmp_path: Path, good_session: Path, capsys, argv: list[str]) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("precious\n")
+    a_dir = tmp_path / "folder"
+    a_dir.mkdir()
+    argv = [a.format(file=a_file, dir=a_dir, session=good_session) for a in argv]
+    refused(capsys, argv, names=str(a_file if any(str(a_file) in a for a in argv) else a_dir), watch=tmp_path)
+
+
+def test_export_into_a_read_only_folder(tmp_path: Path, good_session: Path, capsys, make_readonly) -> None:
+    ro = make_readonly(tmp_path)
+    refused(capsys, ["export", str(good_session), "--csv", str(ro / "x.csv")], names=[str(ro), "not writable"],
+            watch=tmp_path)
+
+
 @pytest.mark.parametrize("damaged", ["metadata-garbage", "attribute-wrong-type", "devices-group-is-a-dataset"],
                          indirect=True)
 def test_inspect_shows_what_is_still_readable(damaged: Path, capsys) -> None:
