@@ -355,11 +355,44 @@ def _auto_column(trace: Trace, hint: str) -> str:
 
 
 # ------------------------------------------------------------------------------- running
+def check_options(args: argparse.Namespace) -> None:
+    """Every numeric option in its range, before the trace is read (one line naming it)."""
+    from protocols.loader import MAX_LEVER_ARM_M, MAX_RATE_HZ
+    from station import validate
+
+    limits: dict[str, dict[str, float]] = {
+        "--rate": {"ge": 1, "le": MAX_RATE_HZ}, "--onset-k": {"gt": 0, "le": 100},
+        "--onset-threshold-n": {"gt": 0}, "--onset-s": {"ge": 0},
+        "--lever-arm-m": {"gt": 0, "le": MAX_LEVER_ARM_M}, "--body-mass-kg": {"gt": 0, "lt": 400},
+        "--filter-hz": {"gt": 0}, "--rfd-filter-hz": {"ge": 0}, "--body-weight-n": {"gt": 0, "lt": 400 * 9.80665},
+    }
+    units = {"--rate": "Hz", "--onset-threshold-n": "N", "--onset-s": "s", "--lever-arm-m": "m",
+             "--body-mass-kg": "kg", "--filter-hz": "Hz", "--rfd-filter-hz": "Hz", "--body-weight-n": "N"}
+    for option, bounds in limits.items():
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            validate.number(value, option, unit=units.get(option, ""), **bounds)
+
+
+def _check_against_trace(args: argparse.Namespace, rate: float, trace: Trace) -> None:
+    """Options that depend on the trace: filter cut-offs below Nyquist, a manual onset inside it."""
+    samples = max((len(c) for c in trace.columns.values()), default=0)
+    end_s = (samples - 1) / rate if samples else 0.0
+    if args.onset_s is not None and args.onset_s > end_s:
+        raise UserError(f"--onset-s {args.onset_s:g}: after the end of the trace ({end_s:.3f} s)")
+    for option in ("--filter-hz", "--rfd-filter-hz"):
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value and value >= rate / 2:
+            raise UserError(f"{option} {value:g}: must be below half the sample rate ({rate / 2:g} Hz)")
+
+
 def run(args: argparse.Namespace) -> int:
     from station import analysis as an
 
+    check_options(args)
     trace = load_trace(args.trace, args.trial, args.rate, args.unit)
     rate = float(trace.rate_hz)  # type: ignore[arg-type]
+    _check_against_trace(args, rate, trace)
     if (args.left is None) != (args.right is None):
         raise UserError("--left and --right go together")
     if args.left is not None and args.column is not None:
