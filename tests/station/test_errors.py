@@ -34,6 +34,7 @@ def test_the_cli_prints_a_library_error_on_one_line(monkeypatch, capsys) -> None
     real_parse = parser.parse_args
     monkeypatch.setattr(cli, "build_parser", lambda *a, **k: parser)
     monkeypatch.setattr(parser, "parse_args", lambda *a, **k: argparse.Namespace(func=boom))
+    monkeypatch.setattr(parser, "parse_known_args", lambda *a, **k: (argparse.Namespace(func=boom), []))
     assert cli.main([]) == 2
     err = capsys.readouterr().err
     assert err == "station: error: /dev/ttyUSB0: port busy (another program has it open)\n"
