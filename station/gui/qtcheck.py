@@ -67,8 +67,16 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _findable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def qt_installed() -> bool:
-    return importlib.util.find_spec("PySide6") is not None and importlib.util.find_spec("pyqtgraph") is not None
+    """PySide6 and pyqtgraph are installed (found without importing them)."""
+    return _findable("PySide6") and _findable("pyqtgraph")
 
 
 def missing_from_ldd(output: str) -> list[str]:
@@ -83,7 +91,7 @@ def missing_from_ldd(output: str) -> list[str]:
 
 def missing_libraries(platform: str = "xcb") -> list[str]:
     """System libraries the Qt platform plugin ``platform`` needs but cannot find (Linux; ``ldd``)."""
-    spec = importlib.util.find_spec("PySide6")
+    spec = importlib.util.find_spec("PySide6") if _findable("PySide6") else None
     ldd = shutil.which("ldd")
     if spec is None or spec.origin is None or ldd is None or not sys.platform.startswith("linux"):
         return []
