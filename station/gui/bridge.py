@@ -448,28 +448,30 @@ class _RunnerUI:
 
 # -- before a session: the start page's device check -----------------------------------------
 def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> Path:
-    """Factory calibration records for the simulated raw-count plates (fitted to the simulator's
-    own load-cell model, as `station calibrate` would measure them), in ``directory``."""
+    """Factory calibration records for the simulated raw-count plates (``sim:sfp``) in ``directory``."""
+    for a in device_args:
+        uri = parse_uri(a.uri)
+        if uri.simulated and uri.family == "sfp":
+            write_simulator_calibration(directory, uri.options.get("serial", "SFP-SIM"),
+                                        int(uri.options.get("channels", "8")))
+    return directory
+
+
+def write_simulator_calibration(directory: Path, serial: str, channels: int) -> None:
+    """Records fitted to the SFP simulator's own load-cell model, as `station calibrate` would
+    measure them: the simulator's factory sheet."""
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
     from drivers.sfp import default_cells
 
     store = CalibrationStore(directory)
-    loads = [0.0, 200.0, 500.0, 1000.0, 2000.0]
-    for a in device_args:
-        uri = parse_uri(a.uri)
-        if not uri.simulated or uri.family != "sfp":
-            continue
-        serial = uri.options.get("serial", "SFP-SIM")
-        channels = int(uri.options.get("channels", "8"))
-        for ch, cell in enumerate(default_cells(channels)):
-            f = np.array(loads)
-            counts = cell.offset_counts + cell.gain_counts_per_n * (f + cell.quadratic_per_n * np.square(f))
-            points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))
-                      for x, c in zip(f, counts, strict=True)]
-            store.save(fit_calibration(points, device_serial=serial, channel=ch, operator="simulator factory sheet"))
-    return directory
+    loads = np.array([0.0, 200.0, 500.0, 1000.0, 2000.0])
+    for ch, cell in enumerate(default_cells(channels)):
+        counts = cell.offset_counts + cell.gain_counts_per_n * (loads + cell.quadratic_per_n * np.square(loads))
+        points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))
+                  for x, c in zip(loads, counts, strict=True)]
+        store.save(fit_calibration(points, device_serial=serial, channel=ch, operator="simulator factory sheet"))
 
 
 @dataclass(frozen=True)

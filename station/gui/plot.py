@@ -50,6 +50,14 @@ def read_new(ring: RingBuffer, after_t: float, seen_total: int) -> tuple[np.ndar
     return t[keep], v[keep], total
 
 
+#: Live curve width (px). Wider pens take Qt's slow raster path: 2 px is the widest that keeps
+#: two 2 kHz plates above 30 frames/s on a software-rendered display (benchmarks/bench_gui.py).
+LINE_WIDTH = 2.0
+#: Samples per pixel column drawn (pyqtgraph's default is 5). With peak downsampling every
+#: column keeps its minimum and maximum, so no spike is hidden; fewer points draw faster.
+DOWNSAMPLE_FACTOR = 0.5
+
+
 class _Window:
     """A fixed-capacity rolling window of (t, force) for one trace."""
 
@@ -89,7 +97,12 @@ class LivePlot(pg.PlotWidget):
         self.plotItem.hideButtons()
         self.setMouseEnabled(x=False, y=False)
         self.plotItem.showGrid(x=True, y=True, alpha=0.15)
-        self.plotItem.setLabel("bottom", "time", units="s")
+        self.plotItem.setLabel("bottom", "time before now", units="s")
+        # x is time relative to the newest sample, so the axes stay still while the trace
+        # scrolls: they are painted from a cached pixmap instead of re-rendered every frame
+        self.plotItem.setXRange(-window_s, 0.0, padding=0)
+        self.plotItem.disableAutoRange()
+        self._y_range = (0.0, 0.0)
         self._set_y_label()
         self.legend = self.plotItem.addLegend(offset=(10, 10), labelTextSize="14pt")
         self._tick_font = pg.QtGui.QFont()  # kept: the axes hold no reference of their own
@@ -99,12 +112,14 @@ class LivePlot(pg.PlotWidget):
             ax.setPen(foreground)
             ax.setTextPen(foreground)
             ax.setStyle(tickFont=self._tick_font)
+            ax.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.sources: list[TraceSource] = []
         self._curves: list[pg.PlotDataItem] = []
         self._windows: list[_Window] = []
         self._seen: list[tuple[float, int]] = []
         self.t_ref = time.monotonic()
         self._arm_t: float | None = None
+        self._onset_t: float | None = None
         self.peaks: dict[str, float] = {}
         self.onset_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(foreground, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
                                           label="onset", labelOpts={"position": 0.95, "color": foreground})
@@ -143,14 +158,16 @@ class LivePlot(pg.PlotWidget):
         self.sources = list(sources)
         self._curves, self._windows, self._seen = [], [], []
         for s in self.sources:
-            curve = self.plotItem.plot(pen=pg.mkPen(s.colour, width=2.5), name=s.label, symbol=None)
+            curve = self.plotItem.plot(pen=pg.mkPen(s.colour, width=LINE_WIDTH), name=s.label, symbol=None)
             curve.setDownsampling(auto=True, method="peak")
+            curve.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
             curve.setClipToView(True)
             curve.setSkipFiniteCheck(True)
             self._curves.append(curve)
             self._windows.append(_Window(int(self.window_s * s.rate_hz * 1.05) + 16))
             self._seen.append((-np.inf, 0))
         self.peaks = {}
+        self._y_range = (0.0, 0.0)
         self.refresh()
 
     def start(self) -> None:
@@ -164,6 +181,7 @@ class LivePlot(pg.PlotWidget):
         """Start the running peak from ``t_host_s`` (the go cue, host monotonic s)."""
         self._arm_t = t_host_s
         self.peaks = {}
+        self._onset_t = None
         self.onset_line.setVisible(False)
         self.peak_line.setVisible(False)
 
@@ -174,7 +192,7 @@ class LivePlot(pg.PlotWidget):
         if t_host_s is None:
             self.onset_line.setVisible(False)
             return
-        self.onset_line.setValue(t_host_s - self.t_ref)
+        self._onset_t = t_host_s
         self.onset_line.setVisible(True)
 
     def set_target(self, force_n: float | None, label: str = "target") -> None:
@@ -211,20 +229,38 @@ class LivePlot(pg.PlotWidget):
                             peaks_changed = True
             else:
                 self._seen[i] = (after_t, total)
-            w = self._windows[i]
-            if w.n:
-                self._curves[i].setData(w.t[: w.n], w.f[: w.n])
         self._newest_t = newest
+        right = newest - self.t_ref
+        lo, hi = np.inf, -np.inf
+        for i, w in enumerate(self._windows):
+            if w.n:
+                self._curves[i].setData(w.t[: w.n] - right, w.f[: w.n])
+                lo, hi = min(lo, float(w.f[: w.n].min())), max(hi, float(w.f[: w.n].max()))
         if self.peaks:
             top = max(self.peaks.values())
             self.peak_line.setValue(self._scale(top))
             self.peak_line.setVisible(True)
-        if newest > 0:
-            right = newest - self.t_ref
-            self.plotItem.setXRange(right - self.window_s, right, padding=0)
+        if self._onset_t is not None:
+            self.onset_line.setValue(self._onset_t - self.t_ref - right)
+        if np.isfinite(hi):
+            self._fit_y(lo, hi)
         self.frames += 1
         if peaks_changed:
             self.peaks_changed.emit(dict(self.peaks))
+
+    def _fit_y(self, lo: float, hi: float) -> None:
+        """Grow the y range when the data leaves it, shrink it only when the data uses < 1/3 of
+        it: the axis (and its cached picture) changes a few times per trial, not every frame."""
+        span_min = 0.2 if self.body_weight_n else 50.0  # a quiet signal is not magnified into noise
+        y0, y1 = self._y_range
+        if self.target_line.isVisible():
+            hi = max(hi, float(self.target_line.value()))
+        need_lo, need_hi = min(lo, 0.0), max(hi, lo + span_min)
+        if y1 > y0 and y0 <= need_lo and need_hi <= y1 and (need_hi - need_lo) > (y1 - y0) / 3:
+            return
+        pad = 0.15 * (need_hi - need_lo)
+        self._y_range = (need_lo - (pad if need_lo < 0 else 0.02 * pad), need_hi + pad)
+        self.plotItem.setYRange(*self._y_range, padding=0)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt name
         super().paintEvent(event)
