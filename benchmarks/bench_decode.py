@@ -113,13 +113,17 @@ def family_source(name: str, module: Any) -> tuple[Callable[[int], bytes], Calla
         decoder_cls = found[0] if found else None
     if decoder_cls is None:
         return "no decoder class with feed()"
-    if hasattr(module, "example_stream"):
-        return module.example_stream, decoder_cls
+    try:
+        sim_module = importlib.import_module(f"simulation.{name}")
+    except ModuleNotFoundError:
+        return "no simulator to produce a stream"
+    if hasattr(sim_module, "example_stream"):
+        return sim_module.example_stream, decoder_cls
     if name == "mark10":
-        from drivers.scenarios import RepeatingEfforts
+        from simulation.forces import RepeatingEfforts
 
         def mark10_stream(n: int) -> bytes:
-            sim = module.Mark10Simulator(RepeatingEfforts(1))
+            sim = sim_module.Mark10Simulator(RepeatingEfforts(1))
             t = time.monotonic() + np.arange(n) / 500.0
             return sim.format_values(sim.source.sample(t)[:, 0])
 

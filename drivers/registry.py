@@ -5,18 +5,22 @@
 - ``sim:sfp?channels=8&rate=2000`` — a built-in simulator on a new pty;
 - ``/dev/ttyUSB0`` with no family is an error naming the families.
 
-Each family module defines ``DRIVER`` (a :class:`~drivers.base.Driver` subclass) and
-``make_simulator(options: dict[str, str], source) -> PtySimulator``.
+Each family module defines ``DRIVER`` (a :class:`~drivers.base.Driver` subclass). Simulators
+live in the separate :mod:`simulation` package, imported only for a ``sim:`` URI, so a real
+port never needs it (nor POSIX ``tty``).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from drivers.base import DeviceError, Driver
-from drivers.simulator import PtySimulator
+
+if TYPE_CHECKING:
+    from simulation.pty_simulator import PtySimulator
 
 FAMILIES: dict[str, str] = {
     "mark10": "drivers.mark10",
@@ -71,7 +75,7 @@ def family_module(family: str) -> ModuleType:
 def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySimulator | None]:
     """Build the driver for a URI (not yet opened) and, for ``sim:``, start its simulator.
 
-    ``source`` is the :class:`~drivers.scenarios.ForceSource` a simulator feels; None gives
+    ``source`` is the :class:`~simulation.forces.ForceSource` a simulator feels; None gives
     the family's default scenario. The caller calls ``driver.open()`` and, at the end,
     ``driver.close()`` and ``simulator.close()``.
     """
@@ -85,7 +89,9 @@ def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySim
         raise DeviceError(f"{text}: baud must be an integer, got {baud!r}") from None
     simulator: PtySimulator | None = None
     if uri.simulated:
-        simulator = module.make_simulator(options, source)
+        from simulation.registry import make_simulator
+
+        simulator = make_simulator(uri.family, options, source)
         port = simulator.start()
         driver = module.DRIVER(port, baudrate=baudrate, options=options, port_provider=lambda: simulator.port)
     else:

@@ -51,10 +51,10 @@ BUILTIN_PREFIX = "builtin:"
 # --- allowed keys, in the order the docs list them -------------------------------------------
 TOP_KEYS = (
     "format_version", "id", "name", "version", "kind", "description",
-    "sides", "order", "reps", "metrics",
+    "sides", "order", "reps", "metrics", "references",
     "timing", "acceptance", "normalisation", "cues", "devices", "channel_map",
 )
-TOP_SCALARS = TOP_KEYS[:10]
+TOP_SCALARS = TOP_KEYS[:11]
 TIMING_KEYS = ("countdown_s", "duration_s", "rest_s", "rest_between_sides_s")
 ACCEPTANCE_KEYS = ("max_drop_pct", "max_reps", "min_reps")
 NORMALISATION_KEYS = ("body_mass", "lever_arm_m", "lever_arm_label")
@@ -644,6 +644,10 @@ class _Builder:
         reps = top.number("reps", required=True, integer=True, ge=1, le=MAX_REPS)
 
         metrics = self._metrics(top, kind)
+        references = top.array("references", required=False,
+                               expected='a list of reference-value ids, e.g. ["thorborg2010-hip-abd-hhd"]') or []
+        if not all(isinstance(r, str) and r for r in references):
+            raise top.error("references", f"expected a list of reference-value ids (text), got {_show(references)}")
 
         # then the tables, in the order the docs list them
         timing = self._timing(order)
@@ -660,7 +664,7 @@ class _Builder:
             devices=tuple(d for d, _ in devices), channel_map=tuple(c for c, _ in channel_map),
             sides=sides, order=order, reps=reps, timing=timing, acceptance=acceptance,
             metrics=metrics, normalisation=normalisation, cues=cues,
-            source_path=source_path, source_text=self.text, builtin=builtin,
+            source_path=source_path, source_text=self.text, builtin=builtin, references=tuple(references),
         )
 
     def _devices(self) -> list[tuple[DeviceRole, _Table]]:

@@ -114,6 +114,7 @@ class Protocol:
     source_path: str | None   # file path it was loaded from; "builtin:<file>.toml" for built-ins
     source_text: str          # the full TOML text, stored verbatim in every session file
     builtin: bool = False     # shipped with Force Station (protocols/builtin/)
+    references: tuple[str, ...] = ()  # ids in station/history/reference_values.toml (MDC, norms)
 
     def trial_plan(self, first_side: Side = "left") -> list[tuple[Side, int]]:
         """Planned (side, rep number starting at 1) in order: alternating L,R,L,R…,

@@ -293,7 +293,7 @@ class TareTracker:
 
 
 class StaticLoad:
-    """A force source (see ``drivers.scenarios.ForceSource``) holding a settable load per channel.
+    """A force source (see ``simulation.forces.ForceSource``) holding a settable load per channel.
 
     ``set(channel, load_n)`` places a load (N) on a channel; ``sample(t_s)`` returns the
     loads plus Gaussian noise of SD ``noise_n`` (N), shape ``(len(t_s), channels)``.
@@ -338,7 +338,7 @@ class StaticLoad:
         return out
 
 
-#: Cell order of a force plate (as in ``drivers.landing_scenario``) and the corner each is at:
+#: Cell order of a force plate (as in ``simulation.landing``) and the corner each is at:
 #: x = 0 left / 1 right, y = 1 front / 0 back.
 _PLATE_CELL_XY: tuple[tuple[float, float], ...] = ((0.0, 1.0), (1.0, 1.0), (1.0, 0.0), (0.0, 0.0))
 #: Where a mass "at a corner" stands, as a fraction of the cell spacing in from the corner.

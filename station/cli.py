@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
 from station import __version__
 from station.errors import UserError
 
-#: Subcommand modules, in the order ``station --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
+#: Subcommand modules, in the order ``station --help`` lists them. A name whose module is not
+#: there (yet) is left out of :data:`COMMAND_MODULES`.
+PLANNED_COMMANDS: tuple[str, ...] = (
     "demo",
+    "gui",
     "session",
     "protocols",
     "acquire",
@@ -26,8 +29,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "index",
     "store",
     "sync",
-    "gui",
 )
+
+
+def _present(name: str) -> bool:
+    return importlib.util.find_spec(f"station.commands.{name}") is not None
+
+
+#: The subcommands this installation has.
+COMMAND_MODULES: tuple[str, ...] = tuple(name for name in PLANNED_COMMANDS if _present(name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"station {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"station.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command still being built
-            if exc.name != f"station.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"station.commands.{name}").register(sub)
     return parser
 
 

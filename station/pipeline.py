@@ -12,16 +12,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from drivers.base import DeviceInfo, Driver
-from drivers.simulator import PtySimulator
 from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
 from station.live import LiveOnsetPeak
 from station.ringbuffer import RingBuffer
 from station.storage.writer import SessionWriter, TrialDevice, TrialSpec
+
+if TYPE_CHECKING:  # simulators are imported only where a sim: URI opens one
+    from simulation.pty_simulator import PtySimulator
 
 Calibrate = Callable[[np.ndarray], np.ndarray]
 

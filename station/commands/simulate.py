@@ -7,7 +7,6 @@ program can open the port as it would open a USB serial device.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
@@ -61,13 +60,17 @@ def run(args: argparse.Namespace) -> int:
     family = args.family
     if family not in FAMILIES:
         raise UserError(f"unknown device family {family!r} (expected one of {', '.join(FAMILIES)})")
-    module_name = FAMILIES[family]
+    from simulation.registry import SIMULATORS, simulator_module
+
+    module_name = SIMULATORS.get(family, f"simulation.{family}")
     try:
-        module = importlib.import_module(module_name)
+        module = simulator_module(family)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
         raise UserError(f"{family}: no simulator in this installation ({module_name} is missing)") from None
+    except DeviceError:
+        raise UserError(f"{family}: no simulator in this installation") from None
     options = simulator_options(args)
     try:
         simulator = module.make_simulator(options, None)

@@ -19,6 +19,7 @@ from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
 from drivers.registry import parse_uri
 from station.errors import UserError
+from station.index.update import index_closed_session
 from station.session.setup import (
     DeviceArg,
     bind_roles,
@@ -72,7 +73,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
         if device_id in sources:
             continue
         if kinds.get(role) == "force_plate":
-            from drivers.landing_scenario import LandingScenario
+            from simulation.landing import LandingScenario
 
             plates = max(int(parse_uri(arg.uri).options.get("channels", "8")) // 4, 1)
             per_protocol: dict[str, tuple[str, ...]] = {}
@@ -194,4 +195,5 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                     "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
                     "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
                 })
+                index_closed_session(path)  # the results index beside the files (never raises)
     return SessionResult(path, status, runner.summaries)

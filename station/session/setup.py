@@ -8,8 +8,9 @@ from typing import Any
 
 from drivers.base import DeviceError
 from drivers.registry import open_device, parse_uri
-from drivers.scenarios import ScheduledForces, SimulatedPatient
 from protocols.model import Protocol
+from simulation.forces import ScheduledForces
+from simulation.patient import SimulatedPatient
 from station.errors import UserError
 from station.calibration_link import calibration_for
 from station.pipeline import BoundDevice

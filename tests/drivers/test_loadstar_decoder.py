@@ -9,14 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.base import DeviceError
-from drivers.loadstar import (
-    LBF_N,
-    LoadstarDecoder,
-    example_stream,
-    format_h,
-    format_wc,
-    unit_factor,
-)
+from drivers.loadstar import LBF_N, LoadstarDecoder, unit_factor
+from simulation.loadstar import example_stream, format_h, format_wc
 
 
 def _feed_chunks(decoder: LoadstarDecoder, data: bytes, cuts: list[int]) -> np.ndarray:

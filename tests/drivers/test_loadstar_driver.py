@@ -7,12 +7,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-import drivers.mark10 as mark10
+import simulation.mark10 as mark10
 from drivers.base import DeviceDisconnected, DeviceError, SampleBlock
-from drivers.loadcell import LoadCellModel
-from drivers.loadstar import LBF_N, LoadstarDriver, LoadstarSimulator
+from drivers.loadstar import LBF_N, LoadstarDriver
+from simulation.loadcell import LoadCellModel
+from simulation.loadstar import LoadstarSimulator
 from drivers.registry import open_device
-from drivers.scenarios import ConstantForce
+from simulation.forces import ConstantForce
 from pty_helpers import collect, values
 
 

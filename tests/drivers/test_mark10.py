@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.base import DeviceDisconnected, DeviceError
-from drivers.mark10 import UNIT_TO_N, Mark10Decoder, Mark10Driver, Mark10Simulator, make_simulator
-from drivers.scenarios import ScheduledForces
-from drivers.scenarios import ConstantForce
+from drivers.mark10 import UNIT_TO_N, Mark10Decoder, Mark10Driver
+from simulation.forces import ConstantForce, ScheduledForces
+from simulation.mark10 import Mark10Simulator, make_simulator
 from pty_helpers import collect, values
 
 
@@ -190,7 +190,7 @@ def test_wrong_device_on_port_is_reported() -> None:
 def test_simulated_patient_contraction_reaches_the_driver() -> None:
     forces = ScheduledForces(1, noise_n=0.0)
     with make_simulator({}, forces) as sim:
-        from drivers.scenarios import Contraction
+        from simulation.forces import Contraction
 
         drv = Mark10Driver(sim.port, options={"rate": "500"})
         drv.open()

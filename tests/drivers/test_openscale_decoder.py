@@ -8,17 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.openscale import (
-    KGF_N,
-    LBF_N,
-    Columns,
-    OpenScaleDecoder,
-    OpenScaleSimulator,
-    banner_text,
-    example_stream,
-    format_lines,
-    parse_menu,
-)
+from drivers.openscale import KGF_N, LBF_N, Columns, OpenScaleDecoder, parse_menu
+from simulation.openscale import OpenScaleSimulator, banner_text, example_stream, format_lines
 
 ALL = Columns(timestamp=True, raw=True, local_temp=True, remote_temp=True)
 

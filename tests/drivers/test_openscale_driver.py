@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import serial
 
-import drivers.mark10 as mark10
+import simulation.mark10 as mark10
 from drivers.base import DeviceDisconnected, DeviceError, SampleBlock
-from drivers.loadcell import LoadCellModel
-from drivers.openscale import LBF_N, OpenScaleDriver, OpenScaleSimulator
+from drivers.openscale import LBF_N, OpenScaleDriver
+from simulation.loadcell import LoadCellModel
+from simulation.openscale import OpenScaleSimulator
 from drivers.registry import open_device
-from drivers.scenarios import ConstantForce
+from simulation.forces import ConstantForce
 from pty_helpers import collect, values
 
 

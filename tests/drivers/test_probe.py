@@ -10,7 +10,7 @@ import pytest
 import serial
 
 import drivers.probe as probe
-from drivers import loadstar, mark10, openscale
+from simulation import loadstar, mark10, openscale
 from drivers.base import DeviceError
 
 

@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from drivers import mark10
+from simulation import mark10
 from drivers.base import DeviceDisconnected, DeviceError, SampleBlock
 from drivers.registry import open_device
-from drivers.sfp import SfpDriver, SfpSimulator, frame_bytes, make_simulator
+from drivers.sfp import SfpDriver, frame_bytes
+from simulation.sfp import SfpSimulator, make_simulator
 
 Rig = Callable[..., tuple[SfpSimulator, SfpDriver]]
 
@@ -319,7 +320,7 @@ def test_identify_asks_again_after_a_late_err() -> None:
                 return b"ERR unknown command 'xxINFO'\n"
             return super().handle_command(line)
 
-    from drivers.scenarios import RepeatingEfforts
+    from simulation.forces import RepeatingEfforts
 
     sim = Grumpy(RepeatingEfforts(8))
     port = sim.start()

@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
-from drivers.mark10 import Mark10Driver, Mark10Simulator
-from drivers.scenarios import RepeatingEfforts
+from drivers.mark10 import Mark10Driver
+from simulation.forces import RepeatingEfforts
+from simulation.mark10 import Mark10Simulator
 from station.acquisition import DeviceBlock, DeviceReader, ReaderEvent
 
 

@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
-from drivers.mark10 import Mark10Simulator
-from drivers.scenarios import RepeatingEfforts
+from simulation.forces import RepeatingEfforts
+from simulation.mark10 import Mark10Simulator
 from station.cli import main
 
 

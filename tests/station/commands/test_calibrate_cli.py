@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import drivers.sfp
+import simulation.sfp
 from calibration import CalibrationRecord, CalibrationStore, load_snapshot
-from drivers.loadcell import LoadCellModel
+from simulation.loadcell import LoadCellModel
 from station.calibration_link import CalibrationAborted, CalibrationDevice, calibration_for
 from station.cli import main
 from station.commands.calibrate import calibrate_channel
@@ -38,7 +38,7 @@ def realistic_cells(channels: int, seed: int = 0) -> list[LoadCellModel]:
 @pytest.fixture()
 def realistic_sim(monkeypatch: pytest.MonkeyPatch) -> list[LoadCellModel]:
     """Every ``sim:sfp`` opened in the test gets the realistic cells; returns their truth models."""
-    monkeypatch.setattr(drivers.sfp, "default_cells", realistic_cells)
+    monkeypatch.setattr(simulation.sfp, "default_cells", realistic_cells)
     return realistic_cells(4)
 
 
@@ -164,7 +164,7 @@ def test_unsettled_readings_fail_after_a_few_attempts(tmp_path: Path, monkeypatc
     def drifting(channels: int, seed: int = 0) -> list[LoadCellModel]:
         return [LoadCellModel(drift_counts_per_s=50_000.0, seed=i) for i in range(channels)]
 
-    monkeypatch.setattr(drivers.sfp, "default_cells", drifting)
+    monkeypatch.setattr(simulation.sfp, "default_cells", drifting)
     argv = ["calibrate", "--device", URI, "--channel", "0", "--loads", "0,5,10,20,40", "--yes",
             "--calibration-dir", str(tmp_path), *FAST]
     err = one_line_error(capsys, argv)
@@ -176,7 +176,7 @@ def test_channel_that_does_not_respond(tmp_path: Path, monkeypatch, capsys):
     def dead(channels: int, seed: int = 0) -> list[LoadCellModel]:
         return [LoadCellModel(gain_counts_per_n=1e-9, seed=i) for i in range(channels)]
 
-    monkeypatch.setattr(drivers.sfp, "default_cells", dead)
+    monkeypatch.setattr(simulation.sfp, "default_cells", dead)
     err = one_line_error(capsys, ["calibrate", "--device", URI, "--channel", "3", "--loads", "0,5,10,20,40",
                                   "--yes", "--calibration-dir", str(tmp_path), *FAST])
     assert "changed by only" in err and "channel 3" in err

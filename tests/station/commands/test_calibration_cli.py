@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calibration import ENV_VAR, CalibrationRecord, CalibrationStore, VerificationResult, load_snapshot
-from drivers.sfp import default_cells
+from simulation.sfp import default_cells
 from station.cli import main
 from station.commands.calibration import verify_device
 from station.errors import UserError

@@ -8,7 +8,7 @@ import tty
 import pytest
 import serial
 
-from drivers import loadstar, mark10, openscale
+from simulation import loadstar, mark10, openscale
 from station.cli import main
 
 

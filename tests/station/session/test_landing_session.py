@@ -14,7 +14,7 @@ import pytest
 from calibration import CalibrationStore
 from calibration.fitting import fit_calibration
 from calibration.record import CalibrationPoint
-from drivers.sfp import default_cells
+from simulation.sfp import default_cells
 from protocols import get_protocol
 from station.cli import main
 from station.session.model import Patient

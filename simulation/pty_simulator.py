@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from drivers.scenarios import ForceSource
+from simulation.forces import ForceSource
 
 
 class PtySimulator(ABC):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import serial
 
-from drivers.loadstar import ERROR_REPLY, LoadstarSimulator, make_simulator
-from drivers.scenarios import ConstantForce
+from simulation.loadstar import ERROR_REPLY, LoadstarSimulator, make_simulator
+from simulation.forces import ConstantForce
 
 
 # (sent, expected reply); None = no reply line

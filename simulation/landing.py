@@ -27,7 +27,7 @@ _SIDES = ("both", "left", "right")
 
 
 class LandingScenario:
-    """Landings on ``channels // 4`` plates; a :class:`~drivers.scenarios.ForceSource`.
+    """Landings on ``channels // 4`` plates; a :class:`~simulation.forces.ForceSource`.
 
     ``plate_sides`` says which foot each plate is under: ``"left"``, ``"right"``, or
     ``"both"`` (both feet land on this one plate). Defaults: two plates ``("left", "right")``,

@@ -9,9 +9,10 @@ import pytest
 import serial
 
 from drivers.base import DeviceError
-from drivers.landing_scenario import LandingScenario
-from drivers.scenarios import RepeatingEfforts
-from drivers.sfp import SfpDecoder, SfpSimulator, frame_bytes, make_simulator
+from drivers.sfp import SfpDecoder, frame_bytes
+from simulation.forces import RepeatingEfforts
+from simulation.landing import LandingScenario
+from simulation.sfp import SfpSimulator, make_simulator
 
 INFO_REPLY = b"SFP1 model=SIM-SFP8 serial=SIM-SFP-0001 channels=8 rate_hz=1000 fw=1.0.0\n"
 

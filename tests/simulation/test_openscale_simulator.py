@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import serial
 
-from drivers.openscale import OpenScaleSimulator, make_simulator
-from drivers.scenarios import ConstantForce
+from simulation.openscale import OpenScaleSimulator, make_simulator
+from simulation.forces import ConstantForce
 
 
 BANNER = (

@@ -1,0 +1,182 @@
+"""Session file → index rows (:class:`~station.index.store.SessionRecord`).
+
+Reads only attributes (results, summaries, patient), never the samples, so indexing a file
+takes milliseconds. The rules that turn a trial's stored results into flat rows live here and
+are shared by the index and the CSV exports (:func:`trial_rows`).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from station.errors import UserError
+from station.index.store import SessionRecord, SessionRow, SideRow, TestRow, TrialRow
+from station.storage.reader import _short, attrs_of, open_session
+
+STANDARD_GRAVITY = 9.80665  # m/s²
+
+
+def num(value: Any) -> float | None:
+    """A finite float, else None (missing, NaN, text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _int(value: Any) -> int | None:
+    v = num(value)
+    return None if v is None else int(v)
+
+
+def _window(d: Any, key: str) -> float | None:
+    return num(d.get(key)) if isinstance(d, dict) else None
+
+
+def _isometric_fields(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "peak_force_n": num(r.get("peak_force_n")),
+        "peak_force_n_per_kg": num(r.get("peak_force_n_per_kg")),
+        "peak_torque_nm": num(r.get("peak_torque_nm")),
+        "peak_torque_nm_per_kg": num(r.get("peak_torque_nm_per_kg")),
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "rfd_0_50_n_per_s": _window(r.get("rfd_n_per_s"), "0-50"),
+        "rfd_0_100_n_per_s": _window(r.get("rfd_n_per_s"), "0-100"),
+        "rfd_0_200_n_per_s": _window(r.get("rfd_n_per_s"), "0-200"),
+        "impulse_0_200_n_s": _window(r.get("impulse_n_s"), "0-200"),
+    }
+
+
+def _landing_fields(r: dict[str, Any], body_mass_kg: float | None) -> dict[str, Any]:
+    bw = num(r.get("body_weight_n"))
+    if bw is None and body_mass_kg:
+        bw = body_mass_kg * STANDARD_GRAVITY
+    rate = num(r.get("loading_rate_n_per_s"))
+    peak = num(r.get("peak_force_n"))
+    return {
+        "peak_force_n": peak,
+        "peak_force_n_per_kg": peak / body_mass_kg if peak is not None and body_mass_kg else None,
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "peak_force_bw": num(r.get("peak_force_bw")) if num(r.get("peak_force_bw")) is not None
+        else (peak / bw if peak is not None and bw else None),
+        "loading_rate_bw_per_s": rate / bw if rate is not None and bw else None,
+        "time_to_stabilisation_s": num(r.get("tts_s")),
+    }
+
+
+def trial_rows(session_id: str, test: str, trial: str, kind: str, a: dict[str, Any],
+               body_mass_kg: float | None) -> list[TrialRow]:
+    """The index rows of one trial from its attributes ``a`` (see :class:`TrialRow` for sides)."""
+    results = a.get("results") if isinstance(a.get("results"), dict) else {}
+    side = str(a.get("side") or "")
+    common = {"session_id": session_id, "test": test, "trial": trial, "rep": _int(a.get("rep")) or 0,
+              "attempt": _int(a.get("attempt")) or 0, "status": str(a.get("status") or ""),
+              "pain_0_10": _int(a.get("pain_0_10")),
+              "algorithm_version": a.get("algorithm_version") or results.get("algorithm_version")}
+    rows: list[TrialRow] = []
+    if kind == "landing":
+        if side == "both" or "left" in results and isinstance(results.get("left"), dict):
+            asym = results.get("asymmetry_pct")
+            total = _landing_fields(results, body_mass_kg)
+            rows.append(TrialRow(side="both", asymmetry_pct=_window(asym, "peak_force"), **total, **common))
+            for s in ("left", "right"):
+                if isinstance(results.get(s), dict):
+                    rows.append(TrialRow(side=s, **_landing_fields(results[s], body_mass_kg), **common))
+        else:
+            rows.append(TrialRow(side=side, **_landing_fields(results, body_mass_kg), **common))
+        return rows
+    per_side = results.get("per_side")
+    if isinstance(per_side, dict):
+        for s in ("left", "right"):
+            if isinstance(per_side.get(s), dict):
+                rows.append(TrialRow(side=s, **_isometric_fields(per_side[s]), **common))
+        return rows or [TrialRow(side=side, **common)]
+    fields = _isometric_fields(results)
+    if fields["peak_force_n"] is None and num(a.get("peak_force_n")) is not None:
+        fields["peak_force_n"] = num(a.get("peak_force_n"))
+    return [TrialRow(side=side, **fields, **common)]
+
+
+def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
+    return sorted((k, v) for k, v in g.items() if isinstance(v, h5py.Group))
+
+
+def _side_rows(session_id: str, test: str, summary: dict[str, Any], trials: list[TrialRow],
+               body_mass_kg: float | None) -> list[SideRow]:
+    rows = []
+    sides = summary.get("sides") if isinstance(summary.get("sides"), dict) else {}
+    for side in sorted(sides):
+        s = sides[side] if isinstance(sides[side], dict) else {}
+        best = num(s.get("best_n"))
+        valid = [t for t in trials if t.side == side and t.status == "complete" and t.peak_force_n is not None]
+        top = max(valid, key=lambda t: t.peak_force_n or 0.0) if valid else None
+        pains = [t.pain_0_10 for t in trials if t.side == side and t.pain_0_10 is not None]
+        rows.append(SideRow(
+            session_id=session_id, test=test, side=side, best_n=best, mean_n=num(s.get("mean_n")),
+            cv_pct=num(s.get("cv_pct")), n_reps=_int(s.get("reps")) or 0,
+            best_n_per_kg=best / body_mass_kg if best is not None and body_mass_kg else None,
+            best_torque_nm=top.peak_torque_nm if top is not None else None,
+            best_torque_nm_per_kg=top.peak_torque_nm_per_kg if top is not None else None,
+            pain_max_0_10=max(pains) if pains else None))
+    return rows
+
+
+def _test_row(session_id: str, test: str, ta: dict[str, Any], summary: dict[str, Any]) -> TestRow:
+    sym = summary.get("symmetry") if isinstance(summary.get("symmetry"), dict) else {}
+    kind = sym.get("kind")
+    lsi = num(sym.get("value_pct")) if kind == "lsi" else None
+    asym = num(sym.get("value_pct")) if kind not in (None, "lsi") else None
+    passed = sym.get("passed") if isinstance(sym.get("passed"), bool) else None
+    return TestRow(session_id=session_id, test=test, protocol_id=str(ta.get("protocol_id") or ""),
+                   name=str(ta.get("name") or ""), kind=str(ta.get("kind") or ""),
+                   status=str(ta.get("status") or ""),
+                   symmetry_kind=("lsi" if kind == "lsi" else "asymmetry") if kind else None,
+                   lsi_pct=lsi, asymmetry_pct=asym, passed=passed)
+
+
+def record_from_file(f: h5py.File, path: Path) -> SessionRecord:
+    """The index rows of an open session file."""
+    root = attrs_of(f)
+    sess = attrs_of(f["session"]) if "session" in f else {}
+    session_id = str(root.get("session_id") or "")
+    if not session_id:
+        raise UserError(f"{path}: session file without a session_id")
+    mass = num(sess.get("body_mass_kg"))
+    baseline = root.get("baseline")
+    session = SessionRow(
+        session_id=session_id, patient_id=str(sess.get("patient_id") or ""),
+        started_utc=str(root.get("created_utc") or ""), path=str(Path(path).resolve()),
+        status=str(root.get("status") or ""), station_version=root.get("station_version"),
+        algorithm_version=root.get("algorithm_version"), body_mass_kg=mass,
+        involved_side=sess.get("involved_side"), baseline=str(baseline) if baseline else None,
+        closed_utc=root.get("closed_utc"))
+    tests: list[TestRow] = []
+    sides: list[SideRow] = []
+    trials: list[TrialRow] = []
+    for test, tg in _groups(f["tests"]) if "tests" in f else []:
+        ta = attrs_of(tg)
+        summary = ta.get("summary") if isinstance(ta.get("summary"), dict) else {}
+        kind = str(ta.get("kind") or "")
+        rows: list[TrialRow] = []
+        for trial, trg in _groups(tg["trials"]) if "trials" in tg else []:
+            rows.extend(trial_rows(session_id, test, trial, kind, attrs_of(trg), mass))
+        tests.append(_test_row(session_id, test, ta, summary))
+        sides.extend(_side_rows(session_id, test, summary, rows, mass))
+        trials.extend(rows)
+    return SessionRecord(session, tuple(tests), tuple(sides), tuple(trials))
+
+
+def read_record(path: str | Path) -> SessionRecord:
+    """The index rows of the session file ``path``. :class:`UserError` if it cannot be read."""
+    path = Path(path)
+    with open_session(path) as f:
+        try:
+            return record_from_file(f, path)
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise UserError(f"{path}: damaged session file, cannot be indexed ({_short(exc)})") from None
