@@ -321,6 +321,9 @@ class SessionBridge:
                         "reader_events": [f"{e.device_id} {e.kind}: {e.message}"
                                           for e in (pipeline.events if pipeline else [])],
                     })
+                    from station.index.update import index_closed_session
+
+                    index_closed_session(self.path)  # the results index beside the files (never raises)
                 self.closed.set()
                 self.emit(SessionClosed(self.path if writer is not None else None, status, summaries, error))
 
@@ -463,7 +466,7 @@ def write_simulator_calibration(directory: Path, serial: str, channels: int) -> 
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
-    from drivers.sfp import default_cells
+    from simulation.sfp import default_cells
 
     store = CalibrationStore(directory)
     loads = np.array([0.0, 200.0, 500.0, 1000.0, 2000.0])
