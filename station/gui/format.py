@@ -80,12 +80,14 @@ def symmetry_text(symmetry: dict[str, Any], protocol: Any = None) -> SymmetryTex
 
 def step_label(side: str, rep: int, attempt: int | None = None, status: str | None = None,
                trial: str | None = None, peak_n: float | None = None) -> str:
-    text = f"{SIDE_NAME.get(side, side)} · rep {rep}"
+    """A step of the step list, e.g. ``L rep 2 (attempt 3)  ✓ 231 N``."""
+    text = f"{SIDE_CODE.get(side, side)} rep {rep}"
     if attempt and attempt > rep:
-        text += f" · attempt {attempt}"
+        text += f" (attempt {attempt})"
     if status:
-        mark = {"complete": "✓", "skipped": "–", "rejected": "✗", "interrupted": "⚠", "aborted": "✗"}.get(status, "")
-        text += f"   {mark} {status}"
+        mark = {"complete": "✓", "skipped": "– skipped", "rejected": "✗ rejected", "interrupted": "⚠ interrupted",
+                "aborted": "✗ aborted"}.get(status, status)
+        text += f"   {mark}"
         if peak_n is not None and status in ("complete", "interrupted"):
             text += f" {peak_n:.0f} N"
     return text

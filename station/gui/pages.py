@@ -75,10 +75,16 @@ def _table(headers: list[str], rows: list[list[str]], table: QTableWidget | None
             t.setItem(r, c, item)
     t.verticalHeader().setVisible(False)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    if headers and headers[0] == "metric":
+        t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     return t
+
+
+def fit_height(t: QTableWidget) -> None:
+    t.setFixedHeight(t.horizontalHeader().sizeHint().height() + 6 + sum(t.rowHeight(r) for r in range(t.rowCount())))
 
 
 def table_texts(t: QTableWidget) -> list[list[str]]:
@@ -103,13 +109,23 @@ def side_rows(summary: Any, body_mass_kg: float | None, kind: str) -> tuple[list
     return headers, rows
 
 
+def style_axes(plot: pg.PlotWidget, theme: Theme) -> None:
+    """Axis lines and text in the theme's plot foreground; forces stay in N (no kN prefix)."""
+    for name in ("left", "bottom"):
+        ax = plot.plotItem.getAxis(name)
+        ax.setPen(theme.plot_fg)
+        ax.setTextPen(theme.plot_fg)
+        ax.enableAutoSIPrefix(False)
+    plot.plotItem.getAxis("bottom").enableAutoSIPrefix(False)
+
+
 class SymmetryLabel(QLabel):
     """The LSI (or landing asymmetry) line on its colour band; ``band`` is kept for tests."""
 
     def __init__(self) -> None:
         super().__init__("")
         self.band = "none"
-        self.setFont(big_font(20))
+        self.setFont(big_font(18))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
 
@@ -149,16 +165,18 @@ class DeviceRow(QWidget):
         self.zero.clicked.connect(lambda: self.zero_clicked.emit(self.role))
         self.zero.setEnabled(False)
         self.calibration = _label("calibration: not checked", role="muted")
+        self.description = _label("", role="muted")
         self.verify = QPushButton("Verify…")
         self.verify.setEnabled(False)
         self.verify.setToolTip("verification with a known load: `station calibration verify` "
                                "(the window's calibration page comes with the engine's calibration workflow)")
-        lay.addWidget(self.light, 0, 0, 2, 1)
+        lay.addWidget(self.light, 0, 0, 3, 1)
         lay.addWidget(self.name, 0, 1)
         lay.addWidget(self.uri, 0, 2)
         lay.addWidget(self.reading, 0, 3)
         lay.addWidget(self.zero, 0, 4)
-        lay.addWidget(self.calibration, 1, 1, 1, 3)
+        lay.addWidget(self.description, 1, 1, 1, 2)
+        lay.addWidget(self.calibration, 2, 1, 1, 3)
         lay.addWidget(self.verify, 1, 4)
         lay.setColumnStretch(2, 1)
 
@@ -170,19 +188,31 @@ class DeviceRow(QWidget):
         self.light.setToolTip(status)
 
     def set_calibration(self, snapshot: dict[str, Any]) -> None:
-        overrides = snapshot.get("overrides") or []
-        states = snapshot.get("channel_states") or snapshot.get("states") or {}
-        if overrides:
-            text = "calibration: " + "; ".join(o.get("reason", "not usable") for o in overrides)
-        elif snapshot.get("unit") == "N" or not states:
-            text = "calibration: device reports newtons" if not states else "calibration: valid"
+        """Calibration status of the channels in use: valid until …, expired, missing (from the snapshot)."""
+        self.calibration.setText(calibration_status(snapshot))
+        self.calibration.setToolTip(snapshot.get("note", ""))
+        bad = bool(snapshot.get("overrides")) or any(
+            c.get("in_use") and c.get("state") not in ("ok", None) for c in snapshot.get("channels") or [])
+        if bad:
+            self.set_status("warning")
+            self.calibration.setStyleSheet("color: #b2182b; font-weight: bold;")
         else:
-            text = "calibration: " + ", ".join(f"ch{c} {s}" for c, s in states.items())
-        until = snapshot.get("valid_until") or snapshot.get("expires")
-        if until and not overrides:
-            text += f" (valid until {str(until)[:10]})"
-        self.calibration.setText(text)
-        self.calibration.setToolTip(text)
+            self.calibration.setStyleSheet("")
+
+
+def calibration_status(snapshot: dict[str, Any]) -> str:
+    channels = [c for c in snapshot.get("channels") or [] if c.get("in_use")]
+    if not channels:
+        return "calibration: not checked"
+    if all(c.get("source") == "factory-default" for c in channels):
+        return "calibration: device reports newtons (factory)"
+    states = {c.get("state") for c in channels}
+    expiries = [r.get("expires_at", "") for r in snapshot.get("records") or [] if r.get("expires_at")]
+    if states == {"ok"}:
+        until = min(expiries)[:10] if expiries else "?"
+        return f"calibration: valid until {until} ({len(channels)} channel{'s' if len(channels) > 1 else ''})"
+    parts = [f"ch{c['channel']} {c.get('state')}" for c in channels if c.get("state") != "ok"]
+    return "calibration: " + ", ".join(parts) + (" — used anyway (recorded)" if snapshot.get("overrides") else "")
 
 
 class StartPage(QWidget):
@@ -236,16 +266,17 @@ class StartPage(QWidget):
         rbox = QGroupBox("Protocols (in order)")
         rl = QVBoxLayout(rbox)
         self.protocol_list = QListWidget()
-        self.protocol_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self._ticked: list[str] = []  # the order the protocols were ticked in = the session's order
         for pid, p in protocols.items():
-            item = QListWidgetItem(f"{p.name}   [{pid}]")
+            item = QListWidgetItem(p.name)
+            item.setToolTip(f"{pid}: {p.description.strip()}")
             item.setData(ROLE_DATA, pid)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.protocol_list.addItem(item)
-        self.protocol_list.itemChanged.connect(lambda _i: self.protocols_changed())
+        self.protocol_list.itemChanged.connect(self._protocol_ticked)
         rl.addWidget(self.protocol_list)
-        rl.addWidget(_label("Tick the tests to run; drag to change their order.", role="muted"))
+        rl.addWidget(_label("Tick the tests in the order to run them.", role="muted"))
         left.addWidget(rbox, 1)
 
         right = QVBoxLayout()
@@ -301,17 +332,34 @@ class StartPage(QWidget):
 
     # -- protocols and devices -------------------------------------------------------------
     def selected_protocols(self) -> list[str]:
-        out = []
-        for i in range(self.protocol_list.count()):
-            item = self.protocol_list.item(i)
-            if item.checkState() == Qt.CheckState.Checked:
-                out.append(item.data(ROLE_DATA))
-        return out
+        """Ticked protocol ids, in the order they were ticked."""
+        return list(self._ticked)
 
     def select_protocols(self, ids: list[str]) -> None:
+        items = {self.protocol_list.item(i).data(ROLE_DATA): self.protocol_list.item(i)
+                 for i in range(self.protocol_list.count())}
+        for pid, item in items.items():
+            if pid not in ids:
+                item.setCheckState(Qt.CheckState.Unchecked)
+        for pid in ids:
+            if pid in items:
+                items[pid].setCheckState(Qt.CheckState.Checked)
+
+    def _protocol_ticked(self, item: QListWidgetItem) -> None:
+        pid = item.data(ROLE_DATA)
+        checked = item.checkState() == Qt.CheckState.Checked
+        if checked and pid not in self._ticked:
+            self._ticked.append(pid)
+        elif not checked and pid in self._ticked:
+            self._ticked.remove(pid)
+        self.protocol_list.blockSignals(True)
         for i in range(self.protocol_list.count()):
-            item = self.protocol_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.data(ROLE_DATA) in ids else Qt.CheckState.Unchecked)
+            it = self.protocol_list.item(i)
+            p = self.protocols[it.data(ROLE_DATA)]
+            n = self._ticked.index(p.id) + 1 if p.id in self._ticked else None
+            it.setText(f"{n}.  {p.name}" if n else p.name)
+        self.protocol_list.blockSignals(False)
+        self.protocols_changed()
 
     def protocols_changed(self) -> None:
         roles: list[str] = []
@@ -347,12 +395,14 @@ class StepList(QListWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setMinimumWidth(300)
-        self.setMaximumWidth(380)
+        self.setFixedWidth(330)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setWordWrap(True)
 
     def add_test(self, test: str, name: str, plan: tuple[tuple[str, int], ...]) -> None:
         header = QListWidgetItem(name)
-        header.setFont(big_font(14))
+        header.setFont(big_font(13))
         header.setFlags(Qt.ItemFlag.ItemIsEnabled)
         header.setData(ROLE_DATA, {"test": test, "header": True})
         self.addItem(header)
@@ -440,13 +490,14 @@ class TrialPanel(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         col = QVBoxLayout()
-        self.title = _label("", size=16)
+        self.title = _label("", size=16, wrap=True)
         col.addWidget(self.title)
         self.table = _table(["metric", "value"], [])
-        col.addWidget(self.table, 1)
+        col.addWidget(self.table)
         self.flag = _label("", role="warning", wrap=True)
         self.flag.hide()
         col.addWidget(self.flag)
+        col.addStretch(1)
         row = QHBoxLayout()
         self.accept_button = QPushButton("Accept  (Space)")
         self.redo_button = QPushButton("Redo  (R)")
@@ -462,9 +513,10 @@ class TrialPanel(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.plotItem.setMenuEnabled(False)
         self.plot.plotItem.hideButtons()
-        self.plot.plotItem.setLabel("bottom", "time", units="s")
+        self.plot.plotItem.setLabel("bottom", "time from the start of the recording", units="s")
         self.plot.plotItem.setLabel("left", "force", units="N")
-        self.plot.plotItem.addLegend(offset=(10, 10))
+        style_axes(self.plot, theme)
+        self.plot.plotItem.addLegend(offset=(10, 10), labelTextColor=theme.plot_fg)
         lay.addWidget(self.plot, 4)
 
     def show_trial(self, event: Any, kind: str, body_mass_kg: float | None, name: str) -> None:
@@ -472,6 +524,7 @@ class TrialPanel(QWidget):
         self.title.setText(f"{name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
         headers, rows = F.trial_metric_rows(kind, o.results, body_mass_kg)
         _table(headers, rows, self.table)
+        fit_height(self.table)
         reason = F.flag_reason(o.flags)
         self.flag.setText(("Flagged: " + reason) if reason else "")
         self.flag.setVisible(bool(reason))
@@ -485,7 +538,7 @@ class TrialPanel(QWidget):
             peak_s, peak_n = per.get("peak_s"), per.get("peak_force_abs_n", per.get("peak_force_n"))
             if onset is not None:
                 self.plot.addItem(pg.InfiniteLine(onset, angle=90, pen=pg.mkPen(side_colour(side), style=Qt.PenStyle.DashLine),
-                                                  label="onset", labelOpts={"position": 0.9}))
+                                                  label="onset", labelOpts={"position": 0.9, "color": side_colour(side)}))
             if peak_s is not None and peak_n is not None:
                 i = int(np.clip(np.searchsorted(t, peak_s), 0, t.size - 1))
                 self.plot.plot([t[i]], [f[i]], pen=None, symbol="o", symbolSize=12, symbolBrush=side_colour(side))
@@ -502,12 +555,13 @@ class TestPanel(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         col = QVBoxLayout()
-        self.title = _label("", size=16)
+        self.title = _label("", size=16, wrap=True)
         col.addWidget(self.title)
         self.table = _table(["side", "reps", "best (N)", "mean (N)", "CV (%)"], [])
-        col.addWidget(self.table, 1)
+        col.addWidget(self.table)
         self.symmetry = SymmetryLabel()
         col.addWidget(self.symmetry)
+        col.addStretch(1)
         self.change = _label("", role="muted", wrap=True)
         col.addWidget(self.change)
         lay.addLayout(col, 3)
@@ -516,12 +570,14 @@ class TestPanel(QWidget):
         self.bars.plotItem.setMenuEnabled(False)
         self.bars.plotItem.hideButtons()
         self.bars.plotItem.setLabel("left", "force", units="N")
+        style_axes(self.bars, theme)
         lay.addWidget(self.bars, 2)
 
     def show_test(self, summary: Any, protocol: Any, body_mass_kg: float | None) -> None:
         self.title.setText(f"{summary.name} — results ({summary.status})")
         headers, rows = side_rows(summary, body_mass_kg, summary.kind)
         _table(headers, rows, self.table)
+        fit_height(self.table)
         self.symmetry.show_symmetry(summary.symmetry, protocol)
         rel = summary.symmetry.get("relative_to_first_session")
         self.change.setText(
@@ -563,21 +619,24 @@ class SessionPage(QWidget):
         lay.addLayout(main, 1)
         head = QHBoxLayout()
         titles = QVBoxLayout()
-        self.test_title = _label("", size=20)
-        self.step_title = _label("", size=16)
-        self.cue = _label("", size=16, wrap=True)
-        self.cue.setProperty("role", "muted")
+        self.test_title = _label("", size=20, wrap=True)
+        self.step_title = _label("", size=16, wrap=True)
+        self.cue = _label("", size=18, bold=True, wrap=True)
+        self.setup = _label("", role="muted", wrap=True)
+        self.setup.setMaximumHeight(70)
         titles.addWidget(self.test_title)
         titles.addWidget(self.step_title)
         titles.addWidget(self.cue)
+        titles.addWidget(self.setup)
         head.addLayout(titles, 1)
-        self.status = _label("", size=44, align=Qt.AlignmentFlag.AlignCenter)
+        self.status = _label("", size=40, align=Qt.AlignmentFlag.AlignCenter)
         self.status.setMinimumWidth(340)
         head.addWidget(self.status)
         peak_box = QVBoxLayout()
         self.peak_caption = _label("peak", role="muted", align=Qt.AlignmentFlag.AlignRight)
-        self.peak = _label("—", size=56, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.peak.setMinimumWidth(320)
+        self.peak = _label("—", size=52, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.peak.setMinimumWidth(300)
+        self.peak.setTextFormat(Qt.TextFormat.RichText)
         peak_box.addWidget(self.peak_caption)
         peak_box.addWidget(self.peak)
         head.addLayout(peak_box)
@@ -600,19 +659,34 @@ class SessionPage(QWidget):
         self.panels.setMinimumHeight(280)
         main.addWidget(self.panels, 3)
         keys = _label("Space start/accept · R redo · S skip · T zero · 0–10 pain · P patient view · Esc abort",
-                      role="muted", align=Qt.AlignmentFlag.AlignCenter)
+                      role="muted", align=Qt.AlignmentFlag.AlignCenter, wrap=True)
         main.addWidget(keys)
+
+    def set_live(self, live: bool) -> None:
+        """During a trial the trace takes the whole height; after it the result panels come back."""
+        self.panels.setVisible(not live)
 
     def set_status(self, text: str, colour: str | None = None) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {colour};" if colour else "")
 
     def set_peak(self, value: float | None, unit: str = "N", colour: str | None = None) -> None:
+        self.peak.setFont(big_font(52))
         if value is None:
             self.peak.setText("—")
         else:
             self.peak.setText(f"{value:.2f} {unit}" if unit != "N" else f"{value:.0f} N")
         self.peak.setStyleSheet(f"color: {colour};" if colour else "")
+
+    def set_peaks(self, values: dict[str, float], unit: str) -> None:
+        """Two plates: each side's running peak in its colour, on two lines."""
+        self.peak.setFont(big_font(34))
+        self.peak.setStyleSheet("")
+        lines = []
+        for side, v in values.items():
+            text = f"{v:.2f}" if unit != "N" else f"{v:.0f}"
+            lines.append(f'<span style="color:{side_colour(side)}">{F.SIDE_CODE.get(side, side)} {text} {unit}</span>')
+        self.peak.setText("<br>".join(lines))
 
 
 class SummaryPage(QWidget):
@@ -673,7 +747,7 @@ class SummaryPage(QWidget):
             bl = QVBoxLayout(box)
             headers, rows = side_rows(summary, body_mass_kg, summary.kind)
             t = _table(headers, rows)
-            t.setMinimumHeight(120)
+            t.setFixedHeight(t.horizontalHeader().sizeHint().height() + 8 + sum(t.rowHeight(r) for r in range(t.rowCount())))
             bl.addWidget(t)
             sym = SymmetryLabel()
             sym.show_symmetry(summary.symmetry, protocols.get(summary.protocol_id))

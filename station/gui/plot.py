@@ -104,7 +104,7 @@ class LivePlot(pg.PlotWidget):
         self.plotItem.disableAutoRange()
         self._y_range = (0.0, 0.0)
         self._set_y_label()
-        self.legend = self.plotItem.addLegend(offset=(10, 10), labelTextSize="14pt")
+        self.legend = self.plotItem.addLegend(offset=(10, 10), labelTextSize="14pt", labelTextColor=foreground)
         self._tick_font = pg.QtGui.QFont()  # kept: the axes hold no reference of their own
         self._tick_font.setPointSize(12)
         for axis in ("left", "bottom"):
@@ -113,6 +113,7 @@ class LivePlot(pg.PlotWidget):
             ax.setTextPen(foreground)
             ax.setStyle(tickFont=self._tick_font)
             ax.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            ax.enableAutoSIPrefix(False)  # forces in N, never kN
         self.sources: list[TraceSource] = []
         self._curves: list[pg.PlotDataItem] = []
         self._windows: list[_Window] = []
@@ -124,9 +125,9 @@ class LivePlot(pg.PlotWidget):
         self.onset_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(foreground, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
                                           label="onset", labelOpts={"position": 0.95, "color": foreground})
         self.peak_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#b2182b", width=2),
-                                         label="peak {value:.0f}", labelOpts={"position": 0.08, "color": "#b2182b"})
+                                         label="peak {value:.0f}", labelOpts={"position": 0.55, "color": "#b2182b"})
         self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#1b7837", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                           label="target", labelOpts={"position": 0.92, "color": "#1b7837"})
+                                           label="target", labelOpts={"position": 0.8, "color": "#1b7837"})
         for line in (self.onset_line, self.peak_line, self.target_line):
             line.setVisible(False)
             self.plotItem.addItem(line, ignoreBounds=True)
@@ -186,7 +187,20 @@ class LivePlot(pg.PlotWidget):
         self.peak_line.setVisible(False)
 
     def disarm(self) -> None:
+        """Stop the running peak; the markers stay until :meth:`clear_markers` (the next trial)."""
         self._arm_t = None
+
+    def recolour(self, i: int, colour: str, label: str) -> None:
+        """Trace ``i`` in another colour and name (a shared dynamometer: the side being tested)."""
+        self._curves[i].setPen(pg.mkPen(colour, width=LINE_WIDTH))
+        self.legend.removeItem(self._curves[i])
+        self.legend.addItem(self._curves[i], label)
+
+    def clear_markers(self) -> None:
+        self._onset_t = None
+        self.onset_line.setVisible(False)
+        self.peak_line.setVisible(False)
+        self.peaks = {}
 
     def set_onset(self, t_host_s: float | None) -> None:
         if t_host_s is None:
@@ -202,6 +216,7 @@ class LivePlot(pg.PlotWidget):
         self.target_line.label.setFormat(f"{label} {{value:.{2 if self.body_weight_n else 0}f}}")
         self.target_line.setValue(self._scale(force_n))
         self.target_line.setVisible(True)
+        self.target_line.label.valueChanged()  # a hidden label ignores value changes: refresh its text
 
     def _scale(self, force_n: float) -> float:
         return force_n / self.body_weight_n if self.body_weight_n else force_n

@@ -236,6 +236,7 @@ class MainWindow(QMainWindow):
             if s.ok:
                 row.set_calibration(s.calibration)
                 row.light.setToolTip(s.message)
+                row.description.setText(s.message)
             else:
                 row.calibration.setText(s.message)
                 row.reading.setText("—")
@@ -328,6 +329,9 @@ class MainWindow(QMainWindow):
     def key_digit(self, d: int) -> None:
         if self.phase != "pain":
             return
+        if self._pain_digits == "1" and d != 0:  # "1" then not "0": the 1 stands, the new key is ignored
+            self._commit_pain()
+            return
         self._pain_digits += str(d)
         if self._pain_digits == "1":
             QTimer.singleShot(900, self._commit_pain)  # wait for the 0 of a 10
@@ -372,7 +376,10 @@ class MainWindow(QMainWindow):
             self.test = e
             page.steps.add_test(e.test, e.protocol.name, e.plan)
             page.test_title.setText(f"Test {e.index}: {e.protocol.name}")
-            page.cue.setText(e.protocol.cues.setup)
+            setup = " ".join(e.protocol.cues.setup.split())
+            first = setup.split(". ")[0].rstrip(".")
+            page.setup.setText(first + (". …" if len(first) < len(setup) - 1 else "."))
+            page.setup.setToolTip(setup)
             self._configure_plot(e)
         elif isinstance(e, B.AwaitingStart):
             self.awaiting = e
@@ -381,15 +388,20 @@ class MainWindow(QMainWindow):
             page.step_title.setText(f"{F.SIDE_NAME.get(e.side, e.side)} · rep {e.rep}"
                                     + (f" · attempt {e.attempt}" if e.attempt > e.rep else ""))
             page.step_title.setStyleSheet(f"color: {side_colour(e.side)};")
-            page.set_status("Ready — Space", None)
+            page.set_status("Ready", None)
+            page.set_live(False)
             page.cue.setText(e.cue)
-            self._set_target(e.test, e.side)
             page.plot.disarm()
+            page.plot.clear_markers()
+            if self.test is not None and len(page.plot.sources) == 1 and e.side in ("left", "right"):
+                page.plot.recolour(0, side_colour(e.side), f"{F.SIDE_NAME[e.side]} ({page.plot.sources[0].label})")
+            self._set_target(e.test, e.side)
             page.set_peak(None)
             if page.panels.currentWidget() is page.pain_panel:
                 page.panels.setCurrentWidget(page.trial_panel)
         elif isinstance(e, B.Countdown):
             self.phase = "countdown"
+            page.set_live(True)
             page.set_status(f"{e.seconds_left:.0f}" if e.seconds_left >= 0.5 else "…", "#5b6270")
         elif isinstance(e, B.Recording):
             if self.phase != "recording":
@@ -402,6 +414,7 @@ class MainWindow(QMainWindow):
             page.plot.set_onset(e.live.onset_t_s)
         elif isinstance(e, B.TrialRecorded):
             self.phase = "trial_done"
+            page.set_live(False)
             o = e.outcome
             self.last_outcome = o if o.status != "skipped" else None
             page.steps.mark(o)
@@ -431,13 +444,18 @@ class MainWindow(QMainWindow):
             page.pain_question.setText(self._pain_prompt)
             page.panels.setCurrentWidget(page.pain_panel)
         elif isinstance(e, B.TestDone):
+            page.set_live(False)
             page.test_panel.show_test(e.summary, e.protocol, self.opened.patient.body_mass_kg if self.opened else None)
             page.panels.setCurrentWidget(page.test_panel)
         elif isinstance(e, B.Info):
             if "one more rep" in e.text:
                 self.warn("redo", f"Rep flagged: {e.text}")
-            else:
+                if self.test is not None:
+                    self.notes.setdefault(self.test.test, []).append(e.text)
+            elif e.text.startswith("zeroed"):
                 self.statusBar().showMessage(e.text, 8000)
+                if self.test is not None:
+                    self.notes.setdefault(self.test.test, []).append(e.text)
         elif isinstance(e, B.DeviceWarning):
             self.on_device_warning(e)
         elif isinstance(e, B.SessionClosed):
@@ -519,9 +537,8 @@ class MainWindow(QMainWindow):
         label, value = max(peaks.items(), key=lambda kv: kv[1])
         side = self.awaiting.side if self.awaiting else "both"
         if len(peaks) > 1:
-            text = "  ".join(f"{k[0]} {v / bw:.2f}" if bw else f"{k[0]} {v:.0f}" for k, v in peaks.items())
-            self.session_page.peak.setText(text + (" BW" if bw else " N"))
-            self.session_page.peak.setStyleSheet("")
+            self.session_page.set_peaks({k.lower(): (v / bw if bw else v) for k, v in peaks.items()},
+                                        "× BW" if bw else "N")
             return
         self.session_page.set_peak(value / bw if bw else value, "× BW" if bw else "N", side_colour(side))
 
@@ -542,7 +559,8 @@ class MainWindow(QMainWindow):
             _, v = src.ring.latest(1)
             force = float(v[0, list(src.channels)].sum()) if v.size else 0.0
             peak = max(self.session_page.plot.peaks.values()) if self.session_page.plot.peaks else None
-            self.patient_view.bar.set_values(force, peak, getattr(self, "_target_n", None), src.colour,
+            colour = side_colour(self.awaiting.side) if self.awaiting is not None else src.colour
+            self.patient_view.bar.set_values(force, peak, getattr(self, "_target_n", None), colour,
                                              self.session_page.step_title.text())
 
     def _patient_view_shown(self, shown: bool) -> None:
