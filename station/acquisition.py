@@ -3,10 +3,12 @@
 A reader never drops data silently: when its queue is full it counts the samples it could
 not hand over and records an overflow event. An unplugged device ends up as a
 ``disconnected`` event (samples read before it are already queued), then the reader keeps
-trying to reconnect until stopped.
+trying to reconnect until stopped. A reader that ends for any other reason (an unexpected
+error, or it gave up reconnecting) says so with a ``died`` event: it never just goes quiet.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -15,12 +17,14 @@ from typing import Literal
 
 from drivers.base import DeviceDisconnected, DeviceError, Driver, SampleBlock
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ReaderEvent:
     """Something other than samples happened on a device."""
 
-    kind: Literal["disconnected", "reconnected", "overflow", "error"]
+    kind: Literal["disconnected", "reconnected", "overflow", "error", "died"]
     device_id: str
     t_host_s: float
     message: str = ""
@@ -74,17 +78,34 @@ class DeviceReader(threading.Thread):
             pass  # still recorded in status.events
 
     def run(self) -> None:
+        try:
+            self._read_until_stopped()
+        except BaseException as exc:  # noqa: BLE001 - a dead reader must be seen, not silent
+            log.exception("reader of %s died", self.device_id)
+            self._emit(ReaderEvent("died", self.device_id, time.monotonic(),
+                                   f"reader thread stopped: {type(exc).__name__}: {exc}"))
+
+    def _read_until_stopped(self) -> None:
         while not self._halt.is_set():
             started = time.monotonic()
             try:
                 block = self.driver.read(timeout_s=0.05)
             except DeviceDisconnected as exc:
                 self.status.disconnects += 1
+                log.warning("%s disconnected: %s", self.device_id, exc)
                 self._emit(ReaderEvent("disconnected", self.device_id, time.monotonic(), str(exc)))
-                if not self.reconnect or not self._reconnect():
+                if not self.reconnect:
+                    self._emit(ReaderEvent("died", self.device_id, time.monotonic(),
+                                           f"disconnected ({exc}); reconnecting is off"))
+                    return
+                if not self._reconnect():
+                    if not self._halt.is_set():
+                        self._emit(ReaderEvent("died", self.device_id, time.monotonic(),
+                                               f"gave up reconnecting after {self.reconnect_timeout_s:g} s"))
                     return
                 continue
             except DeviceError as exc:
+                log.warning("%s: %s", self.device_id, exc)
                 self._emit(ReaderEvent("error", self.device_id, time.monotonic(), str(exc)))
                 continue
             if block is not None and len(block):
@@ -106,8 +127,10 @@ class DeviceReader(threading.Thread):
         while not self._halt.is_set() and time.monotonic() < deadline:
             try:
                 self.driver.reconnect(timeout_s=1.0)
-            except DeviceError:
+            except DeviceError as exc:
+                log.debug("%s: reconnect attempt failed: %s", self.device_id, exc)
                 continue
+            log.info("%s reconnected on %s", self.device_id, self.driver.port)
             self._emit(ReaderEvent("reconnected", self.device_id, time.monotonic(), self.driver.port))
             return True
         return False

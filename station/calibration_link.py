@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,8 +45,8 @@ from calibration import (
     require_usable,
     snapshot_dict,
 )
-from drivers.base import DeviceError, DeviceInfo, Driver
-from drivers.registry import DeviceURI, open_device, parse_uri
+from drivers.base import DeviceInfo
+from drivers.registry import DeviceURI
 from station.errors import UserError
 
 #: What ``--allow-uncalibrated`` is called on the command line (named in refusals).
@@ -393,127 +391,8 @@ def simulator_cells(simulator: Any) -> list[Any] | None:
     return [cell] if cell is not None else None
 
 
-class CalibrationDevice:
-    """An opened, streaming device whose fresh readings can be collected on demand.
-
-    ``open_device`` + ``driver.open()`` + ``driver.start()``; a background thread keeps
-    reading so nothing piles up in the port while the operator handles weights, and keeps
-    the last ``keep_s`` seconds. :meth:`collect` returns readings that arrived after a
-    given moment. For a ``sim:`` URI a :class:`StaticLoad` (``self.load``) is the force the
-    simulator feels, so the command can place the loads itself.
-    ``on_simulator`` (tests) is called with the simulator before the driver opens it.
-    """
-
-    def __init__(self, uri_text: str, *, keep_s: float = 30.0, sim_noise_n: float = 0.005,
-                 on_simulator: Callable[[Any], None] | None = None) -> None:
-        try:
-            self.uri = parse_uri(uri_text)
-        except DeviceError as exc:
-            raise UserError(str(exc)) from None
-        self.text = uri_text
-        self.load: StaticLoad | None = StaticLoad(simulator_channels(self.uri), noise_n=sim_noise_n) \
-            if self.uri.simulated else None
-        self.keep_s = float(keep_s)
-        self.driver: Driver | None = None
-        self.simulator: Any = None
-        self.info: DeviceInfo | None = None
-        self._blocks: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self._held = 0
-        self._lock = threading.Lock()
-        self._halt = threading.Event()
-        self._error: str | None = None
-        self._thread: threading.Thread | None = None
-        try:
-            self.driver, self.simulator = open_device(uri_text, self.load)
-            if on_simulator is not None and self.simulator is not None:
-                on_simulator(self.simulator)
-            self.info = self.driver.open()
-            self.driver.start()
-        except DeviceError as exc:
-            self.close()
-            raise UserError(str(exc)) from None
-        except BaseException:
-            self.close()
-            raise
-        self._thread = threading.Thread(target=self._read_loop, name="calibration-reader", daemon=True)
-        self._thread.start()
-
-    @property
-    def simulated(self) -> bool:
-        return self.uri.simulated
-
-    @property
-    def rate_hz(self) -> float:
-        assert self.info is not None
-        return float(self.info.rate_hz)
-
-    def __enter__(self) -> CalibrationDevice:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the reader thread, then close the driver and the simulator."""
-        self._halt.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
-        if self.driver is not None:
-            try:
-                self.driver.close()
-            except (DeviceError, OSError):
-                pass
-        if self.simulator is not None:
-            self.simulator.close()
-            self.simulator = None
-
-    def _read_loop(self) -> None:
-        assert self.driver is not None
-        max_samples = max(1000, int(self.keep_s * self.rate_hz))
-        while not self._halt.is_set():
-            try:
-                block = self.driver.read(timeout_s=0.02)
-            except DeviceError as exc:
-                self._error = str(exc)
-                return
-            if block is None or not len(block):
-                continue
-            with self._lock:
-                self._blocks.append((np.asarray(block.t_host_s, dtype=np.float64),
-                                     np.asarray(block.values, dtype=np.float64)))
-                self._held += len(block)
-                while self._blocks and self._held - len(self._blocks[0][0]) >= max_samples:
-                    self._held -= len(self._blocks.popleft()[0])
-
-    def _since(self, t0: float) -> np.ndarray:
-        with self._lock:
-            parts = [v[t >= t0] for t, v in self._blocks if t.size and t[-1] >= t0]
-        if not parts:
-            assert self.info is not None
-            return np.empty((0, int(self.info.channels)))
-        return np.concatenate(parts)
-
-    def collect(self, seconds: float, *, since: float | None = None, timeout_s: float | None = None) -> np.ndarray:
-        """Readings ``(n, channels)`` (device unit) that arrived after ``since`` (host monotonic
-        clock, default now), waiting until ``seconds`` worth of samples are there.
-
-        Raises ``UserError`` if the device stops delivering (unplugged, not streaming).
-        """
-        start = time.monotonic() if since is None else float(since)
-        need = max(3, int(math.ceil(float(seconds) * self.rate_hz)))
-        limit = float(seconds) + 3.0 + 20.0 / self.rate_hz if timeout_s is None else float(timeout_s)
-        deadline = time.monotonic() + limit
-        while True:
-            values = self._since(start)
-            if values.shape[0] >= need:
-                return values
-            if self._error is not None:
-                raise UserError(f"{self.text}: {self._error}")
-            if time.monotonic() > deadline:
-                raise UserError(f"{self.text}: only {values.shape[0]} of {need} readings arrived in {limit:.1f} s "
-                                "(is the device streaming?)")
-            time.sleep(0.01)
+# CalibrationDevice runs on the session's reader and pipeline: station/calibration_device.py
+from station.calibration_device import CalibrationDevice  # noqa: E402, F401 - its home until callers move
 
 
 # ======================================================================================

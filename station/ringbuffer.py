@@ -9,7 +9,13 @@ import numpy as np
 class RingBuffer:
     """Keeps the newest ``capacity`` rows of (time_s, channels…) for plots and live metrics.
 
-    One writer (the pipeline thread) appends; readers (a GUI timer) take copies.
+    One writer (the pipeline thread) appends; readers (a GUI timer) take copies. A plot
+    keeps the :attr:`total` it has seen and asks :meth:`since` for the rows after it::
+
+        seen = 0
+        def on_timer():
+            nonlocal seen
+            t_s, force_n, seen = ring.since(seen)   # only the new rows
     """
 
     def __init__(self, capacity: int, channels: int) -> None:
@@ -29,9 +35,12 @@ class RingBuffer:
         n = len(t_s)
         if n == 0:
             return
-        if n > self.capacity:
+        skipped = 0
+        if n > self.capacity:  # only the newest rows fit; the others still count in total
+            skipped = n - self.capacity
             t_s, values, n = t_s[-self.capacity :], values[-self.capacity :], self.capacity
         with self._lock:
+            self._count += skipped
             start = self._count % self.capacity
             first = min(n, self.capacity - start)
             self._t[start : start + first] = t_s[:first]
@@ -49,3 +58,18 @@ class RingBuffer:
             end = self._count % self.capacity
             idx = (np.arange(end - n, end)) % self.capacity
             return self._t[idx].copy(), self._v[idx].copy()
+
+    def since(self, total: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Copies of the rows appended after the first ``total`` rows, oldest first, and the
+        new total to pass next time: ``(t_s, values, total_now)``.
+
+        If more rows arrived than the buffer holds, only the newest ``capacity`` rows come
+        back (the caller sees the gap as ``total_now - total - len(t_s)`` missed rows). A
+        ``total`` beyond :attr:`total` (a reader handed another buffer's count) returns
+        nothing new.
+        """
+        with self._lock:
+            now = self._count
+            n = min(max(now - int(total), 0), self.capacity)
+            idx = np.arange(now - n, now) % self.capacity
+            return self._t[idx].copy(), self._v[idx].copy(), now

@@ -145,9 +145,35 @@ def _read_text(path: Path) -> Trace:
     return Trace(path, columns, time_col, None)
 
 
+def _read_session_trial(path: Path, trial: str) -> Trace | None:
+    """A trial group of a Force Station session file (``tests/<test>/trials/<nnn>``): one
+    column per measured side, the force the session analysed. None for anything else."""
+    from station.storage.session_reader import SessionReader
+
+    try:
+        reader = SessionReader(path)
+    except UserError:
+        return None  # not a session file: read it as plain HDF5
+    with reader:
+        wanted = trial.strip("/")
+        for test in reader.session().tests:
+            for stored in test.trials:
+                if stored.h5_path.strip("/") == wanted and stored.channels:
+                    columns, rate = {}, None
+                    for side in stored.channels:
+                        _, force, rate = reader.side_force(stored, side)
+                        columns[side] = force
+                    return Trace(path, columns, None, rate,
+                                 [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+    return None
+
+
 def _read_h5(path: Path, trial: str | None) -> Trace:
     if not trial:
         raise UserError(f"{path} is a session file: choose a trial with --trial PATH")
+    session_trial = _read_session_trial(path, trial)
+    if session_trial is not None:
+        return session_trial
     import h5py  # local import: only needed for session files
 
     try:

@@ -271,7 +271,7 @@ def calibrate_channel(
     store = CalibrationStore(calibration_dir)
     console = Console(interactive=not yes, out=out, inp=inp)
 
-    with CalibrationDevice(uri, on_simulator=on_simulator) as device:
+    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=lambda m: console.say(f"  {m}")) as device:
         info = device.info
         assert info is not None
         if not 0 <= channel < info.channels:

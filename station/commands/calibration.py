@@ -350,7 +350,7 @@ def verify_device(
     console = Console(interactive=not yes, out=out, inp=inp)
     columns = list(channels)
 
-    with CalibrationDevice(uri, on_simulator=on_simulator) as device:
+    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=lambda m: console.say(f"  {m}")) as device:
         info = device.info
         assert info is not None
         for c in columns:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from station.errors import UserError
-from station.history.trend import PatientTrend, ProtocolTrend, patient_trend
+from station.history.trend import PatientTrend, ProtocolTrend, date_labels, patient_trend
 from station.index.sqlite import INDEX_NAME
 from station.index.update import open_store
 
@@ -64,10 +64,14 @@ def _f(v: float | None, fmt: str = ".1f", none: str = "—") -> str:
     return none if v is None else format(v, fmt)
 
 
+def _pct(pct: float) -> str:
+    return "0 %" if abs(pct) < 0.5 else f"{pct:+.0f} %"
+
+
 def _signed(v: float | None, pct: float | None) -> str:
     if v is None:
         return "—"
-    return f"{v:+.1f} N" + (f" ({pct:+.0f} %)" if pct is not None else "")
+    return f"{v:+.1f} N" + (f" ({_pct(pct)})" if pct is not None else "")
 
 
 def render(trend: PatientTrend) -> list[str]:
@@ -82,7 +86,9 @@ def render(trend: PatientTrend) -> list[str]:
 def render_protocol(p: ProtocolTrend) -> list[str]:
     out = [f"{p.protocol_id} ({p.kind})", f"  MDC: " + (f"{_f(p.error.mdc95)} {'%' if p.error.unit == '%' else 'N'} — "
                                                         if p.error.mdc95 is not None else "") + p.error.description]
-    header = (f"  {'date':<10}  {'side':<6} {'best N':>7} {'N/kg':>5} {'N·m/kg':>6} {'pain':>4}  "
+    labels = dict(zip([s.session_id for s in p.sessions], date_labels([s.date_utc for s in p.sessions]), strict=True))
+    w = max([10, *(len(x) for x in labels.values())])
+    header = (f"  {'date':<{w}}  {'side':<6} {'best N':>7} {'N/kg':>5} {'N·m/kg':>6} {'pain':>4}  "
               f"{'change since previous':<22} {'verdict':<25} {'change since first':<20} verdict")
     out.append(header)
     dates = {s.session_id: s for s in p.sessions}
@@ -92,9 +98,9 @@ def render_protocol(p: ProtocolTrend) -> list[str]:
             pt = next((x for x in p.sides.get(side, []) if x.session_id == sess.session_id), None)
             if pt is None:
                 continue
-            date = sess.date_utc[:10] if first_line else ""
+            date = labels[sess.session_id] if first_line else ""
             mark = "*" if pt.involved else " "
-            out.append(f"  {date:<10}  {side + mark:<6} {_f(pt.best_n):>7} {_f(pt.best_n_per_kg, '.2f'):>5} "
+            out.append(f"  {date:<{w}}  {side + mark:<6} {_f(pt.best_n):>7} {_f(pt.best_n_per_kg, '.2f'):>5} "
                        f"{_f(pt.best_torque_nm_per_kg, '.2f'):>6} {_f(pt.pain_max_0_10, 'd'):>4}  "
                        f"{_signed(pt.change_prev_n, pt.change_prev_pct):<22} {pt.verdict_prev or '—':<25} "
                        f"{_signed(pt.change_first_n, pt.change_first_pct):<20} {pt.verdict_first or '—'}")
@@ -104,10 +110,12 @@ def render_protocol(p: ProtocolTrend) -> list[str]:
         epic = (f"EPIC {_f(sess.epic_pct)} % (involved now vs {sess.epic_reference})"
                 if sess.epic_pct is not None else "")
         if sess.session_id in dates:
-            out.append(f"  {'':<10}  {lsi}   {epic}{mark}")
+            out.append(f"  {'':<{w}}  {lsi}   {epic}{mark}")
     out.append("  * involved side. LSI = involved / uninvolved x 100 (same session). "
                "EPIC = involved now / uninvolved at baseline x 100.")
     for n in p.norms:
+        latest = ", ".join(f"{side} {v:.2f}" for side, v in (n.get("latest") or {}).items() if v is not None)
         out.append(f"  norm: {n['low']}-{n['high']} {n['unit']} ({n['population']}; {n['citation']}"
-                   + ("" if n["checked"] else ", NOT checked against the source") + ")")
+                   + ("" if n["checked"] else ", NOT checked against the source") + ")"
+                   + (f"; latest session: {latest} {n['unit']}" if latest else ""))
     return out

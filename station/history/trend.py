@@ -237,6 +237,9 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
                     first = r
         if points:
             trend.sides[side] = points
+    for n in trend.norms:  # the latest session's values in the norm's unit
+        n["latest"] = {side: norm_value(n["metric"], pts[-1], body_mass_of(rows, pts[-1].session_id))
+                       for side, pts in trend.sides.items() if pts}
     marks = {s.session_id: s.baseline for s in sessions}
     for date, sid in order:
         inv = involved_by_session.get(sid)
@@ -256,6 +259,30 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
                              else f"uninvolved side at the first session ({base_date[:10]})")
         trend.sessions.append(SessionPoint(sid, date, marks.get(sid), inv, lsi, epic, label))
     return trend
+
+
+def date_labels(dates: list[str]) -> list[str]:
+    """Dates as YYYY-MM-DD, with the UTC time where one day has several sessions."""
+    days = [d[:10] for d in dates]
+    return [d[:16].replace("T", " ") if days.count(d[:10]) > 1 else d[:10] for d in dates]
+
+
+STANDARD_GRAVITY = 9.80665  # m/s²
+
+
+def body_mass_of(rows: Sequence[HistoryRow], session_id: str) -> float | None:
+    return next((r.body_mass_kg for r in rows if r.session_id == session_id), None)
+
+
+def norm_value(metric: str, p: TrendPoint, body_mass_kg: float | None) -> float | None:
+    """A trend point in a normative entry's metric (N·m/kg, N/kg, % body weight, N)."""
+    if metric == "peak_torque_per_kg":
+        return p.best_torque_nm_per_kg
+    if metric == "peak_force_per_kg":
+        return p.best_n_per_kg
+    if metric == "peak_force_pct_bw":
+        return None if p.best_n is None or not body_mass_kg else 100.0 * p.best_n / (body_mass_kg * STANDARD_GRAVITY)
+    return p.best_n
 
 
 def _baseline(order: list[tuple[str, str]], marks: dict[str, str | None], date: str, sid: str,

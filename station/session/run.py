@@ -1,6 +1,9 @@
-"""One call that runs a whole session: open devices, write the file, run, close cleanly.
+"""Opening, running and closing a whole session.
 
-Used by ``station session run`` and ``station demo``. Ctrl-C and SIGTERM end the session
+:func:`open_session` opens the devices, writes the file header, starts the pipeline and
+builds the engine: what a window or a script uses. :func:`run_session` is the CLI's thin
+wrapper around it (``station session run`` and ``station demo``), answering the engine
+with a blocking :class:`~station.session.runner.SessionUI`. Ctrl-C and SIGTERM end the session
 cleanly: the current trial is kept and marked aborted, the file is closed with status
 ``aborted``; the exception is re-raised so the CLI exits non-zero.
 """
@@ -13,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.model import Protocol
-from station.pipeline import Pipeline
-from station.session.model import Patient, TestSummary
-from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionRunner, SessionUI, session_path
 from drivers.registry import parse_uri
+from protocols.model import Protocol
+from station.clock import Clock
 from station.errors import UserError
 from station.index.update import index_closed_session
+from station.pipeline import BoundDevice, Pipeline
+from station.session.events import SessionClosed
+from station.session.logfile import SessionLog
+from station.session.model import Patient, TestSummary
+from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionEngine, SessionUI, session_path
+from station.session.ui_bridge import run_with_ui
 from station.session.setup import (
     DeviceArg,
     bind_roles,
@@ -143,19 +150,123 @@ def used_channels(protocols: list[Protocol], bound: dict[str, DeviceArg]) -> dic
     return {k: sorted(v) for k, v in out.items()}
 
 
-def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
-                ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
-                calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
-                on_path: Callable[[Path], None] | None = None,
-                session_attrs: dict[str, Any] | None = None) -> SessionResult:
+class OpenSession:
+    """A session ready to run: devices open and streaming, file header written, engine built.
+
+    ``pipeline`` (ring buffers, live detectors, :meth:`~station.pipeline.Pipeline.subscribe`)
+    and ``engine`` (commands, events, :meth:`~station.session.runner.SessionEngine.start`)
+    are what a front end uses; ``path`` is the session file, ``log_path`` its log file,
+    ``warnings`` the lines to show before starting (calibration overrides). Always call
+    :meth:`close` (or use ``with``): it stops the devices and closes the file.
+    """
+
+    def __init__(self, *, path: Path, devices: dict[str, BoundDevice], roles: dict[str, str], writer: SessionWriter,
+                 pipeline: Pipeline, engine: SessionEngine, warnings: list[str], log: SessionLog | None) -> None:
+        self.path = path
+        self.devices = devices
+        self.roles = roles
+        self.writer = writer
+        self.pipeline = pipeline
+        self.engine = engine
+        self.warnings = warnings
+        self._log = log
+        self.log_path = log.path if log is not None else None
+        self.status: str | None = None  # the final status, once closed
+
+    def __enter__(self) -> OpenSession:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        elif issubclass(exc_type, (KeyboardInterrupt, SessionAborted)):
+            self.close(layout.STATUS_ABORTED)
+        else:
+            self.close(layout.STATUS_INTERRUPTED)
+
+    @property
+    def summaries(self) -> list[TestSummary]:
+        return self.engine.summaries
+
+    def final_status(self) -> str:
+        """The status the engine's run ended with: complete, aborted or interrupted."""
+        err = self.engine.error
+        if isinstance(err, (SessionAborted, KeyboardInterrupt)):
+            return layout.STATUS_ABORTED
+        if err is not None:
+            return layout.STATUS_INTERRUPTED
+        return layout.STATUS_COMPLETE if self.engine.state == "done" else layout.STATUS_ABORTED
+
+    def close(self, status: str | None = None) -> str:
+        """Stop the devices, close the file with ``status`` (default: how the engine ended;
+        a session still running is aborted first), emit ``SessionClosed``; returns the status.
+        Idempotent."""
+        if self.status is not None:
+            return self.status
+        if self.engine.state not in ("idle", "done") and self.engine._thread is not None:
+            self.engine.request_abort("session closed")
+            self.engine.join(10.0)
+        status = status or self.final_status()
+        error = None if self.engine.error is None or status == layout.STATUS_ABORTED else str(self.engine.error)
+        try:
+            try:
+                self.pipeline.stop()
+                for d in self.devices.values():
+                    d.close()
+            finally:  # a second Ctrl-C during the clean-up must not skip closing the file
+                self.engine.detach()
+                self.engine.file.close(
+                    status,
+                    summary=[s.as_dict() for s in self.engine.summaries],
+                    device_stats={k: d.driver.stats.as_dict() for k, d in self.devices.items()},
+                    reader_events=[f"{e.device_id} {e.kind}: {e.message}" for e in self.pipeline.events],
+                    **({"health_events": [h.describe() for h in self.pipeline.health]} if self.pipeline.health else {}),
+                )
+                index_closed_session(self.path)  # the results index beside the files (never raises)
+        finally:
+            self.status = status
+            if self._log is not None:
+                self._log.close()
+        self.engine.emit(SessionClosed(self.engine.clock.now(), status, self.path, tuple(self.engine.summaries), error))
+        return status
+
+
+def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
+                 options: RunnerOptions = RunnerOptions(), auto: bool = False, involved_ratio: float = 0.82,
+                 calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
+                 on_path: Callable[[Path], None] | None = None, on_warning: Callable[[str], None] | None = None,
+                 session_attrs: dict[str, Any] | None = None, clock: Clock | None = None,
+                 log_file: bool = True) -> OpenSession:
+    """Open the devices of ``protocols`` (``device_args`` bound to their roles), create the
+    session file in ``out_dir``, write its header, start the readers and the pipeline, and
+    build the :class:`~station.session.runner.SessionEngine` (not started).
+
+    ``auto``: a simulated patient pushes on every ``sim:`` device when cued. ``on_path`` is
+    told the file's path before it is created; ``on_warning`` gets each warning line (also
+    kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
+    session file (the station's log records of this session). Raises
+    :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
+
+    Typical use (a window)::
+
+        session = open_session(protocols=[...], device_args=[...], patient=p, out_dir=d)
+        session.engine.subscribe(on_event)      # events, in the engine thread
+        session.engine.start()                  # the session runs in its own thread
+        ... session.engine.go() ... session.pipeline.rings["dynamometer"].since(seen) ...
+        session.engine.join(); session.close()
+    """
     bound = bind_roles(protocols, device_args)
     sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
     devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
                                           allow_uncalibrated=allow_uncalibrated,
                                           channels=used_channels(protocols, bound))
+    warnings: list[str] = []
     for d in devices.values():
         for o in d.calibration_snapshot.get("overrides", []):
-            ui.info(f"WARNING: {o['reason']} — used anyway (--allow-uncalibrated, recorded in the session file)")
+            line = f"WARNING: {o['reason']} — used anyway (--allow-uncalibrated, recorded in the session file)"
+            warnings.append(line)
+            if on_warning:
+                on_warning(line)
     try:
         check_rates(protocols, devices, roles)
     except UserError:
@@ -167,16 +278,37 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
         on_path(path)
     writer = SessionWriter(path)
     pipeline = Pipeline(list(devices.values()), writer)
-    runner = SessionRunner(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
-                           ui=ui, options=options, actor=actor if auto else None, history_dir=out_dir,
-                           session_attrs=session_attrs)
+    engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
+                           options=options, actor=actor if auto else None, history_dir=out_dir,
+                           session_attrs=session_attrs, clock=clock)
+    session_log = SessionLog(path.with_suffix(".log")) if log_file else None
+    session = OpenSession(path=path, devices=devices, roles=roles, writer=writer, pipeline=pipeline, engine=engine,
+                          warnings=warnings, log=session_log)
+    try:
+        engine.write_header(devices, {k: d.calibration_snapshot for k, d in devices.items()})
+        pipeline.start()
+    except BaseException:
+        session.close(layout.STATUS_INTERRUPTED)
+        raise
+    return session
+
+
+def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
+                ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
+                calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
+                on_path: Callable[[Path], None] | None = None,
+                session_attrs: dict[str, Any] | None = None) -> SessionResult:
+    """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
+    prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
+    close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
+    session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
+                           options=options, auto=auto, involved_ratio=involved_ratio,
+                           calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
+                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs)
     status = layout.STATUS_COMPLETE
-    calibration = {k: d.calibration_snapshot for k, d in devices.items()}
     with sigterm_as_interrupt():
         try:
-            runner.write_header(devices, calibration)
-            pipeline.start()
-            runner.run()
+            run_with_ui(session.engine, ui)
         except (KeyboardInterrupt, SessionAborted):
             status = layout.STATUS_ABORTED
             raise
@@ -184,16 +316,5 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             status = layout.STATUS_INTERRUPTED
             raise
         finally:
-            try:
-                pipeline.stop()
-                for d in devices.values():
-                    d.close()
-            finally:  # a second Ctrl-C during the clean-up must not skip closing the file
-                writer.close({
-                    "status": status,
-                    "summary": [s.as_dict() for s in runner.summaries],
-                    "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
-                    "reader_events": [f"{e.device_id} {e.kind}: {e.message}" for e in pipeline.events],
-                })
-                index_closed_session(path)  # the results index beside the files (never raises)
-    return SessionResult(path, status, runner.summaries)
+            session.close(status)
+    return SessionResult(session.path, status, session.engine.summaries)

@@ -1,18 +1,25 @@
-"""The session state machine: tests in order; per test tare, then per trial countdown,
-record, live onset/peak, auto-stop, rest; acceptance rules; results; summary with LSI.
+"""The session engine: tests in order; per test tare, then per trial countdown, record,
+live onset/peak, auto-stop, rest; acceptance rules; results; summary with LSI.
 
-The runner talks to people only through a :class:`SessionUI` (terminal, GUI or a script)
-and to devices only through the :class:`~station.pipeline.Pipeline`. An optional *actor*
-plays the patient in simulated runs (``--auto``, the demo).
+:class:`SessionEngine` is a state machine that takes **commands** (go, redo, skip, tare,
+stop_trial, abort, pain) from a thread-safe queue and emits typed **events**
+(:mod:`station.session.events`); it never asks a front end anything and never sleeps
+outside its clock's waits, so a terminal, a Qt window, a script or a test drive the same
+engine. It talks to devices only through the :class:`~station.pipeline.Pipeline`. An
+optional *actor* plays the patient in simulated runs (``--auto``, the demo).
+
+:class:`SessionRunner` runs the engine for a blocking :class:`SessionUI` (the terminal):
+the engine in a worker thread, the UI answering its events in the calling thread.
 """
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol as TypingProtocol
 
@@ -25,10 +32,14 @@ from station.analysis.isometric import IsometricParams, analyze_isometric
 from station.analysis.reps import summarize_reps
 from station.analysis.symmetry import asymmetry_index, limb_symmetry_index, relative_to_baseline
 from station.calibration_link import TareTracker
+from station.clock import Clock
 from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
+from station.session import events as ev
+from station.session.control import AbortRequested, EngineControl, PipelineFailed
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
 from station.storage import layout
+from station.storage.session_file import SessionFile
 from station.storage.writer import SessionWriter
 
 STANDARD_GRAVITY = 9.80665  # m/s²
@@ -41,7 +52,14 @@ class SessionAborted(Exception):
     """The operator ended the session (``q``, Ctrl-C or SIGTERM)."""
 
 
+class _DeviceLost(Exception):
+    """A device of the trial being recorded disconnected (engine internal)."""
+
+
 class SessionUI(TypingProtocol):
+    """A blocking front end (the terminal) as :class:`SessionRunner` drives it: each method
+    answers one engine event; ``before_trial`` returns a command name, ``ask_pain`` a rating."""
+
     def info(self, text: str) -> None: ...
     def before_trial(self, test: TestSummary, side: str, rep: int, attempt: int, cue: str) -> str: ...
     def countdown(self, side: str, rep: int, seconds_left: float) -> None: ...
@@ -64,6 +82,8 @@ class RunnerOptions:
     operator: str = ""
     ui_period_s: float = 0.1
     ask_pain: bool = False  # ask the patient's pain (0–10) after each recorded trial
+    wait_for_go: bool = True  # False: start each trial without waiting for 'go' (scripts, --auto)
+    sample_timeout_s: float = 5.0  # how long zeroing waits for a device's samples
 
 
 @dataclass(frozen=True)
@@ -88,22 +108,38 @@ def side_channels(protocol: Protocol, roles: dict[str, str]) -> dict[str, SideCh
     return out
 
 
-class SessionRunner:
-    """Runs protocols for one patient and writes the session file.
+class _InfoEvents:
+    """``engine.ui.info(text)`` → an :class:`~station.session.events.Info` event."""
 
-    ``roles`` maps each protocol device role to a bound device id in ``pipeline``.
+    def __init__(self, engine: SessionEngine) -> None:
+        self._engine = engine
+
+    def info(self, text: str) -> None:
+        self._engine.emit(ev.Info(self._engine.clock.now(), text))
+
+
+class SessionEngine(EngineControl):
+    """Runs protocols for one patient and writes the session file: commands in, events out.
+
+    ``roles`` maps each protocol device role to a bound device id in ``pipeline``; the
+    pipeline is started by the caller (:func:`station.session.run.open_session` does it all).
+    ``clock`` defaults to the host monotonic clock; tests pass a
+    :class:`~station.clock.FakeClock`. Call :meth:`run` in the thread that should run the
+    session (it returns when the session ends), or :meth:`start` for a thread of its own;
+    send commands and :meth:`request_abort` from any thread; :meth:`subscribe` to its events.
     """
 
     def __init__(self, *, patient: Patient, protocols: list[Protocol], pipeline: Pipeline, writer: SessionWriter,
-                 roles: dict[str, str], ui: SessionUI, options: RunnerOptions = RunnerOptions(),
+                 roles: dict[str, str], options: RunnerOptions = RunnerOptions(),
                  actor: Actor | None = None, session_attrs: dict[str, Any] | None = None,
-                 history_dir: Path | None = None) -> None:
+                 history_dir: Path | None = None, clock: Clock | None = None) -> None:
+        super().__init__(pipeline, clock)
         self.patient = patient
         self.protocols = protocols
-        self.pipeline = pipeline
         self.writer = writer
+        self.file = SessionFile(writer)  # every write of the session layout goes through it
         self.roles = roles
-        self.ui = ui
+        self.ui = _InfoEvents(self)  # the engine's only "UI": lines for people, as Info events
         self.options = options
         self.actor = actor
         self.session_attrs = session_attrs or {}
@@ -112,35 +148,73 @@ class SessionRunner:
         self.summaries: list[TestSummary] = []
         self.tare_trackers: dict[str, TareTracker] = {}  # device id → tares of the session, drift between them
         self.session_id = str(uuid.uuid4())
+        self.current: TestSummary | None = None  # the test being run
+        self._trial_devices: frozenset[str] = frozenset()  # devices of the trial being recorded
+        self._lost: str | None = None  # a device of that trial disconnected
+        self._queued_choice: str | None = None  # a choice made while paused, for the next prompt
+        self._retry = False  # the next trial repeats one a disconnect interrupted
+        self._health_reported = False
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None  # what ended a run() started with start()
 
     # -- the whole session ------------------------------------------------------------------
-    def write_header(self, devices: dict[str, BoundDevice], calibration: dict[str, Any]) -> None:
-        self.writer.create(
-            {"session_id": self.session_id, "algorithm_version": ALGORITHM_VERSION,
-             "station_version": __version__},
-            {**self.patient.as_dict(), "operator": self.options.operator, **self.session_attrs},
-        )
-        for device_id, d in devices.items():
-            self.writer.set_attrs(f"devices/{device_id}", {
-                **{k: v for k, v in d.info.as_dict().items() if k != "settings"},
-                "uri": d.uri, "settings": d.info.settings,
-                "calibration": d.calibration_snapshot,
-            })
-        self.writer.set_attrs("calibration", {"snapshot": calibration})
-        for p in self.protocols:
-            self.writer.set_attrs(f"protocols/{p.id}", {
-                "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
-                "text": p.source_text, "timing": asdict(p.timing)})
+    def write_header(self, devices: dict[str, BoundDevice], calibration: dict[str, Any] | None = None) -> None:
+        """Create the session file: session, patient, devices, calibrations, protocols.
+        (``calibration`` is ignored: the snapshot is taken from ``devices``.)"""
+        self.file.write_header(
+            root={"session_id": self.session_id, "algorithm_version": ALGORITHM_VERSION,
+                  "station_version": __version__},
+            patient=self.patient, session={"operator": self.options.operator, **self.session_attrs},
+            devices=devices, protocols=self.protocols)
 
     def run(self) -> list[TestSummary]:
-        """Run every protocol in order; returns the test summaries. Raises SessionAborted."""
-        for index, protocol in enumerate(self.protocols, start=1):
-            summary = self.run_test(index, protocol)
-            self.summaries.append(summary)
-            self.ui.test_done(summary)
-            if summary.status == layout.STATUS_ABORTED:
-                raise SessionAborted(f"session aborted during {protocol.name}")
+        """Run every protocol in order, in the calling thread; returns the test summaries.
+
+        Raises :class:`SessionAborted` after an abort (command, :meth:`request_abort`, Ctrl-C
+        in this thread) and :class:`~station.session.control.PipelineFailed` when the pipeline
+        can no longer record (a :class:`~station.session.events.HealthError` is emitted first).
+        """
+        self.emit(ev.SessionStarted(self.clock.now(), self.session_id, self.writer.path, self.patient.patient_id,
+                                    tuple(p.name for p in self.protocols)))
+        try:
+            for index, protocol in enumerate(self.protocols, start=1):
+                summary = self.run_test(index, protocol)
+                self.summaries.append(summary)
+                self.emit(ev.TestDone(self.clock.now(), summary))
+                if summary.status == layout.STATUS_ABORTED:
+                    raise SessionAborted(f"session aborted during {protocol.name}")
+            if self.abort_requested:
+                raise SessionAborted("session aborted")
+        except AbortRequested as exc:
+            raise SessionAborted(f"session aborted ({exc})") from None
+        except PipelineFailed as exc:
+            if not self._health_reported:
+                self._health_reported = True
+                self.emit(ev.HealthError(self.clock.now(), exc.event.source, str(exc)))
+            raise
+        finally:
+            self._set_state("done")
         return self.summaries
+
+    def start(self) -> threading.Thread:
+        """Run the session in a thread of its own ("session-engine"); returns the thread.
+        What ended it is in :attr:`error` (None: complete)."""
+        def work() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # noqa: BLE001 - kept for whoever joins
+                self.error = exc
+
+        self._thread = threading.Thread(target=work, name="session-engine", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for a session started with :meth:`start`; True once it has ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
 
     # -- one test -----------------------------------------------------------------------------
     def _timing(self, protocol: Protocol) -> tuple[float, float, float]:
@@ -152,59 +226,79 @@ class SessionRunner:
     def run_test(self, index: int, protocol: Protocol) -> TestSummary:
         test = layout.test_key(index, protocol.id)
         summary = TestSummary(test=test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind)
+        self.current = summary
         by_side = side_channels(protocol, self.roles)
         used = sorted({sc.device_id for sc in by_side.values()})
+        countdown_s, duration_s, rest_s = self._timing(protocol)
+        self.emit(ev.TestStarted(self.clock.now(), index, test, protocol.id, protocol.name, protocol.kind,
+                                 protocol.cues.setup, tuple(protocol.trial_plan(self.options.first_side)),  # type: ignore[arg-type]
+                                 countdown_s, duration_s, rest_s))
         self.ui.info(f"{protocol.name}: {protocol.cues.setup}".rstrip(": "))
+        self._set_state("taring")
         tare, tare_log = self._tare(used)
+        self.emit(ev.Tared(self.clock.now(), test, tare))
         on_demand: list[dict[str, Any]] = []
-        self.writer.set_attrs(f"tests/{test}", {
-            "protocol_id": protocol.id, "name": protocol.name, "kind": protocol.kind, "index": index,
-            "status": layout.STATUS_RECORDING, "tare_n": tare, "tare_log": tare_log,
-            "involved_side": self.patient.involved_side})
+        self.file.begin_test(test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind, index=index,
+                             tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side)
         plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
         planned = {s: sum(1 for side, _ in plan if side == s) for s in {side for side, _ in plan}}
-        countdown_s, duration_s, rest_s = self._timing(protocol)
         trial_no = 0
         attempts: dict[str, int] = {}
         last: TrialOutcome | None = None
         while plan:
             side, rep = plan.popleft()
             attempt = attempts.get(side, 0) + 1
-            choice = self.ui.before_trial(summary, side, rep, attempt, protocol.cues.start)
+            choice = self._await_choice(test, side, rep, attempt, protocol.cues.start, can_redo=last is not None)
+            if choice == "go" and not self._devices_present(used):
+                choice = self._pause(test, used, side, rep, None)
+            if choice == "retry":
+                plan.appendleft((side, rep))
+                continue
             if choice == "abort":
                 summary.status = layout.STATUS_ABORTED
                 break
             if choice == "tare":  # zero on demand (limb off the pad / plates empty), then ask again
+                self._set_state("taring")
                 tare_now, log_now = self._tare(used)
+                self.emit(ev.Tared(self.clock.now(), test, tare_now, on_demand=True))
                 on_demand.append({"before_trial": layout.trial_key(trial_no + 1), "tare_n": tare_now, "log": log_now})
-                self.writer.set_attrs(f"tests/{test}", {"tare_on_demand": on_demand})
+                self.file.update_test(test, tare_on_demand=on_demand)
                 self.ui.info("zeroed: " + ", ".join(
                     f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N" for d, vals in tare_now.items()))
                 plan.appendleft((side, rep))
                 continue
             if choice == "redo" and last is not None:
                 last.status = "rejected"
-                self.writer.set_attrs(f"tests/{test}/trials/{last.trial}", {"status": "rejected"})
+                self.file.set_trial(test, last.trial, status="rejected")
                 plan.appendleft((side, rep))
                 side, rep = last.side, last.rep
                 attempt = attempts.get(side, 0) + 1
             trial_no += 1
             if choice == "skip":
                 outcome = TrialOutcome(test, layout.trial_key(trial_no), side, rep, attempt, "skipped")
-                self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}",
-                                      {"side": side, "rep": rep, "attempt": attempt, "status": "skipped"})
+                self.file.skipped_trial(outcome)
             else:
                 outcome = self.record_trial(protocol, test, trial_no, side, rep, attempt, by_side,
                                             countdown_s, duration_s)
             attempts[side] = attempt
             summary.trials.append(outcome)
             last = outcome
-            self.ui.trial_done(outcome)
+            self.emit(ev.TrialRecorded(self.clock.now(), outcome))
             if self.options.ask_pain and outcome.status in (layout.STATUS_COMPLETE, layout.STATUS_INTERRUPTED):
-                outcome.pain_0_10 = self.ui.ask_pain(side)
+                outcome.pain_0_10 = self._ask_pain(outcome)
                 if outcome.pain_0_10 is not None:
-                    self.writer.set_attrs(f"tests/{test}/trials/{outcome.trial}", {"pain_0_10": outcome.pain_0_10})
+                    self.file.set_trial(test, outcome.trial, pain_0_10=outcome.pain_0_10)
             if outcome.status == layout.STATUS_ABORTED:
+                summary.status = layout.STATUS_ABORTED
+                break
+            if self._lost is not None:  # a device went away mid-trial: pause, then retry or not
+                lost, self._lost = self._lost, None
+                again = self._pause(test, used, side, rep, lost)
+                if again in ("retry", "skip"):
+                    plan.appendleft((side, rep))
+                    self._queued_choice = "skip" if again == "skip" else None
+                    self._retry = again == "retry"
+                    continue
                 summary.status = layout.STATUS_ABORTED
                 break
             self._maybe_add_rep(protocol, summary, plan, side, rep, attempts, planned)
@@ -213,9 +307,7 @@ class SessionRunner:
                 between = protocol.timing.rest_between_sides_s
                 self._rest(between if switching and between is not None and self.options.rest_s is None else rest_s)
         self._summarise(protocol, summary)
-        self.writer.set_attrs(f"tests/{test}", {
-            "status": summary.status, "summary": summary.as_dict(),
-            **self._headline_attrs(summary)})
+        self.file.end_test(summary, **self._headline_attrs(summary))
         return summary
 
     def _tare(self, used: list[str]) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
@@ -224,7 +316,7 @@ class SessionRunner:
         tare_log: dict[str, Any] = {}
         for device_id in used:
             rate = self.pipeline.devices[device_id].info.rate_hz
-            self.pipeline.wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
+            self._wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
             # a channel used without calibration (--allow-uncalibrated) reads NaN: no tare (null)
             tare[device_id] = [v if math.isfinite(v) else None for v in self.pipeline.tare(device_id, 0.5).tolist()]
             tracker = self.tare_trackers.get(device_id)
@@ -248,58 +340,175 @@ class SessionRunner:
             needs = (len(valid) - 1) in reps.flagged
         if needs and attempts.get(side, 0) < protocol.acceptance.max_reps:
             plan.append((side, rep + 1))
+            self.emit(ev.RepAdded(self.clock.now(), summary.test, side, rep + 1, "acceptance rule"))
             self.ui.info(f"{side}: one more rep (acceptance rule, max {protocol.acceptance.max_reps})")
 
+    # -- waits: every one takes commands and honours an abort ----------------------------------
+    def _await_choice(self, test: str, side: str, rep: int, attempt: int, cue: str, *, can_redo: bool) -> str:
+        """``ready``: emit TrialReady, then the clinician's choice: go, redo, skip, tare or abort."""
+        queued, self._queued_choice = self._queued_choice, None
+        retry, self._retry = self._retry, False
+        if queued is not None:
+            return queued
+        self._set_state("ready")
+        self.emit(ev.TrialReady(self.clock.now(), test, side, rep, attempt, cue, can_redo, retry))
+        try:
+            if not self.options.wait_for_go:
+                self.check()
+                return "go"
+            while True:
+                cmd = self.wait(None)
+                assert cmd is not None
+                if cmd.name in ("go", "redo", "skip", "tare"):
+                    return cmd.name
+                self.ignored(cmd)
+        except AbortRequested:
+            return "abort"
+
+    def _timed(self, deadline: float, tick: Callable[[float], None]) -> bool:
+        """Wait until ``deadline`` on the engine clock, calling ``tick(seconds_left)`` every
+        ``ui_period_s``; False if ``stop_trial`` came first. Raises on abort, on a pipeline
+        failure and when a device of the trial disconnects."""
+        while (left := deadline - self.clock.now()) > 0:
+            tick(left)
+            cmd = self.wait(min(self.options.ui_period_s, left))
+            if self._lost is not None:
+                raise _DeviceLost(self._lost)
+            if cmd is None:
+                continue
+            if cmd.name == "stop_trial":
+                return False
+            self.ignored(cmd)
+        return True
+
     def _rest(self, rest_s: float) -> None:
-        end = time.monotonic() + rest_s
-        while (left := end - time.monotonic()) > 0:
-            self.ui.rest(left)
-            time.sleep(min(self.options.ui_period_s * 5, left))
+        """``resting`` for ``rest_s`` (``go`` ends it early). An abort ends it at once; the
+        next prompt then ends the test."""
+        self._set_state("resting")
+        end = self.clock.now() + rest_s
+        try:
+            while (left := end - self.clock.now()) > 0:
+                self.emit(ev.Resting(self.clock.now(), rest_s, left))
+                cmd = self.wait(min(self.options.ui_period_s * 5, left))
+                if cmd is None:
+                    continue
+                if cmd.name == "go":
+                    return
+                self.ignored(cmd)
+        except AbortRequested:
+            return
+
+    def _ask_pain(self, outcome: TrialOutcome) -> int | None:
+        """``pain``: wait for the patient's rating of the trial just recorded (None on abort)."""
+        self._set_state("pain")
+        self.emit(ev.PainRequested(self.clock.now(), outcome.test, outcome.trial, outcome.side))
+        try:
+            while True:
+                cmd = self.wait(None)
+                assert cmd is not None
+                if cmd.name == "pain":
+                    return cmd.value
+                self.ignored(cmd)
+        except AbortRequested:
+            return None
+
+    def _wait_for_samples(self, device_id: str, n: int) -> bool:
+        """Wait (engine clock) until ``device_id`` has delivered ``n`` samples in total."""
+        ring = self.pipeline.rings[device_id]
+        return self.wait_until(lambda: ring.total >= n, self.options.sample_timeout_s)
+
+    def _devices_present(self, used: list[str]) -> bool:
+        return not (self.disconnected & set(used))
+
+    def _pause(self, test: str, used: list[str], side: str, rep: int, lost: str | None) -> str:
+        """``paused``: a device of this test is disconnected. Wait for every one to come back
+        (then "retry"), or for ``skip`` ("skip") or ``abort`` ("abort")."""
+        missing = sorted(self.disconnected & set(used)) or ([lost] if lost else [])
+        self._set_state("paused")
+        message = (f"{', '.join(missing)} disconnected: waiting for it to come back "
+                   "(the trial will be repeated; skip it or end the session meanwhile)")
+        self.emit(ev.Paused(self.clock.now(), test, tuple(missing), side, rep, message))
+        self.ui.info(message)
+        try:
+            while not self._devices_present(used):
+                cmd = self.wait(self.options.ui_period_s * 5)
+                if cmd is None:
+                    continue
+                if cmd.name == "skip":
+                    return "skip"
+                self.ignored(cmd, f"{', '.join(sorted(self.disconnected & set(used)))} still disconnected")
+        except AbortRequested:
+            return "abort"
+        self.ui.info(f"{', '.join(missing)} back: the trial will be repeated")
+        return "retry"
+
+    def on_device_event(self, event: Any) -> None:
+        if event.kind == "disconnected" and event.device_id in self._trial_devices:
+            self._lost = event.device_id
 
     # -- one trial ----------------------------------------------------------------------------
     def record_trial(self, protocol: Protocol, test: str, trial_no: int, side: str, rep: int, attempt: int,
                      by_side: dict[str, SideChannels], countdown_s: float, duration_s: float) -> TrialOutcome:
         trial = layout.trial_key(trial_no)
         measured = ["left", "right"] if side == "both" else [side]
-        live = by_side[measured[0]]
         devices = {sc.device_id: self.pipeline.devices[sc.device_id] for s, sc in by_side.items() if s in measured}
-        self.pipeline.watch(live.device_id, live.channels)
+        self.pipeline.watch_sides({s: (by_side[s].device_id, by_side[s].channels) for s in measured})
         attrs = {"side": side, "rep": rep, "attempt": attempt, "protocol_id": protocol.id,
                  "channels": {s: {"device": by_side[s].device_id, "channels": list(by_side[s].channels)}
                               for s in measured}}
+        self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
         status = layout.STATUS_COMPLETE
         cue_s = onset = None
+        failure: PipelineFailed | None = None
+        stopped_early = False
         try:
-            start = time.monotonic()
-            while (left := start + countdown_s - time.monotonic()) > 0:
-                self.ui.countdown(side, rep, left)
-                time.sleep(min(self.options.ui_period_s, left))
-            self.pipeline.live.arm()
-            cue_s = time.monotonic()
-            if self.actor is not None:
-                self.actor(protocol, side, cue_s, duration_s)
-            end = cue_s + duration_s + self.options.tail_s
-            while (now := time.monotonic()) < end:
-                self.ui.live(side, rep, self.pipeline.live.state(), now - cue_s, duration_s)
-                time.sleep(self.options.ui_period_s)
-            onset = self.pipeline.live.state().onset_t_s
-        except KeyboardInterrupt:
+            self._set_state("countdown")
+            self.emit(ev.TrialArmed(self.clock.now(), test, trial, side, rep, attempt, protocol.cues.start,
+                                    countdown_s, duration_s, tuple(measured)))
+            start = self.clock.now()
+            if self._timed(start + countdown_s,
+                           lambda left: self.emit(ev.Countdown(self.clock.now(), side, rep, left))):
+                for detector in self.pipeline.watched.values():
+                    detector.arm()
+                cue_s = self.clock.now()
+                self._set_state("recording")
+                self.emit(ev.Recording(cue_s, test, trial, side, rep, cue_s, duration_s))
+                if self.actor is not None:
+                    self.actor(protocol, side, cue_s, duration_s)
+                end = cue_s + duration_s + self.options.tail_s
+                stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
+                    self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
+                    {s: d.state() for s, d in self.pipeline.watched.items()})))
+                onset = self.pipeline.live.state().onset_t_s
+            else:
+                stopped_early = True
+        except (KeyboardInterrupt, AbortRequested):
             status = layout.STATUS_ABORTED
+        except _DeviceLost:
+            status = layout.STATUS_INTERRUPTED
+        except PipelineFailed as exc:
+            status = layout.STATUS_INTERRUPTED
+            failure = exc
+        finally:
+            self._trial_devices = frozenset()
         data, events = self.pipeline.end_recording()
         flags = [f"{e.kind}: {e.message}" for e in events if e.kind in ("disconnected", "overflow", "error")]
         if any(e.kind == "disconnected" for e in events) and status == layout.STATUS_COMPLETE:
             status = layout.STATUS_INTERRUPTED
+        if status == layout.STATUS_COMPLETE and any(data.get(d) is None or data[d].samples == 0 for d in devices):
+            status = layout.STATUS_INTERRUPTED  # never a complete trial without samples
         outcome = TrialOutcome(test, trial, side, rep, attempt, status, flags=flags)
+        if failure is not None:
+            outcome.flags.append(str(failure))
+        if stopped_early and status == layout.STATUS_COMPLETE:
+            outcome.flags.append("stopped early by the operator")
         if status != layout.STATUS_ABORTED:
             self._analyse(protocol, outcome, data, by_side, measured, cue_s)
-        self.pipeline.writer.end_trial({  # type: ignore[union-attr]
-            "status": outcome.status, "cue_host_s": cue_s, "live_onset_host_s": onset,
-            "quality_flags": outcome.flags, "results": outcome.results,
-            "peak_force_n": outcome.peak_force_n, "algorithm_version": ALGORITHM_VERSION,
-        })
-        if status == layout.STATUS_ABORTED:
-            raise SessionAborted(f"trial {side} rep {rep} aborted")
+        self.file.end_trial(outcome, cue_host_s=cue_s, live_onset_host_s=onset, algorithm_version=ALGORITHM_VERSION)
+        if failure is not None:
+            self.emit(ev.TrialRecorded(self.clock.now(), outcome))
+            raise failure
         return outcome
 
     def _analyse(self, protocol: Protocol, outcome: TrialOutcome, data: dict[str, TrialData],
@@ -432,6 +641,24 @@ class SessionRunner:
             if key in summary.symmetry and summary.symmetry[key] is not None:
                 out[f"symmetry_{key}"] = summary.symmetry[key]
         return out
+
+
+class SessionRunner(SessionEngine):
+    """A :class:`SessionEngine` answered by a blocking :class:`SessionUI` (the terminal).
+
+    :meth:`run` runs the engine in a worker thread and, in the calling thread, hands each
+    event to ``ui`` (``before_trial``'s answer becomes the command; Ctrl-C there aborts the
+    session cleanly and is re-raised). Same arguments as :class:`SessionEngine`, plus ``ui``.
+    """
+
+    def __init__(self, *, ui: SessionUI, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.front_end = ui
+
+    def run(self) -> list[TestSummary]:
+        from station.session.ui_bridge import run_with_ui
+
+        return run_with_ui(self, self.front_end, run=lambda: SessionEngine.run(self))
 
 
 def common_grid(forces: dict[str, np.ndarray], times: dict[str, np.ndarray], rates: dict[str, float]

@@ -68,7 +68,8 @@ def write_session(path: Path, *, patient_id: str, created_utc: str, tests: list[
                                   lever_arm_m=spec.lever_arm_m)
             w.begin_trial(TrialSpec(test, trial, {"dynamometer": TrialDevice(1, False)},
                                     {"side": side, "rep": rep + 1, "attempt": rep + 1,
-                                     "protocol_id": spec.protocol_id}))
+                                     "protocol_id": spec.protocol_id,
+                                     "channels": {side: {"device": "dynamometer", "channels": [0]}}}))
             t = np.arange(f.size) / RATE_HZ + 100.0
             w.append("dynamometer", t, f[:, None].copy(), f[:, None].copy())
             w.end_trial({"status": "complete", "results": r.to_dict(), "peak_force_n": r.peak_force_n,

@@ -134,3 +134,33 @@ def test_best_of_two_tests_of_one_protocol_in_a_session():
     t = protocol_trend("p", rows, [], [srow("a", "2026-01-01")], [])
     assert [p.best_n for p in t.sides["left"]] == [210]
     assert t.sessions[0].lsi_pct == pytest.approx(150 / 210 * 100)
+
+
+def test_norm_values_in_the_entry_unit():
+    from station.history.trend import TrendPoint, norm_value
+
+    p = TrendPoint("s", "2026-01-01", best_n=196.133, best_n_per_kg=2.8, best_torque_nm=70.0,
+                   best_torque_nm_per_kg=1.0, pain_max_0_10=None, involved=True)
+    assert norm_value("peak_force_pct_bw", p, 80.0) == pytest.approx(25.0, rel=1e-5)  # 196.133 N of 784.532 N
+    assert norm_value("peak_torque_per_kg", p, 80.0) == 1.0
+    assert norm_value("peak_force_per_kg", p, 80.0) == 2.8
+    assert norm_value("peak_force_pct_bw", p, None) is None
+
+
+def test_reference_file_is_valid_and_every_builtin_reference_exists():
+    from protocols.loader import builtin_protocols
+    from station.history.reference import load_reference_values, parse_reference_values
+    from station.errors import UserError
+
+    refs = load_reference_values()
+    for p in builtin_protocols().values():
+        for ref_id in p.references:
+            assert ref_id in refs.entries, f"{p.id}: unknown reference {ref_id}"
+    for e in refs.entries.values():
+        assert e.doi.startswith("10.") and e.citation and e.check_note
+        if not e.checked:
+            assert "NOT" in e.check_note or "not" in e.check_note  # says what was not checked
+    with pytest.raises(UserError, match="entry 'x': unit"):
+        parse_reference_values('format_version = 1\nversion = "1"\n[[entry]]\nid = "x"\nprotocols = []\n'
+                               'device_kind = "d"\nposition = "p"\npopulation = "p"\nmetric = "peak_force"\n'
+                               'unit = "lbs"\ncitation = "c"\ndoi = "10.1/x"\nchecked = true\nsem = 1\n')

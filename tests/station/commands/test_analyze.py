@@ -259,3 +259,20 @@ def test_help_lists_the_command(capsys):
     for option in ("--test", "--rate", "--column", "--left", "--right", "--unit", "--json", "--trial",
                    "--onset-k", "--onset-threshold-n", "--onset-s", "--lever-arm-m", "--body-mass-kg", "--filter-hz"):
         assert option in out
+
+
+def test_session_file_trial_reads_the_side_force_the_session_analysed(tmp_path, capsys):
+    import dataclasses
+
+    from protocols import get_protocol
+    from station.testing import manual_session
+
+    protocol = dataclasses.replace(get_protocol("hip-abduction-hhd"), reps=1)
+    session, _ = manual_session(tmp_path / "s.h5", [protocol], peaks_n={"left": [240.0], "right": [200.0]})
+    session.engine.run()
+    session.close()
+    left = session.summaries[0].trials[0]
+    d = _json(capsys, ["analyze", str(session.path), "--trial", f"tests/{left.test}/trials/{left.trial}",
+                       "--test", "isometric", "--json"])
+    assert d["rate_hz"] == 500.0
+    assert d["peak_force_n"] == pytest.approx(left.peak_force_n, rel=1e-9)

@@ -241,3 +241,30 @@ def test_bad_device_uri_and_cycles(tmp_path: Path, capsys):
     err = one_line_error(capsys, ["calibrate", "--device", URI, "--channel", "0", "--loads", "0,5,10,20,40",
                                   "--cycles", "0", "--calibration-dir", str(tmp_path)])
     assert "--cycles 0" in err
+
+
+def test_unplug_during_calibration_reconnects_and_finishes(tmp_path: Path, realistic_sim):
+    """Calibration runs on the session's reader: a cable pulled mid-procedure is waited for."""
+    import threading
+
+    sims = []
+    out = io.StringIO()
+    unplugged = threading.Event()
+
+    def unplug_soon(sim) -> None:
+        sims.append(sim)
+
+        def pull() -> None:
+            sim.unplug()
+            unplugged.set()
+            threading.Timer(0.6, sim.replug).start()
+        threading.Timer(1.0, pull).start()  # during the first readings
+
+    outcome = calibrate_channel(URI, 1, LOADS_KG, "kg", yes=True, calibration_dir=tmp_path, window_s=0.3,
+                                out=out, operator="t", on_simulator=unplug_soon)
+    text = out.getvalue()
+    assert unplugged.is_set()
+    assert "disconnected; waiting for it to come back" in text and "back; reading again" in text
+    truth = realistic_sim[1].truth()
+    assert outcome.record.gain_n_per_count == pytest.approx(1.0 / truth["gain_counts_per_n"], rel=5e-3)
+    assert outcome.saved.path.exists()

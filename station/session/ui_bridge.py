@@ -1,0 +1,110 @@
+"""A blocking front end (the terminal's :class:`~station.session.runner.SessionUI`) on the engine.
+
+The engine runs in a worker thread; the calling thread (the main thread, which receives
+Ctrl-C and SIGTERM) takes its events from a queue and hands each to the UI. A prompt's
+answer goes back as a command. So the terminal is a subscriber plus a command source and
+holds no session logic.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from station.session import events as ev
+from station.session.model import TestSummary
+
+if TYPE_CHECKING:
+    from station.session.runner import SessionEngine, SessionUI
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
+    """Hand one event to ``ui``; prompts send the answer to ``engine`` as a command."""
+    if isinstance(event, ev.Info):
+        ui.info(event.text)
+    elif isinstance(event, ev.TrialReady):
+        summary = engine.current or TestSummary(event.test, "", "", "")
+        choice = ui.before_trial(summary, event.side, event.rep, event.attempt, event.cue)
+        if choice == "abort":
+            engine.request_abort("quit at the trial prompt")
+        else:
+            engine.send(choice)  # type: ignore[arg-type]
+    elif isinstance(event, ev.Countdown):
+        ui.countdown(event.side, event.rep, event.seconds_left)
+    elif isinstance(event, ev.LiveUpdate):
+        ui.live(event.side, event.rep, event.state, event.elapsed_s, event.duration_s)
+    elif isinstance(event, ev.TrialRecorded):
+        ui.trial_done(event.outcome)
+    elif isinstance(event, ev.PainRequested):
+        engine.pain(ui.ask_pain(event.side))
+    elif isinstance(event, ev.Resting):
+        ui.rest(event.seconds_left)
+    elif isinstance(event, ev.TestDone):
+        ui.test_done(event.summary)
+    elif isinstance(event, (ev.HealthWarning, ev.HealthError)):
+        ui.info(f"{'ERROR' if isinstance(event, ev.HealthError) else 'WARNING'}: {event.message}")
+
+
+def run_with_ui(engine: SessionEngine, ui: SessionUI, *,
+                run: Callable[[], list[TestSummary]] | None = None) -> list[TestSummary]:
+    """Run ``engine`` (``run()``, default ``engine.run``) in a worker thread while ``ui``
+    answers its events here; returns the summaries or raises what the engine raised.
+    KeyboardInterrupt here (Ctrl-C, SIGTERM mapped to it) aborts the session, waits for the
+    engine to close the trial and test, and is re-raised."""
+    inbox: queue.Queue[Any] = queue.Queue()
+    token = engine.subscribe(inbox.put, name="terminal")
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["summaries"] = (run or engine.run)()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+        finally:
+            inbox.put(_DONE)
+
+    worker = threading.Thread(target=work, name="session-engine", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                event = inbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if event is _DONE:
+                break
+            show(ui, engine, event)
+    except BaseException:
+        engine.request_abort("interrupted")
+        _finish(engine, ui, inbox, worker)
+        raise
+    finally:
+        engine.unsubscribe(token)
+    if "error" in result:
+        raise result["error"]
+    return result["summaries"]
+
+
+def _finish(engine: SessionEngine, ui: SessionUI, inbox: queue.Queue[Any], worker: threading.Thread) -> None:
+    """After an interrupt: let the engine close the trial and test; show their results but
+    ask nothing. A further Ctrl-C meanwhile is ignored (it takes a moment)."""
+    while worker.is_alive() or not inbox.empty():
+        try:
+            event = inbox.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt:
+            continue
+        if event is _DONE:
+            continue
+        if isinstance(event, (ev.TrialRecorded, ev.TestDone, ev.Info)):
+            try:
+                show(ui, engine, event)
+            except BaseException:  # noqa: BLE001 - the output may be gone (SIGHUP)
+                log.debug("could not show %r after an interrupt", event, exc_info=True)
