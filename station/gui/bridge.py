@@ -4,20 +4,18 @@ The window never calls session logic. It receives the events below (on the GUI t
 a Qt signal) and sends commands (``go``, ``redo``, ``skip``, ``tare``, ``stop_trial``,
 ``abort``, ``pain``). Live traces come from the pipeline's ring buffers, read on a timer.
 
-This adapter drives the existing :class:`~station.session.runner.SessionRunner` on a worker
-thread through its :class:`SessionUI` protocol: each blocking UI call becomes an event, and a
-blocking question waits on a command queue. It is the one module to swap when the session
-engine (commands in, events out, ``open_session``) replaces the runner; the event classes
-are the window's vocabulary and stay.
+The session runs on the session engine (:func:`station.session.engine.open_session`): this
+module opens it on a worker thread, subscribes to the engine's events (they arrive on the
+engine's thread), turns them into the window's view events below (adding what a view needs:
+the protocol, the ring buffers, each trial's trace from the rings), and passes commands on
+to ``engine.send``. It never blocks the engine: a callback only reads memory and queues.
 
 Nothing here imports Qt: the bridge calls ``emit(event)`` on whatever thread the session runs,
 and the window marshals it to the GUI thread (see :class:`station.gui.window.EventRelay`).
 """
 from __future__ import annotations
 
-import queue
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,17 +26,17 @@ import numpy as np
 
 from drivers.registry import parse_uri
 from protocols.model import Protocol
-from station.acquisition import ReaderEvent
 from station.errors import UserError
 from station.live import LiveState
-from station.pipeline import BoundDevice, Pipeline, TrialData
+from station.pipeline import BoundDevice, Pipeline
 from station.ringbuffer import RingBuffer
+from station.session import events as E
+from station.session.commands import Command
+from station.session.engine import OpenSession, RunnerOptions, open_session
 from station.session.model import Patient, TestSummary, TrialOutcome
-from station.session.run import check_rates, simulated_actors, used_channels
-from station.session.runner import RunnerOptions, SessionAborted, SessionRunner, session_path, side_channels
-from station.session.setup import DeviceArg, bind_roles, open_session_devices
+from station.session.runner import side_channels
+from station.session.setup import DeviceArg, open_session_devices
 from station.storage import layout
-from station.storage.writer import SessionWriter
 
 COMMANDS = ("go", "redo", "skip", "tare", "stop_trial", "abort", "pain")
 
@@ -204,25 +202,27 @@ def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
 
 
 class SessionBridge:
-    """Runs one session on a worker thread; ``emit`` receives every :data:`Event`."""
+    """Runs one session on the engine; ``emit`` receives every view :data:`Event`."""
 
     def __init__(self, config: SessionConfig, emit: Callable[[Any], None]) -> None:
         self.config = config
         self.emit = emit
-        self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._abort = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="session", daemon=True)
+        self.session: OpenSession | None = None
         self.pipeline: Pipeline | None = None
         self.devices: dict[str, BoundDevice] = {}
         self.path: Path | None = None
         self.feedback_visible = False  # set by the window while the patient view is shown
         self._feedback_this_trial = False
-        self._events_seen = 0
         self._lost_seen: dict[str, int] = {}
-        self._test: str | None = None
-        self._last: TrialOutcome | None = None
-        self._trial_data: dict[str, TrialData] = {}
+        self._protocols = {p.id: p for p in config.protocols}
+        self._test: E.TestStarted | None = None
         self._sides: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._armed: E.TrialArmed | None = None
+        self._last: TrialOutcome | None = None
+        self._cue_t = 0.0
+        self._pending: list[Command] = []  # commands sent before the engine exists
+        self._redo_sent = False
+        self._thread = threading.Thread(target=self._run, name="session-bridge", daemon=True)
         self.closed = threading.Event()
 
     # -- commands (any thread) --------------------------------------------------------------
@@ -230,223 +230,166 @@ class SessionBridge:
         self._thread.start()
 
     def send(self, command: str, value: Any = None) -> None:
-        """Queue a command for the session; ``abort`` also interrupts any wait at once."""
-        if command not in COMMANDS:
-            raise ValueError(f"unknown command {command!r}")
+        """Pass a command to the engine (it ignores what means nothing in its state)."""
+        cmd = Command(command, value) if command == "pain" else Command(command)  # type: ignore[arg-type]
+        s = self.session
+        if s is None:
+            if command == "abort":
+                self._pending.append(cmd)
+            return
         if command == "abort":
-            self._abort.set()
-        self._commands.put((command, value))
+            s.engine.request_abort("aborted in the window")
+        if command == "redo":
+            self._redo_sent = True
+        s.engine.send(cmd)
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
     def poll_device_events(self) -> list[DeviceWarning]:
-        """New reader events and lost-sample counts since the last call (read from memory only)."""
+        """Lost-sample counts that grew since the last call (driver and reader counters, read from memory)."""
         out: list[DeviceWarning] = []
         p = self.pipeline
         if p is None:
             return out
-        events: list[ReaderEvent] = p.events
-        while self._events_seen < len(events):
-            e = events[self._events_seen]
-            self._events_seen += 1
-            out.append(DeviceWarning(e.kind, e.device_id, e.message))
         for device_id, d in self.devices.items():
-            lost = d.driver.stats.lost_samples + p.readers[device_id].status.overflow_samples
+            reader = p.readers.get(device_id)
+            lost = d.driver.stats.lost_samples + (reader.status.overflow_samples if reader is not None else 0)
             if lost > self._lost_seen.get(device_id, 0):
                 out.append(DeviceWarning("lost", device_id, f"{lost} samples lost so far"))
                 self._lost_seen[device_id] = lost
         return out
 
-    # -- the worker thread -------------------------------------------------------------------
+    # -- the worker thread: open, run, close -------------------------------------------------
     def _run(self) -> None:
         c = self.config
-        status, summaries, error = layout.STATUS_INTERRUPTED, (), ""
-        writer: SessionWriter | None = None
-        pipeline: Pipeline | None = None
-        runner: SessionRunner | None = None
-        devices: dict[str, BoundDevice] = {}
         try:
-            bound = bind_roles(c.protocols, c.device_args)
-            sources, actor = simulated_actors(c.protocols, bound, c.patient, involved_ratio=c.involved_ratio)
-            simulated = any(parse_uri(a.uri).simulated for a in bound.values())
-            devices, roles = open_session_devices(bound, sources=sources, calibration_dir=c.calibration_dir,
-                                                  allow_uncalibrated=c.allow_uncalibrated,
-                                                  channels=used_channels(c.protocols, bound))
-            self.devices = devices
-            check_rates(c.protocols, devices, roles)
-            warnings = tuple(f"{o['reason']} — used anyway (recorded in the session file)"
-                             for d in devices.values() for o in d.calibration_snapshot.get("overrides", []))
-            c.out_dir.mkdir(parents=True, exist_ok=True)
-            self.path = session_path(c.out_dir, c.patient.patient_id)
-            writer = SessionWriter(self.path)
-            pipeline = Pipeline(list(devices.values()), writer)
-            self._capture_trial_data(pipeline)
+            simulated = any(parse_uri(a.uri).simulated for a in c.device_args)
             options = RunnerOptions(countdown_s=c.countdown_s, rest_s=c.rest_s, operator=c.operator,
                                     ask_pain=c.ask_pain, first_side=c.first_side)
-            runner = SessionRunner(patient=c.patient, protocols=c.protocols, pipeline=pipeline, writer=writer,
-                                   roles=roles, ui=_RunnerUI(self, roles), options=options,
-                                   actor=actor if simulated else None, history_dir=c.out_dir,
+            c.out_dir.mkdir(parents=True, exist_ok=True)
+            session = open_session(protocols=c.protocols, device_args=c.device_args, patient=c.patient,
+                                   out_dir=c.out_dir, options=options, auto=simulated,
+                                   involved_ratio=c.involved_ratio, calibration_dir=c.calibration_dir,
+                                   allow_uncalibrated=c.allow_uncalibrated,
                                    session_attrs={"front_end": "window", **c.session_attrs})
-            runner.write_header(devices, {k: d.calibration_snapshot for k, d in devices.items()})
-            pipeline.start()
-            self.pipeline = pipeline
-            self.emit(SessionOpened(self.path, c.patient, tuple(c.protocols), {
-                k: DeviceView(k, d.uri, d.info.family, d.info.model, d.info.serial, d.info.rate_hz,
-                              d.info.channels, d.info.unit, pipeline.rings[k], d.calibration_snapshot)
-                for k, d in devices.items()}, warnings))
-            runner.run()
-            status = layout.STATUS_COMPLETE
-        except (KeyboardInterrupt, SessionAborted):
-            status = layout.STATUS_ABORTED
         except UserError as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown in the window; the file is closed below
-            status, error = layout.STATUS_INTERRUPTED, f"{type(exc).__name__}: {exc}"
+            self.closed.set()
+            self.emit(SessionClosed(None, "failed", (), str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the window
             traceback.print_exc()
+            self.closed.set()
+            self.emit(SessionClosed(None, "failed", (), f"{type(exc).__name__}: {exc}"))
+            return
+        self.session, self.pipeline, self.devices, self.path = session, session.pipeline, session.devices, session.path
+        self.emit(SessionOpened(session.path, c.patient, tuple(c.protocols), {
+            k: DeviceView(k, d.uri, d.info.family, d.info.model, d.info.serial, d.info.rate_hz, d.info.channels,
+                          d.info.unit, session.pipeline.rings[k], d.calibration_snapshot)
+            for k, d in session.devices.items()}, tuple(w.removeprefix("WARNING: ") for w in session.warnings)))
+        session.engine.subscribe(self._on_engine_event, name="window")
+        for cmd in self._pending:
+            session.engine.request_abort("aborted in the window")
+        session.engine.start()
+        try:
+            session.engine.join()
         finally:
-            if runner is not None:
-                summaries = tuple(runner.summaries)
             try:
-                if pipeline is not None:
-                    pipeline.stop()
-                for d in devices.values():
-                    d.close()
+                session.close()
             finally:
-                if writer is not None:
-                    writer.close({
-                        "status": status if status != "failed" else layout.STATUS_INTERRUPTED,
-                        "summary": [s.as_dict() for s in summaries],
-                        "device_stats": {k: d.driver.stats.as_dict() for k, d in devices.items()},
-                        "reader_events": [f"{e.device_id} {e.kind}: {e.message}"
-                                          for e in (pipeline.events if pipeline else [])],
-                    })
-                    from station.index.update import index_closed_session
-
-                    index_closed_session(self.path)  # the results index beside the files (never raises)
                 self.closed.set()
-                self.emit(SessionClosed(self.path if writer is not None else None, status, summaries, error))
 
-    def _capture_trial_data(self, pipeline: Pipeline) -> None:
-        """Keep each trial's recorded samples for the after-trial plot (the runner does not pass them on)."""
-        end_recording = pipeline.end_recording
+    # -- engine events → view events (the engine's thread: quick, memory only) --------------
+    def _on_engine_event(self, e: E.Event) -> None:  # noqa: C901 - one dispatch
+        c = self.config
+        if isinstance(e, E.TestStarted):
+            protocol = self._protocols[e.protocol_id]
+            roles = self.session.roles if self.session is not None else {}
+            self._sides = {s: (sc.device_id, sc.channels) for s, sc in side_channels(protocol, roles).items()}
+            self._last = None
+            self.emit(TestStarted(e.index, e.test, protocol, e.planned, self._sides, e.countdown_s, e.duration_s))
+        elif isinstance(e, E.TrialReady):
+            self._feedback_this_trial = self.feedback_visible
+            self.emit(AwaitingStart(e.test, e.side, e.rep, e.attempt, e.cue, self._last if e.can_redo else None))
+            if c.auto:
+                self.session.engine.go()  # type: ignore[union-attr]
+        elif isinstance(e, E.TrialArmed):
+            self._armed = e
+            last = self._last
+            if self._redo_sent and last is not None and (e.side, e.rep) == (last.side, last.rep):
+                # the engine marks the redone trial rejected in the file without an event of its own
+                self.emit(TrialRecorded(TrialOutcome(last.test, last.trial, last.side, last.rep, last.attempt,
+                                                     "rejected"), {}, False))
+            self._redo_sent = False
+        elif isinstance(e, E.Countdown):
+            self._feedback_this_trial |= self.feedback_visible
+            self.emit(Countdown(e.side, e.rep, e.seconds_left))
+        elif isinstance(e, E.Recording):
+            self._cue_t = e.cue_t_s
+        elif isinstance(e, E.LiveUpdate):
+            self._feedback_this_trial |= self.feedback_visible
+            self.emit(Recording(e.side, e.rep, e.elapsed_s, e.duration_s, e.state, self._cue_t))
+        elif isinstance(e, E.TrialRecorded):
+            self._trial_recorded(e.outcome)
+        elif isinstance(e, E.PainRequested):
+            if c.auto:
+                self.session.engine.pain(None)  # type: ignore[union-attr]
+            else:
+                self.emit(PainAsked(e.side))
+        elif isinstance(e, E.RepAdded):
+            self.emit(Info(f"{e.side}: one more rep — {e.reason}"))
+        elif isinstance(e, E.Resting):
+            self.emit(Resting(e.seconds_left))
+        elif isinstance(e, E.TestDone):
+            self.emit(TestDone(e.summary, self._protocols[e.summary.protocol_id]))
+        elif isinstance(e, E.Tared):
+            offsets = ", ".join(f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N"
+                                for d, vals in e.offsets_n.items())
+            self.emit(Info(("zeroed on demand: " if e.on_demand else "zeroed: ") + offsets))
+        elif isinstance(e, E.Info):
+            self.emit(Info(e.text))
+        elif isinstance(e, E.CommandIgnored):
+            if e.command.name == "redo":
+                self._redo_sent = False
+            self.emit(Info(f"{e.command.name} ignored while {e.state}" + (f": {e.reason}" if e.reason else "")))
+        elif isinstance(e, E.DeviceWarning):
+            self.emit(DeviceWarning(e.kind, e.device_id, e.message))
+        elif isinstance(e, E.Paused):
+            self.emit(DeviceWarning("paused", ", ".join(e.devices), e.message))
+        elif isinstance(e, E.HealthWarning):
+            self.emit(DeviceWarning("health", e.source, e.message))
+        elif isinstance(e, E.HealthError):
+            self.emit(DeviceWarning("failed", e.source, e.message))
+        elif isinstance(e, E.SessionClosed):
+            self.emit(SessionClosed(e.path, e.status, e.summaries, e.error or ""))
 
-        def capturing() -> tuple[dict[str, TrialData], list[ReaderEvent]]:
-            data, events = end_recording()
-            self._trial_data = data
-            return data, events
-
-        pipeline.end_recording = capturing  # type: ignore[method-assign]
-
-    # -- helpers for the SessionUI adapter (worker thread) -----------------------------------
-    def check_abort(self) -> None:
-        """Called at every wait of the runner: an abort from the window ends the wait."""
-        if self._abort.is_set():
-            raise KeyboardInterrupt
-
-    def wait_command(self, accept: tuple[str, ...]) -> tuple[str, Any]:
-        while True:
-            if self._abort.is_set():
-                return "abort", None
-            try:
-                command, value = self._commands.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if command in accept or command == "abort":
-                return command, value
-
-    def drain(self, keep: tuple[str, ...] = ()) -> None:
-        """Drop commands sent before the question was asked (except those in ``keep``)."""
-        kept = []
-        while True:
-            try:
-                item = self._commands.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] in keep or item[0] == "abort":
-                kept.append(item)
-        for item in kept:
-            self._commands.put(item)
-
-
-class _RunnerUI:
-    """:class:`~station.session.runner.SessionUI` for the runner thread: events out, answers from commands."""
-
-    def __init__(self, bridge: SessionBridge, roles: dict[str, str]) -> None:
-        self.b = bridge
-        self.roles = roles
-        self._last_emit = 0.0
-        self._index = 0
-
-    def info(self, text: str) -> None:
-        self.b.emit(Info(text))
-
-    def before_trial(self, test: TestSummary, side: str, rep: int, attempt: int, cue: str) -> str:
-        b = self.b
-        if test.test != b._test:
-            b._test = test.test
-            b._last = None
-            self._index += 1
-            protocol = next(p for p in b.config.protocols if p.id == test.protocol_id)
-            sides = {s: (sc.device_id, sc.channels) for s, sc in side_channels(protocol, self.roles).items()}
-            b._sides = sides
-            c = b.config
-            b.emit(TestStarted(self._index, test.test, protocol, tuple(protocol.trial_plan(c.first_side)),  # type: ignore[arg-type]
-                               sides,
-                               c.countdown_s if c.countdown_s is not None else protocol.timing.countdown_s,
-                               protocol.timing.duration_s))
-        b.drain(keep=("redo", "skip", "tare"))
-        b.emit(AwaitingStart(test.test, side, rep, attempt, cue, b._last))
-        b._feedback_this_trial = b.feedback_visible
-        if b.config.auto:
-            return "abort" if b._abort.is_set() else "go"
-        command, _ = b.wait_command(("go", "redo", "skip", "tare"))
-        return command
-
-    def countdown(self, side: str, rep: int, seconds_left: float) -> None:
-        self.b.check_abort()
-        self.b._feedback_this_trial |= self.b.feedback_visible
-        self.b.emit(Countdown(side, rep, seconds_left))
-
-    def live(self, side: str, rep: int, state: LiveState, elapsed_s: float, duration_s: float) -> None:
-        self.b.check_abort()
-        self.b._feedback_this_trial |= self.b.feedback_visible
-        self.b.emit(Recording(side, rep, elapsed_s, duration_s, state, time.monotonic() - elapsed_s))
-
-    def trial_done(self, outcome: TrialOutcome) -> None:
-        b = self.b
+    def _trial_recorded(self, o: TrialOutcome) -> None:
+        if o.status in ("skipped", "rejected"):
+            self.emit(TrialRecorded(o, {}, False))
+            return
         traces: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if outcome.status != "skipped":
-            measured = ["left", "right"] if outcome.side == "both" else [outcome.side]
-            data = {s: b._trial_data.get(b._sides[s][0]) for s in measured if s in b._sides}
-            starts = [d.t_host_s[0] for d in data.values() if d is not None and d.samples]
-            t0 = max(starts) if starts else 0.0  # the analysis runs on the common span of the devices
-            for s, d in data.items():
-                if d is not None and d.samples:
-                    traces[s] = (d.t_host_s - t0, d.force_n[:, list(b._sides[s][1])].sum(axis=1))
-            if b.pipeline is not None and b.pipeline.writer is not None:
-                b.pipeline.writer.set_attrs(f"tests/{outcome.test}/trials/{outcome.trial}", {
-                    "visual_feedback": bool(b._feedback_this_trial),
-                    "visual_feedback_display": "patient view window (force bar and target)"})
-        b._last = outcome
-        b.emit(TrialRecorded(outcome, traces, bool(b._feedback_this_trial)))
-
-    def rest(self, seconds_left: float) -> None:
-        self.b.check_abort()
-        self.b.emit(Resting(seconds_left))
-
-    def test_done(self, summary: TestSummary) -> None:
-        protocol = next(p for p in self.b.config.protocols if p.id == summary.protocol_id)
-        self.b.emit(TestDone(summary, protocol))
-
-    def ask_pain(self, side: str) -> int | None:
-        b = self.b
-        if b.config.auto:
-            return None
-        b.drain(keep=("pain",))
-        b.emit(PainAsked(side))
-        command, value = b.wait_command(("pain", "go", "skip"))
-        return int(value) if command == "pain" and value is not None else None
+        armed = self._armed
+        measured = ["left", "right"] if o.side == "both" else [o.side]
+        if armed is not None and self.pipeline is not None:
+            parts = {}
+            for s in measured:
+                if s not in self._sides:
+                    continue
+                device_id, channels = self._sides[s]
+                ring = self.pipeline.rings[device_id]
+                rate = self.devices[device_id].info.rate_hz
+                seconds = armed.countdown_s + armed.duration_s + 2.0
+                t, v = ring.latest(int(seconds * rate))
+                keep = t >= armed.t_s
+                parts[s] = (t[keep], v[keep][:, list(channels)].sum(axis=1))
+            starts = [t[0] for t, _ in parts.values() if t.size]
+            t0 = max(starts) if starts else 0.0  # the analysis runs on the devices' common span
+            traces = {s: (t - t0, f) for s, (t, f) in parts.items() if t.size}
+        if self.session is not None:
+            self.session.engine.file.set_trial(o.test, o.trial, visual_feedback=bool(self._feedback_this_trial),
+                                               visual_feedback_display="patient view window (force bar and target)")
+        self._last = o
+        self.emit(TrialRecorded(o, traces, bool(self._feedback_this_trial)))
 
 
 # -- before a session: the start page's device check -----------------------------------------

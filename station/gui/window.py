@@ -292,32 +292,24 @@ class MainWindow(QMainWindow):
 
     # -- commands ---------------------------------------------------------------------------
     def command(self, name: str, value: Any = None) -> None:
+        """Send a command to the session; the engine ignores what means nothing in its state."""
         b = self.bridge
         if b is None or self.phase in ("closed", "opening", "idle"):
-            return
-        if name == "redo":
-            if self.last_outcome is None or self.phase not in ("ready", "trial_done", "rest"):
-                return
-            self.session_page.steps.mark_rejected(self.last_outcome.test, self.last_outcome.trial)
-            self.statusBar().showMessage(f"redo: trial {self.last_outcome.trial} rejected, repeating it")
-            self.last_outcome = None
-        if name in ("go", "skip", "tare") and self.phase != "ready":
-            if name == "go" and self.phase == "trial_done":
-                return  # accept: the next trial starts when it is ready
             return
         if name == "pain" and self.phase != "pain":
             return
         b.send(name, value)
-        if name in ("go", "skip"):
-            self.phase = "starting"
+        if name in ("go", "skip") and self.phase == "ready":
             self.clear_warnings(keep_persistent=True)
 
     def key_space(self) -> None:
-        if self.phase == "ready":
+        """Space: start the trial (ready), end the rest early, stop the recording, or skip the pain question."""
+        if self.phase in ("ready", "rest", "paused"):
             self.command("go")
+        elif self.phase in ("countdown", "recording"):
+            self.command("stop_trial")
         elif self.phase == "pain":
-            if self.bridge is not None:
-                self.bridge.send("go")  # Space: pain not asked for this trial
+            self.command("pain", None)
             self.phase = "trial_done"
 
     def key_enter(self) -> None:
@@ -412,6 +404,9 @@ class MainWindow(QMainWindow):
             page.set_status(f"Push!  {left:.0f}" if self.test and self.test.protocol.kind == "isometric"
                             else f"Go!  {left:.0f}", "#1b7837")
             page.plot.set_onset(e.live.onset_t_s)
+        elif isinstance(e, B.TrialRecorded) and e.outcome.status == "rejected":
+            page.steps.mark_rejected(e.outcome.test, e.outcome.trial)
+            self.statusBar().showMessage(f"trial {e.outcome.trial} rejected (redo): recording it again", 8000)
         elif isinstance(e, B.TrialRecorded):
             self.phase = "trial_done"
             page.set_live(False)
@@ -452,7 +447,7 @@ class MainWindow(QMainWindow):
                 self.warn("redo", f"Rep flagged: {e.text}")
                 if self.test is not None:
                     self.notes.setdefault(self.test.test, []).append(e.text)
-            elif e.text.startswith("zeroed"):
+            elif e.text.startswith("zeroed") or " ignored while " in e.text:
                 self.statusBar().showMessage(e.text, 8000)
                 if self.test is not None:
                     self.notes.setdefault(self.test.test, []).append(e.text)
@@ -467,9 +462,18 @@ class MainWindow(QMainWindow):
                       "interrupted; reconnecting… (check the cable)", persistent=True)
         elif e.kind == "reconnected":
             self.drop_warning(f"disconnect:{e.device_id}")
+            for key in [w[0] for w in self.warnings if w[0].startswith("paused:") and e.device_id in w[0]]:
+                self.drop_warning(key)
             self.warn(f"reconnect:{e.device_id}", f"Device {e.device_id} reconnected ({e.message})")
         elif e.kind == "lost":
             self.warn(f"lost:{e.device_id}", f"Samples lost on {e.device_id}: {e.message}", persistent=True)
+        elif e.kind == "paused":
+            self.phase = "paused"
+            self.warn(f"paused:{e.device_id}", f"Session paused: {e.message} — it goes on when the device is back "
+                      "(S skips the trial, Esc aborts)", persistent=True)
+            self.session_page.set_status("Paused", "#b2182b")
+        elif e.kind in ("failed", "health"):
+            self.warn(f"{e.kind}:{e.device_id}", f"{e.device_id}: {e.message}", persistent=e.kind == "failed")
         elif e.kind in ("overflow", "error"):
             self.warn(f"{e.kind}:{e.device_id}", f"{e.device_id}: {e.kind}: {e.message}")
 
