@@ -694,6 +694,7 @@ class SummaryPage(QWidget):
 
     open_folder = Signal()
     new_session = Signal()
+    export_requested = Signal(str)  # "pdf" (report) or "csv"
 
     def __init__(self, theme: Theme) -> None:
         super().__init__()
@@ -714,9 +715,13 @@ class SummaryPage(QWidget):
         self.folder_button.clicked.connect(self.open_folder.emit)
         self.report_button = QPushButton("Report (PDF)")
         self.export_button = QPushButton("Export (CSV)")
-        for b in (self.report_button, self.export_button):
-            b.setEnabled(False)
-            b.setToolTip("comes with the export issue (station export); not wired yet")
+        self.report_button.setToolTip("write the PDF report next to the session file (station export --format pdf)")
+        self.export_button.setToolTip("write the results as CSV next to the session file (station export --format csv)")
+        self.report_button.clicked.connect(lambda: self.export_requested.emit("pdf"))
+        self.export_button.clicked.connect(lambda: self.export_requested.emit("csv"))
+        self.export_note = _label("", role="notice", wrap=True)
+        self.export_note.hide()
+        lay.addWidget(self.export_note)
         self.new_button = QPushButton("New session")
         self.new_button.clicked.connect(self.new_session.emit)
         for b in (self.folder_button, self.report_button, self.export_button, self.new_button):
@@ -767,6 +772,9 @@ class SummaryPage(QWidget):
         self.tests_box.addWidget(w)
         self.tests_box.addStretch(1)
         self.folder_button.setEnabled(event.path is not None)
+        for b in (self.report_button, self.export_button):
+            b.setEnabled(event.path is not None)
+        self.export_note.hide()
 
 
 def divider() -> QFrame:

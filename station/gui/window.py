@@ -44,6 +44,7 @@ class EventRelay(QObject):
     event = Signal(object)
     preview = Signal(object)
     patients = Signal(object)
+    exported = Signal(str)
 
 
 def scan_patients(directory: Path) -> dict[str, dict[str, Any]]:
@@ -139,6 +140,8 @@ class MainWindow(QMainWindow):
         self.summary_page = SummaryPage(self.theme)
         self.summary_page.open_folder.connect(self.open_folder)
         self.summary_page.new_session.connect(self.new_session)
+        self.summary_page.export_requested.connect(self.export)
+        self.relay.exported.connect(self._exported)
         for page in (self.start_page, self.session_page, self.summary_page):
             self.stack.addWidget(page)
         self.session_page.plot.peaks_changed.connect(self.on_peaks)
@@ -599,6 +602,49 @@ class MainWindow(QMainWindow):
         e = self.closed_event
         if e is not None and e.path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(e.path.parent.resolve())))
+
+    def export(self, fmt: str, force: bool = False) -> None:
+        """Report (PDF) or CSV next to the session file, written by a worker thread (station.export)."""
+        e = self.closed_event
+        if e is None or e.path is None:
+            return
+        path = e.path
+        target = path.with_suffix(".pdf" if fmt == "pdf" else ".csv")
+        self.summary_page.report_button.setEnabled(False)
+        self.summary_page.export_button.setEnabled(False)
+
+        def work() -> None:
+            from station.errors import UserError
+            from station.export import export
+
+            notes: list[str] = []
+            try:
+                if target.exists() and not force:
+                    self.relay.exported.emit(f"exists:{fmt}:{target}")
+                    return
+                written = export([path], {fmt: target}, force=force, session_dir=path.parent, notes=notes)
+                self.relay.exported.emit("Written: " + ", ".join(str(w) for w in written)
+                                         + "".join(f"\n{n}" for n in notes))
+            except UserError as exc:
+                self.relay.exported.emit(f"Export failed: {exc}")
+            except Exception as exc:  # noqa: BLE001 - shown, never a crash of the window
+                self.relay.exported.emit(f"Export failed: {type(exc).__name__}: {exc}")
+
+        threading.Thread(target=work, name="export", daemon=True).start()
+
+    def _exported(self, text: str) -> None:
+        sp = self.summary_page
+        if text.startswith("exists:"):
+            _, fmt, target = text.split(":", 2)
+            sp.report_button.setEnabled(True)
+            sp.export_button.setEnabled(True)
+            if QMessageBox.question(self, TITLE, f"{target} exists. Replace it?") == QMessageBox.StandardButton.Yes:
+                self.export(fmt, force=True)
+            return
+        sp.export_note.setText(text)
+        sp.export_note.show()
+        sp.report_button.setEnabled(True)
+        sp.export_button.setEnabled(True)
 
     def new_session(self) -> None:
         self.bridge = None

@@ -166,7 +166,11 @@ def test_hip_abduction_then_two_plate_landing_through_keys_and_clicks(qtbot, tmp
     assert f"{landing['value_pct']:+.1f} %" in llabel.text() and llabel.band == "neutral"
     assert "no pass mark" in llabel.text()
     assert w.summary_page.pain[hip_key].text().startswith("Pain: L") or "R" in w.summary_page.pain[hip_key].text()
-    assert not w.summary_page.report_button.isEnabled() and w.summary_page.report_button.toolTip()
+    # the summary's Report button writes the PDF next to the session file (on a worker thread)
+    qtbot.mouseClick(w.summary_page.report_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, lambda: w.summary_page.export_note.isVisible(), 60)
+    assert w.summary_page.export_note.text().startswith("Written: "), w.summary_page.export_note.text()
+    assert e.path.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_a_stalled_gui_loses_no_sample_and_no_file_write(qtbot, tmp_path: Path) -> None:
@@ -182,9 +186,13 @@ def test_a_stalled_gui_loses_no_sample_and_no_file_write(qtbot, tmp_path: Path) 
                              out_dir=tmp_path / "sessions", countdown_s=0.5, rest_s=0.5)
     w.start_session(config)
     wait_for(qtbot, lambda: w.phase == "ready")
+    press(qtbot, w, Qt.Key.Key_P)  # the patient view (visual feedback) for the first trial only
+    assert w.patient_view.isVisible()
     press(qtbot, w, Qt.Key.Key_Space)
     time.sleep(5.0)  # a frozen GUI thread for countdown + trial + tail + rest: no event, timer or repaint
     wait_for(qtbot, lambda: w.phase == "ready")
+    w.patient_view_action.setChecked(False)
+    assert not w.patient_view.isVisible()
 
     def answer_no_later() -> None:
         box = QApplication.activeModalWidget()
@@ -203,6 +211,7 @@ def test_a_stalled_gui_loses_no_sample_and_no_file_write(qtbot, tmp_path: Path) 
     with h5py.File(w.closed_event.path, "r") as f:
         trials = f[f"tests/01_{LANDING}/trials"]
         assert len(trials) == 2
+        assert [bool(trials[n].attrs["visual_feedback"]) for n in trials] == [True, False]
         for name in trials:
             assert trials[name].attrs["status"] == "complete"
             for plate in ("plate_left", "plate_right"):
