@@ -309,12 +309,12 @@ class SessionBridge:
             self._last = None
             self.emit(TestStarted(e.index, e.test, protocol, e.planned, self._sides, e.countdown_s, e.duration_s))
         elif isinstance(e, E.TrialReady):
-            self._feedback_this_trial = self.feedback_visible
             self.emit(AwaitingStart(e.test, e.side, e.rep, e.attempt, e.cue, self._last if e.can_redo else None))
             if c.auto:
                 self.session.engine.go()  # type: ignore[union-attr]
         elif isinstance(e, E.TrialArmed):
             self._armed = e
+            self._feedback_this_trial = self.feedback_visible  # shown at any time from go to the trial's end
             last = self._last
             if self._redo_sent and last is not None and (e.side, e.rep) == (last.side, last.rep):
                 # the engine marks the redone trial rejected in the file without an event of its own

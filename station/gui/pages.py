@@ -331,6 +331,21 @@ class StartPage(QWidget):
                                 f"last {str(info.get('created_utc', ''))[:10]}")
 
     # -- protocols and devices -------------------------------------------------------------
+    def set_ports(self, ports: list[str]) -> None:
+        """Detected serial ports, offered in every device's URI list by device kind."""
+        self.ports = list(ports)
+        for row in self.device_rows.values():
+            self._offer_ports(row)
+
+    def _offer_ports(self, row: DeviceRow) -> None:
+        kind = next((d.kind for p in self.protocols.values() for d in p.devices if d.role == row.role), "")
+        families = ("sfp",) if kind == "force_plate" else ("mark10", "loadstar", "openscale")
+        have = {row.uri.itemText(i) for i in range(row.uri.count())}
+        for port in getattr(self, "ports", []):
+            for fam in families:
+                if f"{fam}:{port}" not in have:
+                    row.uri.addItem(f"{fam}:{port}")
+
     def selected_protocols(self) -> list[str]:
         """Ticked protocol ids, in the order they were ticked."""
         return list(self._ticked)
@@ -375,6 +390,7 @@ class StartPage(QWidget):
             if role not in self.device_rows:
                 row = DeviceRow(role, self.default_uris.get(role, ""))
                 row.zero_clicked.connect(self.zero_device.emit)
+                self._offer_ports(row)
                 self.device_rows[role] = row
                 self.device_layout.insertWidget(i + 1, row)
         self.no_devices.setVisible(not roles)

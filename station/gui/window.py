@@ -45,6 +45,7 @@ class EventRelay(QObject):
     preview = Signal(object)
     patients = Signal(object)
     exported = Signal(str)
+    ports = Signal(object)
 
 
 def scan_patients(directory: Path) -> dict[str, dict[str, Any]]:
@@ -67,6 +68,16 @@ def scan_patients(directory: Path) -> dict[str, dict[str, Any]]:
         if created >= entry.get("created_utc", ""):
             entry.update({k: s.get(k) for k in ("body_mass_kg", "involved_side", "lever_arm_m")}, created_utc=created)
     return out
+
+
+def list_ports() -> list[str]:
+    """Serial ports the OS lists (worker thread; nothing is opened)."""
+    try:
+        from serial.tools import list_ports as lp
+
+        return sorted(p.device for p in lp.comports())
+    except Exception:  # noqa: BLE001 - no port listing on this system: the URIs are typed instead
+        return []
 
 
 class MainWindow(QMainWindow):
@@ -162,6 +173,8 @@ class MainWindow(QMainWindow):
         else:
             threading.Thread(target=lambda: self.relay.patients.emit(scan_patients(sessions_dir)),
                              name="patient-scan", daemon=True).start()
+            threading.Thread(target=lambda: self.relay.ports.emit(list_ports()), name="port-scan", daemon=True).start()
+        self.relay.ports.connect(self.start_page.set_ports)
 
     # -- menus and keys ---------------------------------------------------------------------
     def _build_menu(self) -> None:
