@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= sessions
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# 30-minute fault-injection soak (FORCE_STATION_SOAK_S=180 make soak for 3 minutes); see docs/reliability.md
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak tests/soak -q -s
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -516,6 +516,11 @@ def _loads(text: str, source: str) -> Any:
         raise CalibrationError(
             f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise CalibrationError(f"{source}: not a calibration record (JSON nested too deeply)") from None
+    except ValueError as exc:  # an integer of more than 4300 digits (Python's int conversion limit)
+        what = "a number with too many digits" if "digits" in str(exc) else " ".join(str(exc).split())[:60]
+        raise CalibrationError(f"{source}: not valid JSON ({what})") from None
 
 
 def _check_header(data: Mapping[str, Any], source: str, kind: str) -> None:

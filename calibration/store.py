@@ -38,6 +38,8 @@ from calibration.record import FORMAT_VERSION, CalibrationRecord
 ENV_VAR: str = "FORCE_STATION_CALIBRATION_DIR"
 #: Application name given to platformdirs.
 APP_NAME: str = "force-station"
+#: Largest record file read (a record with hundreds of points is ~100 kB).
+MAX_RECORD_BYTES: int = 5_000_000
 #: Name of the history subfolder.
 HISTORY_DIR_NAME: str = "history"
 
@@ -154,6 +156,13 @@ class CalibrationStore:
         """Parse one record file; raises :class:`CalibrationError` naming the file and field."""
         path = Path(path)
         try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CalibrationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if size > MAX_RECORD_BYTES:
+            raise CalibrationError(f"{path}: {size} bytes, too large for a calibration record "
+                                   f"(at most {MAX_RECORD_BYTES // 1_000_000} MB)")
+        try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise CalibrationError(f"{path}: not UTF-8 text (corrupt file?)") from None
@@ -187,7 +196,13 @@ class CalibrationStore:
             if path.name.startswith(".") or not path.is_file():
                 continue
             try:
-                out.append(StoredEntry(path, self.read_file(path)))
+                record = self.read_file(path)
+                if path.name != record_filename(record.device_serial, record.channel):
+                    raise CalibrationError(
+                        f"{path}: fields 'device_serial'/'channel' say {record.device_serial!r} channel "
+                        f"{record.channel}, but the file name is for another channel (a session would not "
+                        f"find it; expected the name {record_filename(record.device_serial, record.channel)})")
+                out.append(StoredEntry(path, record))
             except CalibrationError as exc:
                 out.append(StoredEntry(path, None, str(exc)))
         return out

@@ -1,16 +1,26 @@
 """Types shared by every driver: sample blocks, device description, counters, errors."""
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import serial
 
+from drivers.options import Option, parse_options
 from drivers.serial_port import open_serial
+
+try:
+    from termios import error as TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    class TermiosError(Exception):  # type: ignore[no-redef]
+        """Stand-in where termios does not exist."""
+
+log = logging.getLogger(__name__)
 
 TimeSource = Literal["device", "host"]
 
@@ -21,6 +31,13 @@ class DeviceError(Exception):
 
 class DeviceDisconnected(DeviceError):
     """The port vanished or stopped answering (cable pulled, pty closed)."""
+
+
+#: what a port that vanished (or vanishes again) while it is being re-opened and identified
+#: may raise: our own errors, pyserial's, an OS error (EIO, ENXIO, ENOENT…), and
+#: ``termios.error``, which is not an OSError (``reset_input_buffer`` on a pty whose far end
+#: closed raises ``termios.error(5, 'Input/output error')``)
+PORT_GONE_ERRORS: tuple[type[Exception], ...] = (DeviceError, serial.SerialException, OSError, TermiosError)
 
 
 @dataclass(frozen=True)
@@ -58,9 +75,86 @@ class DriverStats:
     lost_samples: int = 0
     device_errors: int = 0
     reconnects: int = 0
+    reconnect_attempts: int = 0  # tries to re-open and identify a vanished port, failed or not
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def add(self, counters: Mapping[str, int]) -> None:
+        """Add a decoder's counter increments (keys are field names of this class)."""
+        for name, value in counters.items():
+            setattr(self, name, getattr(self, name) + int(value))
+
+
+#: the counters a decoder reports (:meth:`Decoder.counters`), named as in :class:`DriverStats`
+DECODER_COUNTERS: tuple[str, ...] = ("crc_errors", "resyncs", "garbage_bytes", "gaps", "lost_samples", "device_errors")
+assert set(DECODER_COUNTERS) <= {f.name for f in fields(DriverStats)}
+
+
+class Decoder(Protocol):
+    """What every family's decoder offers: bytes in (any split), values out, counters.
+
+    ``counters()`` gives running totals since construction under :data:`DECODER_COUNTERS`
+    names (a decoder may leave out a counter its protocol cannot have, e.g. ``crc_errors``
+    for ASCII lines). ``feed`` never raises on any byte sequence: bad input is counted.
+    """
+
+    def feed(self, data: bytes) -> Any: ...
+
+    def reset(self) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+
+def counter_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """``after - before`` per counter (only those that changed)."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+class Clock(Protocol):
+    """Where a driver gets the time (host monotonic, s) and how it waits; injectable for tests."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: :func:`time.monotonic` and :func:`time.sleep`."""
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+class SerialLike(Protocol):
+    """What a driver uses of a pyserial port (an injected port needs only this)."""
+
+    timeout: float | None
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+    def reset_input_buffer(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+#: opens a port: ``connect(port, baudrate)`` → an open pyserial-like object
+Connect = Callable[[str, int], SerialLike]
 
 
 @dataclass(frozen=True)
@@ -68,6 +162,8 @@ class DeviceInfo:
     """What a device said about itself, plus the settings the driver applied.
 
     ``rate_hz`` is the nominal sample rate; ``unit`` the unit of :attr:`SampleBlock.values`.
+    ``warnings`` lists what could not be identified or set (a command the device did not
+    answer, a setting inferred instead of read); they are stored with the session.
     """
 
     family: str
@@ -80,6 +176,7 @@ class DeviceInfo:
     time_source: TimeSource
     port: str
     settings: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +186,10 @@ class HostClock:
     """Gives evenly spaced host timestamps (s) to samples that carry no device time.
 
     Each block's last sample is stamped with its arrival time; earlier samples are spaced
-    back by the nominal period, never overlapping the previous block.
+    back by the nominal period, never overlapping the previous block. A block that would
+    overlap is spread evenly between the previous block and its arrival, so stamps never
+    lie in the future (a device a little faster than nominal, or bursts, would otherwise
+    push them ahead of the host clock without bound).
     """
 
     def __init__(self, rate_hz: float) -> None:
@@ -100,6 +200,8 @@ class HostClock:
         t = arrival_s - self.period_s * np.arange(n - 1, -1, -1, dtype=np.float64)
         if self._last is not None and n and t[0] <= self._last:
             t = self._last + self.period_s * np.arange(1, n + 1, dtype=np.float64)
+            if t[-1] > arrival_s > self._last:
+                t = self._last + (arrival_s - self._last) * np.arange(1, n + 1, dtype=np.float64) / n
         if n:
             self._last = float(t[-1])
         return t
@@ -111,12 +213,20 @@ class Driver(ABC):
     ``port`` is a device path or any pyserial URL (``loop://``, ``socket://host:port``).
     ``port_provider``, when given, is asked for the current path on reconnect (a simulator
     re-plugged on a new pty, a USB adapter that came back under another name).
+
+    ``options`` are the device URI's query strings, checked against :attr:`OPTIONS` (one
+    :class:`DeviceError` line naming a bad option); the typed values are in :attr:`opt`.
+    ``connect`` (``connect(port, baudrate)`` → a pyserial-like object) and ``clock``
+    (``monotonic()``/``sleep()``) are injectable, so tests can replay a vendor transcript
+    without a port or real time.
     """
 
     family: ClassVar[str]
     default_baudrate: ClassVar[int] = 115200
     #: how long identification waits for a valid reply, s
     identify_timeout_s: ClassVar[float] = 2.0
+    #: the options of this family's device URIs
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(
         self,
@@ -125,21 +235,28 @@ class Driver(ABC):
         baudrate: int | None = None,
         port_provider: Callable[[], str] | None = None,
         options: dict[str, str] | None = None,
+        connect: Connect | None = None,
+        clock: Clock | None = None,
+        allow_unknown_options: tuple[str, ...] = (),
     ) -> None:
         self.port = port
         self.baudrate = baudrate or self.default_baudrate
         self.options = dict(options or {})
+        self.opt: dict[str, Any] = parse_options(self.OPTIONS, self.options, where=port,
+                                                 allow_unknown=allow_unknown_options)
+        self._connect: Connect = connect or open_serial
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self._port_provider = port_provider
         self.stats = DriverStats()
         self.info: DeviceInfo | None = None
-        self._serial: serial.SerialBase | None = None
+        self._serial: SerialLike | None = None
         self.streaming = False
         self._pending_error: DeviceDisconnected | None = None
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
         """Open the port and identify the device. Raises :class:`DeviceError`."""
-        self._serial = open_serial(self.port, self.baudrate)
+        self._serial = self._connect(self.port, self.baudrate)
         try:
             self.info = self.identify()
         except DeviceError:
@@ -163,30 +280,48 @@ class Driver(ABC):
         self._pending_error = None
 
     def reconnect(self, timeout_s: float = 5.0, poll_s: float = 0.2) -> DeviceInfo:
-        """Re-open the port once it reappears and restart streaming if it was running."""
+        """Re-open the port once it reappears and restart streaming if it was running.
+
+        Any error of a port that is still gone, or vanishes again in the middle of
+        identification (:data:`PORT_GONE_ERRORS`: ``DeviceError``, ``SerialException``,
+        ``OSError``, ``termios.error``), means "still disconnected": the attempt is counted
+        in ``stats.reconnect_attempts``, logged, and tried again until ``timeout_s``, then
+        :class:`DeviceDisconnected` is raised (callers such as the reader thread call again).
+        """
         was_streaming = self.streaming
         self.close()
         deadline = time.monotonic() + timeout_s
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
+        last_error: BaseException | None = None
+        while True:
             if self._port_provider is not None:
-                self.port = self._port_provider()
+                try:
+                    self.port = self._port_provider()
+                except Exception as exc:  # noqa: BLE001 - a provider that cannot name the port yet
+                    last_error = exc
+            self.stats.reconnect_attempts += 1
             try:
-                self._serial = open_serial(self.port, self.baudrate)
+                self._serial = self._connect(self.port, self.baudrate)
                 self.reset_decoder()
                 self.info = self.identify()
-                self.stats.reconnects += 1
                 if was_streaming:
                     self.start()
+                self.stats.reconnects += 1
+                log.info("%s: reconnected after %d attempt(s)", self.port, self.stats.reconnect_attempts)
                 return self.info
-            except DeviceError as exc:
+            except PORT_GONE_ERRORS as exc:
                 last_error = exc
+                log.debug("%s: reconnect attempt %d: still disconnected (%s: %s)", self.port,
+                          self.stats.reconnect_attempts, type(exc).__name__, exc)
                 self.close()
-                time.sleep(poll_s)
-        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s ({last_error})")
+                self.streaming = False
+            if time.monotonic() + poll_s >= deadline:
+                break
+            time.sleep(poll_s)
+        raise DeviceDisconnected(f"{self.port}: device did not come back within {timeout_s:g} s "
+                                 f"({self.stats.reconnect_attempts} attempts so far; last: {last_error})")
 
     @property
-    def serial(self) -> serial.SerialBase:
+    def serial(self) -> SerialLike:
         if self._serial is None:
             raise DeviceError(f"{self.port}: port is not open")
         return self._serial
@@ -252,11 +387,25 @@ class Driver(ABC):
         """Zero the device where it supports it (host-side tare is done by calibration)."""
 
     def read(self, timeout_s: float = 0.05) -> SampleBlock | None:
-        """Read what has arrived and decode it. Raises :class:`DeviceDisconnected`."""
+        """Read what has arrived and decode it. Raises :class:`DeviceDisconnected`.
+
+        Bytes never stop the reader: should a decoder fail on some input (a bug; the property
+        tests look for them), the block is counted as garbage and decoding starts afresh.
+        """
         data = self.read_available(timeout_s)
         if not data:
             return None
-        block = self.decode(data, time.monotonic())
+        try:
+            block = self.decode(data, self.clock.monotonic())
+        except DeviceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the reader must survive any byte sequence
+            log.warning("%s: decoder failed on %d bytes (%s: %s); resynchronising", self.port, len(data),
+                        type(exc).__name__, exc)
+            self.stats.resyncs += 1
+            self.stats.garbage_bytes += len(data)
+            self.reset_decoder()
+            return None
         if block is not None:
             self.stats.samples += len(block)
         return block

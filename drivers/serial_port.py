@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import os
 
+from typing import Any
+
 import serial
 
 
@@ -19,7 +21,7 @@ def _describe(port: str, exc: BaseException) -> str:
     return f"{port}: cannot open port ({text})"
 
 
-def open_serial(port: str, baudrate: int, timeout_s: float = 0.05) -> serial.SerialBase:
+def open_serial(port: str, baudrate: int, timeout_s: float = 0.05) -> Any:
     """Open ``port`` (a path or any pyserial URL) exclusively, raising ``DeviceError``."""
     from drivers.base import DeviceError  # local: base imports this module
 
@@ -27,7 +29,7 @@ def open_serial(port: str, baudrate: int, timeout_s: float = 0.05) -> serial.Ser
     if not is_url and not os.path.exists(port):
         raise DeviceError(f"{port}: port not found (is the device plugged in? `station devices` lists ports)")
     try:
-        kwargs = {"baudrate": baudrate, "timeout": timeout_s, "write_timeout": 1.0}
+        kwargs: dict[str, Any] = {"baudrate": baudrate, "timeout": timeout_s, "write_timeout": 1.0}
         if not is_url:
             kwargs["exclusive"] = True
         return serial.serial_for_url(port, **kwargs)

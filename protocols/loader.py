@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from protocols import extremes
 from protocols.model import (
     DEVICE_KINDS,
     KINDS,
@@ -125,6 +126,10 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
     p = Path(path)
     shown = str(path)
     try:
+        size = p.stat().st_size if p.is_file() else 0
+        if size > extremes.MAX_FILE_BYTES:
+            raise ProtocolError(f"{size} bytes, too large for a protocol file (at most "
+                                f"{extremes.MAX_FILE_BYTES // 1000} kB)", source=shown)
         data = p.read_bytes()
     except FileNotFoundError:
         raise ProtocolError("no such file", source=shown) from None
@@ -307,7 +312,20 @@ def _parse(text: str, *, source: str, source_path: str | None, builtin: bool) ->
                 msg = msg[: m.start()] + " (at end of file)"
         raise ProtocolError(f"TOML syntax error: {msg}", source=source, line=line,
                             column=column) from None
-    return _Builder(data, text, source).build(source_path=source_path, builtin=builtin)
+    except RecursionError:  # tables or arrays nested thousands deep
+        raise ProtocolError(f"tables or arrays nested too deeply (a protocol goes at most "
+                            f"{extremes.MAX_DEPTH} levels deep)", source=source) from None
+    except ValueError as exc:  # an integer of more than 4300 digits (Python's conversion limit)
+        m = re.search(r"\d[\d_]{%d,}" % 300, text)
+        line = text.count("\n", 0, m.start()) + 1 if m else None
+        detail = "a number with far too many digits" if "digits" in str(exc) else " ".join(str(exc).split())
+        raise ProtocolError(detail, source=source, line=line) from None
+    builder = _Builder(data, text, source)
+    problem = extremes.check(data)
+    if problem is not None:
+        field = _Table(builder, {}, problem.table, problem.index).field(problem.key)
+        raise builder.error(field, problem.detail, problem.table, problem.index, problem.key)
+    return builder.build(source_path=source_path, builtin=builtin)
 
 
 # --- finding lines -----------------------------------------------------------------------------

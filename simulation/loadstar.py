@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from drivers.base import DeviceError
+from drivers.options import Option, parse_options
 from simulation.forces import ForceSource, RepeatingEfforts
 from simulation.loadcell import LoadCellModel
 from simulation.pty_simulator import PtySimulator
@@ -177,26 +178,27 @@ class LoadstarSimulator(PtySimulator):
 
 
 
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "choice", "hardware variant", default="DI-1000U",
+           choices=(*MODELS, *_MODEL_ALIASES)),
+    Option("unit", "text", "unit the interface is calibrated in, as UNITS answers", default="LB"),
+    Option("rate", "float", "readings/s of both streams (default: the model's)", minimum=0, exclusive_minimum=True,
+           maximum=100_000, unit="readings/s"),
+    Option("id", "text", "the ID reply", default="FSIM00000001"),
+    Option("capacity", "float", "the LC reply (capacity in the calibrated unit)", default=100.0, minimum=0,
+           exclusive_minimum=True),
+    Option("glitch", "float", "fraction of H records sent as the vendor's spurious -1", default=0.0, minimum=0,
+           maximum=1),
+    Option("seed", "int", "random seed of the simulated signal", default=0),
+)
+
+
 def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> LoadstarSimulator:
-    """A Loadstar simulator; options ``model`` (DI-1000U, DI-100U, DI-1000UHS, UHS-1K), ``unit``
-    (as ``UNITS`` answers, default LB), ``rate`` (readings/s of both streams), ``id``,
-    ``capacity``, ``glitch`` (fraction of H records sent as -1), ``seed``."""
-    try:
-        rate = float(options["rate"]) if options.get("rate") else None
-        capacity = float(options.get("capacity", 100.0))
-        glitch = float(options.get("glitch", 0.0))
-        seed = int(options.get("seed", 0))
-    except ValueError as exc:
-        raise DeviceError(f"sim:loadstar: bad numeric option ({exc})") from None
+    """A Loadstar simulator with :data:`OPTIONS` (other keys are left to the driver)."""
+    v = parse_options(OPTIONS, options, where="sim:loadstar", allow_unknown=options)
     return LoadstarSimulator(
-        source or RepeatingEfforts(1),
-        model=options.get("model", "DI-1000U"),
-        rate_hz=rate,
-        seed=seed,
-        unit=options.get("unit", "LB"),
-        capacity=capacity,
-        device_id=options.get("id", "FSIM00000001"),
-        glitch_rate=glitch,
+        source or RepeatingEfforts(1), model=v["model"], rate_hz=v["rate"], seed=v["seed"], unit=v["unit"],
+        capacity=v["capacity"], device_id=v["id"], glitch_rate=v["glitch"],
     )
 
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from drivers.base import DeviceError
+from drivers.options import Option, parse_options
 from simulation.forces import ForceSource, RepeatingEfforts
 from simulation.pty_simulator import PtySimulator
 
@@ -146,22 +146,18 @@ class Mark10Simulator(PtySimulator):
         return self.format_values(f)
 
 
+OPTIONS: tuple[Option, ...] = (
+    Option("unit", "choice", "display unit the gauge prints", default="N", choices=tuple(NEWTONS_PER)),
+    Option("format", "choice", "FULL prints the unit after each reading, NUM only the number", default="FULL",
+           choices=("FULL", "NUM")),
+    Option("commands", "choice", "full: a Series 5 (LIST, AOUT, RM …); reading: answers only ? and *10 to "
+           "everything else (a Series 4 or older firmware)", default="full", choices=MODES),
+    Option("seed", "int", "random seed of the simulated signal", default=0),
+)
+
+
 def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> Mark10Simulator:
-    """A Mark-10 simulator; options ``unit`` (N, lbF, …), ``format`` (FULL|NUM), ``commands``
-    (full|reading: a gauge answering only ``?``), ``seed``."""
-    unit = options.get("unit", "N")
-    by_lower = {u.lower(): u for u in NEWTONS_PER}
-    if unit.lower() not in by_lower:
-        raise DeviceError(f"sim:mark10: unit must be one of {', '.join(NEWTONS_PER)}, got {unit!r}")
-    fmt = options.get("format", "FULL").upper()
-    if fmt not in ("FULL", "NUM"):
-        raise DeviceError(f"sim:mark10: format must be FULL or NUM, got {fmt!r}")
-    commands = options.get("commands", "full").lower()
-    if commands not in MODES:
-        raise DeviceError(f"sim:mark10: commands must be one of {', '.join(MODES)}, got {commands!r}")
-    try:
-        seed = int(options.get("seed", 0))
-    except ValueError:
-        raise DeviceError(f"sim:mark10: seed must be an integer, got {options['seed']!r}") from None
-    return Mark10Simulator(source or RepeatingEfforts(1), unit=by_lower[unit.lower()], fmt=fmt, seed=seed,
-                           commands=commands)
+    """A Mark-10 simulator with :data:`OPTIONS` (other keys are left to the driver)."""
+    v = parse_options(OPTIONS, options, where="sim:mark10", allow_unknown=options)
+    return Mark10Simulator(source or RepeatingEfforts(1), unit=v["unit"], fmt=v["format"], seed=v["seed"],
+                           commands=v["commands"])

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.base import DeviceError
+from drivers.options import Option, parse_options
 from simulation.forces import ForceSource, RepeatingEfforts
 from simulation.loadcell import LoadCellModel
 from simulation.pty_simulator import PtySimulator
@@ -83,7 +83,7 @@ class OpenScaleSimulator(PtySimulator):
     def __init__(self, source: ForceSource, *, rate_hz: float = MAX_SPS, seed: int = 0, unit: str = "lbs",
                  timestamp: bool = True, raw: bool = False, local_temp: bool = True, remote_temp: bool = True,
                  trigger: bool = False, decimals: int = 2, boot_s: float = 0.15, uptime_ms: int = 0,
-                 cell: LoadCellModel | None = None, firmware: str = FIRMWARE) -> None:
+                 cell: LoadCellModel | None = None, firmware: str = FIRMWARE, menu: bool = True) -> None:
         if not 0 < rate_hz <= MAX_SPS:
             raise ValueError(f"rate_hz must be in (0, {MAX_SPS:g}]: the HX711 converts at most 80 times/s")
         super().__init__(source, rate_hz=rate_hz, seed=seed)
@@ -96,6 +96,7 @@ class OpenScaleSimulator(PtySimulator):
         self.boot_s = boot_s
         self.uptime_ms = uptime_ms
         self.firmware = firmware
+        self.menu_enabled = menu
         self.status_led = True
         self.average = 1
         self.tare_point = int(round(self.cell.offset_counts))
@@ -228,7 +229,7 @@ class OpenScaleSimulator(PtySimulator):
             return None
         key = line[:1]
         if self.state == "running":
-            if key == MENU_KEY:
+            if key == MENU_KEY and self.menu_enabled:
                 self.end_streaming()
                 self.state = "menu"
                 return self.menu_text()
@@ -285,49 +286,31 @@ class OpenScaleSimulator(PtySimulator):
         return self._lines(self._stream_t0 + t_s, force_n[:, 0])
 
 
-_TRUE = {"1", "true", "on", "yes"}
-_FALSE = {"0", "false", "off", "no"}
-
-
-def _flag(options: dict[str, str], name: str, default: bool) -> bool:
-    value = options.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise DeviceError(f"sim:openscale: {name} must be on or off, got {value!r}")
+OPTIONS: tuple[Option, ...] = (
+    Option("rate", "float", "readings/s (10 for a board with the RATE jumper low)", default=MAX_SPS, minimum=0,
+           exclusive_minimum=True, maximum=MAX_SPS, unit="readings/s"),
+    Option("unit", "choice", "unit the scale is calibrated in", default="lbs", choices=("lbs", "kg")),
+    Option("timestamp", "flag", "print millis() first (menu item 3)", default=True),
+    Option("raw", "flag", "print the raw HX711 reading (menu item q)", default=False),
+    Option("local_temp", "flag", "print the board's temperature (menu item 9)", default=True),
+    Option("remote_temp", "flag", "print the remote sensor's temperature (menu item r)", default=True),
+    Option("trigger", "flag", "serial trigger: one reading per ! (menu item t)", default=False),
+    Option("decimals", "int", "decimals of weight and temperature (menu item 7)", default=2, minimum=0, maximum=6),
+    Option("menu", "flag", "off: a board whose menu does not answer (disabled or modified firmware)", default=True),
+    Option("boot", "float", "seconds from reset to the banner", default=0.15, minimum=0, maximum=10, unit="s"),
+    Option("uptime_ms", "int", "millis() at power-up (to exercise the 32-bit wrap)", default=0, minimum=0,
+           maximum=2**32 - 1),
+    Option("seed", "int", "random seed of the simulated signal", default=0),
+)
 
 
 def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> OpenScaleSimulator:
-    """An OpenScale simulator; options ``rate`` (readings/s, default 80; 10 for a board with
-    the RATE jumper low), ``unit`` (lbs|kg), ``timestamp``, ``raw``, ``local_temp``,
-    ``remote_temp``, ``trigger`` (on/off), ``decimals``, ``boot`` (s), ``uptime_ms`` (millis
-    at power-up, to exercise the 32-bit wrap), ``seed``."""
-    try:
-        rate = float(options.get("rate", MAX_SPS))
-        decimals = int(options.get("decimals", 2))
-        boot = float(options.get("boot", 0.15))
-        uptime = int(options.get("uptime_ms", 0))
-        seed = int(options.get("seed", 0))
-    except ValueError as exc:
-        raise DeviceError(f"sim:openscale: bad numeric option ({exc})") from None
-    if not 0 < rate <= MAX_SPS:
-        raise DeviceError(f"sim:openscale: rate {rate:g} out of range (0..{MAX_SPS:g} readings/s, the HX711's fastest)")
+    """An OpenScale simulator with :data:`OPTIONS` (other keys are left to the driver)."""
+    v = parse_options(OPTIONS, options, where="sim:openscale", allow_unknown=options)
     return OpenScaleSimulator(
-        source or RepeatingEfforts(1),
-        rate_hz=rate,
-        seed=seed,
-        unit=options.get("unit", "lbs"),
-        timestamp=_flag(options, "timestamp", True),
-        raw=_flag(options, "raw", False),
-        local_temp=_flag(options, "local_temp", True),
-        remote_temp=_flag(options, "remote_temp", True),
-        trigger=_flag(options, "trigger", False),
-        decimals=decimals,
-        boot_s=boot,
-        uptime_ms=uptime,
+        source or RepeatingEfforts(1), rate_hz=v["rate"], seed=v["seed"], unit=v["unit"], timestamp=v["timestamp"],
+        raw=v["raw"], local_temp=v["local_temp"], remote_temp=v["remote_temp"], trigger=v["trigger"],
+        decimals=v["decimals"], boot_s=v["boot"], uptime_ms=v["uptime_ms"], menu=v["menu"],
     )
 
 

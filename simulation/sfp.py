@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from drivers.base import DeviceError
+from drivers.options import Option, parse_options
 from simulation.forces import ForceSource, RepeatingEfforts
 from simulation.landing import LandingScenario
 from simulation.loadcell import LoadCellModel, plate_cells
@@ -132,57 +133,49 @@ def default_cells(channels: int, seed: int = 0) -> list[LoadCellModel]:
                        drift_counts_per_s=1.0)[:channels]
 
 
-def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> SfpSimulator:
-    """An SFP simulator. Options: ``channels`` (1..16, default 8, or the source's), ``rate``
-    (Hz, default 1000), ``seed``, ``model``, ``serial``, ``fw``, ``time_offset_us``,
-    ``seq_offset``; ``scenario`` ``efforts`` (default: :class:`RepeatingEfforts`) or
-    ``landing`` (:class:`~simulation.landing.LandingScenario` in auto mode, 4 or 8
-    channels, with ``body_weight`` N, ``asymmetry`` (L−R)/(L+R), ``period`` s). A given
-    ``source`` is used as is.
-    """
-    def number(key: str, default: float, kind: type = float) -> float:
-        raw = options.get(key)
-        if raw in (None, ""):
-            return default
-        try:
-            return kind(raw)
-        except ValueError:
-            raise DeviceError(f"sim:sfp: {key} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+OPTIONS: tuple[Option, ...] = (
+    Option("channels", "int", "load cells on the board (default 8, or the force source's)", minimum=1,
+           maximum=CHANNELS_MAX),
+    Option("rate", "float", "frames per second", default=1000.0, minimum=0, exclusive_minimum=True, maximum=MAX_RATE,
+           unit="Hz"),
+    Option("seed", "int", "random seed of the simulated signals", default=0),
+    Option("model", "text", "model in the INFO reply (default SIM-SFP<channels>)"),
+    Option("serial", "text", "serial number in the INFO reply", default="SIM-SFP-0001"),
+    Option("fw", "text", "firmware version in the INFO reply", default="1.0.0"),
+    Option("time_offset_us", "int", "device time of the first frame, µs (to exercise the 2^32 wrap)", default=0,
+           minimum=0, maximum=2**32 - 1),
+    Option("seq_offset", "int", "sequence number of the first frame (to exercise the 2^16 wrap)", default=0,
+           minimum=0, maximum=2**16 - 1),
+    Option("scenario", "choice", "what the cells feel: repeating efforts, or landings on 1 or 2 plates",
+           default="efforts", choices=("efforts", "landing")),
+    Option("body_weight", "float", "landing scenario: body weight", default=700.0, minimum=0, exclusive_minimum=True,
+           maximum=5000, unit="N"),
+    Option("asymmetry", "float", "landing scenario: (L-R)/(L+R)", default=0.08, minimum=-1, maximum=1),
+    Option("period", "float", "landing scenario: seconds between landings", default=10.0, minimum=0,
+           exclusive_minimum=True, maximum=3600, unit="s"),
+)
 
-    default_channels = int(getattr(source, "channels", 8)) if source is not None else 8
-    channels = int(number("channels", default_channels, int))
-    if not 1 <= channels <= CHANNELS_MAX:
-        raise DeviceError(f"sim:sfp: channels must be 1..{CHANNELS_MAX}, got {channels}")
-    if source is not None and getattr(source, "channels", channels) != channels:
-        raise DeviceError(f"sim:sfp: channels={channels} but the force source has {source.channels}")
-    rate = number("rate", 1000.0)
-    if not 0 < rate <= MAX_RATE:
-        raise DeviceError(f"sim:sfp: rate must be in (0, {MAX_RATE:g}] Hz, got {rate:g}")
-    seed = int(number("seed", 0, int))
-    time_offset_us = int(number("time_offset_us", 0, int)) % 2**32
-    seq_offset = int(number("seq_offset", 0, int)) % 2**16
+
+def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> SfpSimulator:
+    """An SFP simulator with :data:`OPTIONS` (other keys are left to the driver). A given
+    ``source`` is used as is (``scenario`` and its options then do not apply)."""
+    v = parse_options(OPTIONS, options, where="sim:sfp", allow_unknown=options)
+    source_channels = getattr(source, "channels", None) if source is not None else None
+    channels = int(v["channels"] or source_channels or 8)
+    if source_channels is not None and source_channels != channels:
+        raise DeviceError(f"sim:sfp: channels={channels} but the force source has {source_channels}")
     if source is None:
-        scenario = options.get("scenario", "efforts") or "efforts"
-        if scenario == "efforts":
-            source = RepeatingEfforts(channels, seed=seed)
-        elif scenario == "landing":
+        if v["scenario"] == "efforts":
+            source = RepeatingEfforts(channels, seed=v["seed"])
+        else:
             if channels not in (4, 8):
                 raise DeviceError(f"sim:sfp: the landing scenario needs 4 or 8 channels (1 or 2 plates), got {channels}")
             try:
-                source = LandingScenario(
-                    channels=channels, seed=seed,
-                    body_weight_n=number("body_weight", 700.0),
-                    asymmetry=number("asymmetry", 0.08),
-                    auto_period_s=number("period", 10.0),
-                )
+                source = LandingScenario(channels=channels, seed=v["seed"], body_weight_n=v["body_weight"],
+                                         asymmetry=v["asymmetry"], auto_period_s=v["period"])
             except ValueError as exc:
                 raise DeviceError(f"sim:sfp: {exc}") from None
-        else:
-            raise DeviceError(f"sim:sfp: unknown scenario {scenario!r} (expected efforts or landing)")
     return SfpSimulator(
-        source, channels=channels, rate_hz=rate, seed=seed,
-        model=options.get("model") or f"SIM-SFP{channels}",
-        serial_no=options.get("serial") or "SIM-SFP-0001",
-        firmware=options.get("fw") or "1.0.0",
-        time_offset_us=time_offset_us, seq_offset=seq_offset,
+        source, channels=channels, rate_hz=v["rate"], seed=v["seed"], model=v["model"] or f"SIM-SFP{channels}",
+        serial_no=v["serial"], firmware=v["fw"], time_offset_us=v["time_offset_us"], seq_offset=v["seq_offset"],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +15,17 @@ from drivers.base import DeviceError
 from drivers.registry import open_device
 from station.calibration_link import calibration_for
 from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
+from station import validate
 from station.errors import UserError
 from station.pipeline import BoundDevice, trial_spec
-from station.session.run import sigterm_as_interrupt
+from station.signals import sigterm_as_interrupt
 from station.storage import layout
-from station.storage.writer import SessionWriter
+from station.storage.writer import DiskFullError, SessionWriter
 
 TEST = layout.test_key(1, "acquire")
 TRIAL = layout.trial_key(1)
+#: the longest recording ``--seconds`` accepts (one day)
+MAX_SECONDS = 86_400.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, required=True, metavar="S", help="how long to record")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.h5", help="output file (must not exist)")
     p.add_argument("--json", action="store_true", help="print one JSON object per device at the end")
+    p.add_argument("--spill-dir", type=Path, metavar="DIR",
+                   help="where samples that do not fit go if the disk of --out fills up (default: the user data "
+                        "folder, ~/.local/share/force-station/spill on Linux)")
     p.set_defaults(func=run)
 
 
@@ -62,10 +69,8 @@ def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds <= 0:
-        raise UserError(f"--seconds {args.seconds:g}: expected a duration > 0")
-    if args.out.exists():
-        raise UserError(f"{args.out}: file exists (choose a new --out)")
+    validate.number(args.seconds, "--seconds", unit="seconds", gt=0, le=MAX_SECONDS)
+    validate.output_file(args.out, force_option=None)  # exists, a directory, under a file, read-only folder: before any device
     devices: dict[str, BoundDevice] = {}
     try:
         for i, uri in enumerate(args.device, start=1):
@@ -84,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
-    writer = SessionWriter(args.out)
+    writer = SessionWriter(args.out, spill_dir=getattr(args, "spill_dir", None),
+                           on_warning=lambda text: print(text, file=sys.stderr, flush=True))
     writer.create({"session_id": f"acquire-{time.strftime('%Y%m%d-%H%M%S')}"},
                   {"kind": "acquisition", "command": "station acquire", "seconds": args.seconds})
     for device_id, d in devices.items():
@@ -103,7 +109,7 @@ def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
                 r.device.driver.start()
                 r.reader.start()
             end = time.monotonic() + args.seconds
-            while time.monotonic() < end:
+            while time.monotonic() < end and writer.disk_full is None:
                 _drain(q, runs, writer, timeout_s=0.05)
         except KeyboardInterrupt:
             status = layout.STATUS_ABORTED
@@ -118,12 +124,25 @@ def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
                     r.device.driver.stop()
                 except Exception:  # noqa: BLE001 - an unplugged device cannot be stopped
                     pass
+    if writer.disk_full is not None:
+        status = layout.STATUS_INTERRUPTED
     reports = [_report(k, r, args.out) for k, r in runs.items()]
     if status == layout.STATUS_COMPLETE and any(rep["status"] == "interrupted" for rep in reports):
         status = layout.STATUS_INTERRUPTED
-    writer.end_trial({"status": status, "devices": reports})
-    writer.set_attrs(f"tests/{TEST}", {"status": status})
+    disk_full: DiskFullError | None = None
+    try:
+        writer.end_trial({"status": status, "devices": reports})
+        writer.set_attrs(f"tests/{TEST}", {"status": status})
+        writer.sync()
+    except DiskFullError as exc:
+        disk_full = exc
     writer.close({"status": status})
+    _add_written(reports, writer)
+    if disk_full is not None:  # the message of the last look: where the spilled samples went
+        disk_full = DiskFullError(writer.disk_full.message(args.out, writer.totals().spilled)) \
+            if writer.disk_full is not None else disk_full
+        for rep in reports:
+            rep["status"], rep["reason"] = "interrupted", "disk full"
     for rep in reports:
         if args.json:
             print(json.dumps(rep, sort_keys=True))
@@ -132,11 +151,26 @@ def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
             print(f"{rep['device']}: {rep['samples']} samples × {rep['channels']} ch"
                   f" at {rate:.1f} Hz" if rate else f"{rep['device']}: {rep['samples']} samples", end="")
             print(f"  crc_errors={rep['crc_errors']} resyncs={rep['resyncs']} gaps={rep['gaps']} "
-                  f"lost_samples={rep['lost_samples']}  {rep['status']}"
-                  + (f" ({rep['reason']})" if rep.get("reason") else ""))
+                  f"lost_samples={rep['lost_samples']}  written={rep['written']} not_written={rep['not_written']}"
+                  f"  {rep['status']}" + (f" ({rep['reason']})" if rep.get("reason") else ""))
     if not args.json:
         print(f"file: {args.out}")
+    if disk_full is not None:
+        raise disk_full
     return 130 if status == layout.STATUS_ABORTED else 0
+
+
+def _add_written(reports: list[dict[str, Any]], writer: SessionWriter) -> None:
+    """What reached the file: ``samples`` is what was acquired, ``written`` what is in the
+    file, ``not_written`` the difference (dropped by a writer that fell behind, or saved to
+    the spill folder on a full disk)."""
+    for rep in reports:
+        c = writer.counts.get(rep["id"])
+        written = c.written if c is not None else 0
+        rep["acquired"] = rep["samples"]
+        rep["written"] = written
+        rep["not_written"] = rep["samples"] - written
+        rep["spilled"] = c.spilled if c is not None else 0
 
 
 def _drain(q: queue.Queue[QueueItem], runs: dict[str, DeviceRun], writer: SessionWriter, timeout_s: float) -> None:

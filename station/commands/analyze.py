@@ -155,16 +155,26 @@ def _read_session_trial(path: Path, trial: str) -> Trace | None:
     except UserError:
         return None  # not a session file: read it as plain HDF5
     with reader:
-        wanted = trial.strip("/")
-        for test in reader.session().tests:
-            for stored in test.trials:
-                if stored.h5_path.strip("/") == wanted and stored.channels:
-                    columns, rate = {}, None
-                    for side in stored.channels:
-                        _, force, rate = reader.side_force(stored, side)
-                        columns[side] = force
-                    return Trace(path, columns, None, rate,
-                                 [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+        try:
+            return _find_session_trial(reader, path, trial)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError, OSError, RuntimeError):
+            return None  # a damaged session file: read the trial as plain HDF5 (one-line errors)
+
+
+def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
+    wanted = trial.strip("/")
+    if len(wanted.split("/")) == 2 and not wanted.startswith("tests/"):  # TEST/TRIAL short form
+        test_key, trial_key = wanted.split("/")
+        wanted = f"tests/{test_key}/trials/{trial_key}"
+    for test in reader.session().tests:
+        for stored in test.trials:
+            if stored.h5_path.strip("/") == wanted and stored.channels:
+                columns, rate = {}, None
+                for side in stored.channels:
+                    _, force, rate = reader.side_force(stored, side)
+                    columns[side] = force
+                return Trace(path, columns, None, rate,
+                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
     return None
 
 
@@ -176,14 +186,11 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
         return session_trial
     import h5py  # local import: only needed for session files
 
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise UserError(f"cannot read {path} as an HDF5 session file: {exc}") from None
+    from station.storage.reader import open_file
+
+    fh, _ = open_file(path)  # one-line UserError: not HDF5, truncated, damaged, …
     with fh:
-        if trial not in fh:
-            raise UserError(f"no trial {trial!r} in {path}")
-        node = fh[trial]
+        node = _trial_node(fh, path, trial)
         if isinstance(node, h5py.Dataset):
             ds = node
         elif "force_n" in node and isinstance(node["force_n"], h5py.Dataset):
@@ -192,7 +199,7 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
             raise UserError(f"trial {trial!r} in {path} has no dataset 'force_n'")
         try:
             data = np.asarray(ds[()], dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OSError):
             raise UserError(f"dataset {ds.name!r} in {path} is not numeric") from None
         if data.ndim == 1:
             data = data[:, None]
@@ -202,13 +209,13 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
         obj: Any = ds
         while obj is not None:  # dataset, its trial group, then parents (device/session)
             if "rate_hz" in obj.attrs:
-                rate = float(np.asarray(obj.attrs["rate_hz"]).reshape(-1)[0])
+                rate = _rate_attr(obj, path)
                 break
             obj = obj.parent if obj.name != "/" else None
         device = ds.parent.name.rsplit("/", 1)[-1]
         if rate is None and f"devices/{device}" in fh and "rate_hz" in fh[f"devices/{device}"].attrs:
             # session layout: /tests/T/trials/N/<device>/force_n, rate on /devices/<device>
-            rate = float(fh[f"devices/{device}"].attrs["rate_hz"])
+            rate = _rate_attr(fh[f"devices/{device}"], path)
         names = [str(i + 1) for i in range(data.shape[1])]
         for key in ("channel_names", "channels"):
             if key in ds.attrs:
@@ -217,6 +224,49 @@ def _read_h5(path: Path, trial: str | None) -> Trace:
                     names = raw
                 break
     return Trace(path, {n: data[:, i].copy() for i, n in enumerate(names)}, None, rate)
+
+
+def _rate_attr(obj: Any, path: Path) -> float:
+    """An object's ``rate_hz`` attribute as a positive finite number (UserError otherwise)."""
+    value = obj.attrs["rate_hz"]
+    try:
+        rate = float(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        rate = float("nan")
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserError(f"{path}: attribute 'rate_hz' of {obj.name} is {value!r:.40}, expected a rate in Hz "
+                        "(damaged file? pass --rate HZ)")
+    return rate
+
+
+def _trial_node(fh: Any, path: Path, trial: str) -> Any:
+    """The object ``--trial`` names: an HDF5 path, or ``TEST/TRIAL`` of the session layout
+    (``01_hip-abduction-hhd/003``); a trial group with one device stands for that device."""
+    import h5py
+
+    candidates = [trial]
+    parts = trial.strip("/").split("/")
+    if len(parts) in (2, 3) and not trial.startswith("/tests/"):
+        candidates.append("/tests/" + parts[0] + "/trials/" + "/".join(parts[1:]))
+    name = next((c for c in candidates if _has(fh, c)), None)
+    if name is None:
+        raise UserError(f"no trial {trial!r} in {path}")
+    node = fh[name]
+    if isinstance(node, h5py.Group) and "force_n" not in node:
+        devices = sorted(k for k, v in node.items() if isinstance(v, h5py.Group) and "force_n" in v)
+        if len(devices) == 1:
+            return node[devices[0]]
+        if devices:
+            raise UserError(f"trial {trial!r} in {path} holds several devices ({', '.join(devices)}): "
+                            f"choose one, e.g. --trial {name.rstrip('/')}/{devices[0]}")
+    return node
+
+
+def _has(fh: Any, name: str) -> bool:
+    try:
+        return name in fh
+    except (KeyError, ValueError, RuntimeError, OSError):
+        return False
 
 
 def load_trace(path_text: str, trial: str | None, rate: float | None, unit: str) -> Trace:
@@ -299,11 +349,44 @@ def _auto_column(trace: Trace, hint: str) -> str:
 
 
 # ------------------------------------------------------------------------------- running
+def check_options(args: argparse.Namespace) -> None:
+    """Every numeric option in its range, before the trace is read (one line naming it)."""
+    from protocols.loader import MAX_LEVER_ARM_M, MAX_RATE_HZ
+    from station import validate
+
+    limits: dict[str, dict[str, float]] = {
+        "--rate": {"ge": 1, "le": MAX_RATE_HZ}, "--onset-k": {"gt": 0, "le": 100},
+        "--onset-threshold-n": {"gt": 0}, "--onset-s": {"ge": 0},
+        "--lever-arm-m": {"gt": 0, "le": MAX_LEVER_ARM_M}, "--body-mass-kg": {"gt": 0, "lt": 400},
+        "--filter-hz": {"gt": 0}, "--rfd-filter-hz": {"ge": 0}, "--body-weight-n": {"gt": 0, "lt": 400 * 9.80665},
+    }
+    units = {"--rate": "Hz", "--onset-threshold-n": "N", "--onset-s": "s", "--lever-arm-m": "m",
+             "--body-mass-kg": "kg", "--filter-hz": "Hz", "--rfd-filter-hz": "Hz", "--body-weight-n": "N"}
+    for option, bounds in limits.items():
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            validate.number(value, option, unit=units.get(option, ""), **bounds)
+
+
+def _check_against_trace(args: argparse.Namespace, rate: float, trace: Trace) -> None:
+    """Options that depend on the trace: filter cut-offs below Nyquist, a manual onset inside it."""
+    samples = max((len(c) for c in trace.columns.values()), default=0)
+    end_s = (samples - 1) / rate if samples else 0.0
+    if args.onset_s is not None and args.onset_s > end_s:
+        raise UserError(f"--onset-s {args.onset_s:g}: after the end of the trace ({end_s:.3f} s)")
+    for option in ("--filter-hz", "--rfd-filter-hz"):
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value and value >= rate / 2:
+            raise UserError(f"{option} {value:g}: must be below half the sample rate ({rate / 2:g} Hz)")
+
+
 def run(args: argparse.Namespace) -> int:
     from station import analysis as an
 
+    check_options(args)
     trace = load_trace(args.trace, args.trial, args.rate, args.unit)
     rate = float(trace.rate_hz)  # type: ignore[arg-type]
+    _check_against_trace(args, rate, trace)
     if (args.left is None) != (args.right is None):
         raise UserError("--left and --right go together")
     if args.left is not None and args.column is not None:

@@ -46,6 +46,7 @@ from station.calibration_link import (
     simulator_cells,
     stability_criteria,
 )
+from station import validate
 from station.errors import UserError
 
 #: Attempts per step with ``--yes`` before giving up on an unsettled reading.
@@ -269,6 +270,7 @@ def calibrate_channel(
                                                      and nominal_gain_n_per_count != 0):
         raise UserError(f"--nominal-gain {nominal_gain_n_per_count!r}: must be a non-zero number")
     store = CalibrationStore(calibration_dir)
+    validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
 
     with CalibrationDevice(uri, on_simulator=on_simulator, on_message=lambda m: console.say(f"  {m}")) as device:

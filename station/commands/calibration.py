@@ -60,6 +60,7 @@ from station.commands.calibrate import (
     positive,
     report_lines,
 )
+from station import validate
 from station.errors import UserError
 
 STATUS_TEXT = {
@@ -136,6 +137,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description="Write every current record as one calibration snapshot (JSON), as "
                                        "stored in session files.")
     a.add_argument("--out", type=Path, default=None, metavar="FILE", help="write to FILE instead of standard output")
+    a.add_argument("--force", action="store_true", help="replace FILE if it exists (default: refuse)")
     a.add_argument("--skip-unreadable", action="store_true",
                    help="leave out unreadable files (reported on standard error) instead of failing")
     _dir_option(a)
@@ -347,6 +349,7 @@ def verify_device(
     if readings_s < window_s:
         raise UserError(f"--readings-s {readings_s:g} is shorter than the settle window --window-s {window_s:g}")
     store = CalibrationStore(calibration_dir)
+    validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
     columns = list(channels)
 
@@ -491,6 +494,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.out is not None:  # before reading anything: an existing file is kept unless --force
+        validate.output_file(args.out, force=args.force)
     store = CalibrationStore(args.calibration_dir)
     records: list[CalibrationRecord] = []
     for entry in store.entries():

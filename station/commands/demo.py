@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from protocols import get_protocol
+from station import validate
 from station.session.model import Patient
 from station.session.run import run_session
 from station.session.runner import RunnerOptions, SessionAborted, replace_timing
@@ -27,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("sessions"), help="directory for the session file (default: sessions)")
     p.add_argument("--patient", default="DEMO-001", help="pseudonymous patient id (default: DEMO-001)")
-    p.add_argument("--body-mass", type=float, default=72.0, metavar="KG", help="body mass in kg (default: 72)")
-    p.add_argument("--lever-arm", type=float, default=0.82, metavar="M",
+    p.add_argument("--body-mass", default="72", metavar="KG", help="body mass in kg (default: 72)")
+    p.add_argument("--lever-arm", default="0.82", metavar="M",
                    help="greater trochanter to pad distance in m (default: 0.82)")
     p.add_argument("--involved", choices=("left", "right", "none"), default="right",
                    help="involved side; the simulated patient is weaker there (default: right)")
-    p.add_argument("--weaker", type=float, default=0.82, metavar="RATIO",
+    p.add_argument("--weaker", default="0.82", metavar="RATIO",
                    help="involved-side strength as a fraction of the other side (default: 0.82)")
-    p.add_argument("--rate", type=int, default=500, metavar="HZ", help="gauge output rate (default: 500)")
+    p.add_argument("--rate", default="500", metavar="HZ", help="gauge output rate (default: 500)")
     p.add_argument("--no-window", action="store_true",
                    help="run in the terminal even when a display is available (without DISPLAY or "
                         "WAYLAND_DISPLAY the demo always runs in the terminal)")
@@ -58,11 +59,22 @@ def station_command() -> str:
     return "station"
 
 
-def run(args: argparse.Namespace) -> int:
-    from station.errors import UserError
+def check_options(args: argparse.Namespace) -> None:
+    """Every option, before anything starts (one-line UserError naming the option)."""
+    from drivers.mark10 import MAX_AOUT_HZ
+    from protocols.loader import MAX_LEVER_ARM_M
+    from station.commands.session import MAX_BODY_MASS_KG
 
-    if not 0.1 <= args.weaker <= 1.5:
-        raise UserError(f"--weaker {args.weaker}: expected a ratio between 0.1 and 1.5")
+    args.body_mass = validate.number(args.body_mass, "--body-mass", unit="kg", gt=0, lt=MAX_BODY_MASS_KG)
+    args.lever_arm = validate.number(args.lever_arm, "--lever-arm", unit="m", gt=0, le=MAX_LEVER_ARM_M)
+    args.weaker = validate.number(args.weaker, "--weaker", ge=0.1, le=1.5)
+    args.rate = validate.number(args.rate, "--rate", unit="readings/s", integer=True, ge=1, le=MAX_AOUT_HZ)
+    validate.patient_id(args.patient)
+    validate.output_dir(args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_options(args)
     protocol = replace_timing(get_protocol(DEMO_PROTOCOL), countdown_s=1.0, rest_s=1.0)
     if not args.no_window and window_wanted():
         return run_in_window(args, protocol)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from station.errors import UserError
+from station.storage.damage import Damage
 from station.storage.reader import summarize
 
 #: trial statuses that mean "this trial did not end normally"
@@ -29,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _f(v: Any, spec: str = ".1f") -> str:
-    return "—" if v is None else format(v, spec)
+    if v is None:
+        return "—"
+    try:
+        return format(v, spec)
+    except (TypeError, ValueError):  # a damaged attribute: show it as it is
+        return str(v)
 
 
 def status_line(info: dict[str, Any]) -> str:
@@ -60,7 +67,16 @@ def run(args: argparse.Namespace) -> int:
     info = summarize(args.file)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
-        return 0
+    else:
+        show(info)
+    if info.get("damaged"):  # what is readable was shown; the damage is one line on stderr
+        damage = Damage(info["damaged"])
+        raise UserError(f"{info['file']}: damaged session file: {damage.summary()} "
+                        "(everything else shown is as stored)")
+    return 0
+
+
+def show(info: dict[str, Any]) -> None:
     s = info["session"]
     print(f"{info['file']}")
     print(f"  {status_line(info)}")
@@ -88,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         sym = t["symmetry"]
         if sym.get("kind") == "lsi":
             mark = "PASS" if sym.get("passed") else "below pass mark"
-            print(f"    LSI {_f(sym.get('value_pct'))} %  (pass mark {_f(sym['parameters']['pass_pct'], '.0f')} %) "
+            print(f"    LSI {_f(sym.get('value_pct'))} %  (pass mark {_f((sym.get('parameters') or {}).get('pass_pct'), '.0f')} %) "
                   f"→ {mark}")
         elif sym.get("value_pct") is not None:
             print(f"    asymmetry {sym['value_pct']:+.1f} %  ({sym.get('direction')})")
@@ -97,4 +113,3 @@ def run(args: argparse.Namespace) -> int:
         print("  trials that did not end normally (not used in the test summary):")
         for key, status, n in not_complete:
             print(f"    {key}: {status} — {NOT_COMPLETE[status]} ({n})")
-    return 0

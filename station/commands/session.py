@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +18,7 @@ from drivers.registry import parse_uri
 from protocols import ProtocolError, get_protocol
 from protocols.loader import MAX_LEVER_ARM_M
 from protocols.model import Protocol
+from station import validate
 from station.errors import UserError
 from station.session.model import Patient
 from station.session.run import sigterm_as_interrupt, run_session
@@ -42,7 +41,6 @@ EXIT_SIGTERM = 143   # SIGTERM (128 + SIGTERM)
 
 MAX_BODY_MASS_KG = 400.0
 MAX_HEIGHT_M = 3.0
-_PATIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 _RUN_EPILOG = f"""\
 interactive (default): before each trial press Enter to start it, r to redo the last trial,
@@ -148,16 +146,7 @@ def number(text: str | None, option: str, *, unit: str, above: float = 0.0, belo
     :class:`UserError` naming ``option`` otherwise. None stays None."""
     if text is None:
         return None
-    limit = (f" and < {below:g}" if below is not None else "") + (f" and <= {at_most:g}" if at_most is not None else "")
-    expected = f"expected a number of {unit} > {above:g}{limit}"
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{option} {text!r}: {expected}") from None
-    if not math.isfinite(value) or value <= above or (below is not None and value >= below) or (
-            at_most is not None and value > at_most):
-        raise UserError(f"{option} {text}: {expected}")
-    return value
+    return validate.number(text, option, unit=unit, gt=above, lt=below, le=at_most)
 
 
 def _required(args: argparse.Namespace) -> None:
@@ -169,9 +158,7 @@ def _required(args: argparse.Namespace) -> None:
 
 
 def patient_from_args(args: argparse.Namespace) -> Patient:
-    if not _PATIENT_RE.match(args.patient):
-        raise UserError(f"--patient {args.patient!r}: expected a pseudonym of 1-64 letters, digits, '.', '_' "
-                        "or '-' (it becomes part of the file name)")
+    validate.patient_id(args.patient)
     if args.involved not in ("left", "right", "none"):
         raise UserError(f"--involved {args.involved!r}: expected left, right or none")
     if "\n" in args.operator or len(args.operator) > 100:
@@ -292,8 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except DeviceError as exc:
             raise UserError(f"--device {d.uri}: {exc}") from None
     bind_roles(protocols, device_args)  # a missing or unknown role fails here, before anything opens
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out}: not a directory")
+    validate.output_dir(args.out)
     interactive = not args.auto
     ui = SessionTerminal(interactive=interactive)
     offer_recovery(args.out, ui, interactive)
@@ -339,6 +325,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if not files:
             print(f"{target}: no unfinished session files")
             return 0
+        try:  # one line for a read-only folder, not one per file
+            validate.writable_folder_of(files[0])
+        except UserError as exc:
+            raise UserError(f"{exc}; {len(files)} unfinished session file(s) there are left untouched "
+                            "(recovery writes its copy beside each file)") from None
         failed = 0
         for path in files:
             try:

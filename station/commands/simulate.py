@@ -17,6 +17,38 @@ from drivers.registry import FAMILIES
 from station.errors import UserError
 
 
+class _HelpWithOptions(argparse.Action):
+    """``--help`` that lists every family's declared options (imported only when asked, so
+    ``station --help`` stays fast)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, help="show this help, with each family's options, "
+                         "and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        parser.epilog = options_help()
+        parser.print_help()
+        parser.exit()
+
+
+def options_help() -> str:
+    """Each family's simulator options (``-o KEY=VALUE``) and driver options (URI query)."""
+    from drivers.registry import family_options
+    from simulation.registry import SIMULATORS, simulator_module
+
+    lines = ["family options (simulator: -o KEY=VALUE; driver: in the device URI, e.g. mark10:/dev/ttyUSB0?rate=500):"]
+    for family in FAMILIES:
+        lines.append(f"  {family}")
+        if family in SIMULATORS:
+            for option in getattr(simulator_module(family), "OPTIONS", ()):
+                lines.append(f"    simulator {option.describe()}")
+        for option in family_options(family):
+            lines.append(f"    driver    {option.describe()}")
+    lines.append("example: station simulate sfp --channels 8 --rate 2000; "
+                 "station simulate mark10 -o commands=reading (a gauge that answers only ?)")
+    return "\n".join(lines)
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -26,7 +58,10 @@ def register(subparsers: Any) -> None:
             "on the first line and a device URI on the second."
         ),
         epilog=f"families: {', '.join(FAMILIES)}. Example: station simulate sfp --channels 8 --rate 2000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    parser.add_argument("-h", "--help", action=_HelpWithOptions)
     parser.add_argument("family", metavar="FAMILY", help=f"device family ({', '.join(FAMILIES)})")
     parser.add_argument("--channels", type=int, help="number of channels (families with several)")
     parser.add_argument("--rate", type=float, help="sample rate, Hz")
@@ -72,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     except DeviceError:
         raise UserError(f"{family}: no simulator in this installation") from None
     options = simulator_options(args)
+    known = {o.name for o in getattr(module, "OPTIONS", ())}
+    given = [item.partition("=")[0].strip() for item in args.option]  # the common flags may not apply: ignored
+    unknown = [k for k in given if known and k not in known]
+    if unknown:
+        raise UserError(f"simulate {family}: unknown option {unknown[0]!r} (options: {', '.join(sorted(known))})")
     try:
         simulator = module.make_simulator(options, None)
         port = simulator.start()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError
+from station.validate import writable_folder
 from station.export.deidentify import Pseudonymiser
 from station.export.source import SessionData, load
 from station.index.store import ResultsStore, SessionRecord
@@ -79,8 +80,9 @@ def check_destination(fmt: ExportFormat, dest: Path, force: bool) -> None:
     parent = dest.parent if fmt.target == "file" else dest.parent
     if not parent.exists():
         raise UserError(f"--{fmt.name} {dest}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"--{fmt.name} {dest}: folder {parent} is not writable")
+    if not parent.is_dir():
+        raise UserError(f"--{fmt.name} {dest}: {parent} is a file, not a folder")
+    writable_folder(parent, f"--{fmt.name} {dest}: folder {parent}")  # a real probe: also read-only mounts
 
 
 def deidentify_sessions(sessions: Sequence[SessionData], p: Pseudonymiser) -> list[SessionData]:
@@ -138,6 +140,8 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
         # kept in memory for index look-ups (the report's trend), never written
         ctx.options["original_patient_ids"] = {ctx.pseudonymiser.patient(s.patient_id): s.patient_id
                                                for s in sessions}
+        ctx.options["original_dates"] = {ctx.pseudonymiser.session_id(s.record.session.session_id): s.date_utc
+                                         for s in sessions}
         sessions = deidentify_sessions(sessions, ctx.pseudonymiser)
     written = []
     for name, dest in outputs.items():

@@ -9,9 +9,8 @@ cleanly: the current trial is kept and marked aborted, the file is closed with s
 """
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,14 @@ from protocols.model import Protocol
 from station.clock import Clock
 from station.errors import UserError
 from station.index.update import index_closed_session
+from station.index.clinic_sync import sync_after_close
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
 from station.session.model import Patient, TestSummary
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionEngine, SessionUI, session_path
 from station.session.ui_bridge import run_with_ui
+from station.signals import sigterm_as_interrupt  # noqa: F401 - used here, and imported from here by commands
 from station.session.setup import (
     DeviceArg,
     bind_roles,
@@ -43,27 +44,6 @@ class SessionResult:
     path: Path
     status: str
     summaries: list[TestSummary]
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (main thread only) so that, like Ctrl-C,
-    they close the file cleanly (SIGHUP: the terminal running the station was closed)."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous: dict[int, Any] = {}
-    try:
-        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # no SIGHUP on Windows
-            if sig is not None:
-                previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
@@ -172,6 +152,7 @@ class OpenSession:
         self._log = log
         self.log_path = log.path if log is not None else None
         self.status: str | None = None  # the final status, once closed
+        self.sync_lines: list[str] = []  # what the clinic-store sync after closing said (none if not configured)
 
     def __enter__(self) -> OpenSession:
         return self
@@ -223,6 +204,7 @@ class OpenSession:
                     **({"health_events": [h.describe() for h in self.pipeline.health]} if self.pipeline.health else {}),
                 )
                 index_closed_session(self.path)  # the results index beside the files (never raises)
+                self.sync_lines = sync_after_close(self.path)  # the clinic store, if configured (never raises)
         finally:
             self.status = status
             if self._log is not None:
@@ -273,7 +255,8 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
         for d in devices.values():
             d.close()
         raise
-    path = session_path(out_dir, patient.patient_id)
+    session_id = str(uuid.uuid4())
+    path = session_path(out_dir, patient.patient_id, session_id)
     if on_path:
         on_path(path)
     writer = SessionWriter(path)
@@ -281,6 +264,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
                            options=options, actor=actor if auto else None, history_dir=out_dir,
                            session_attrs=session_attrs, clock=clock)
+    engine.session_id = session_id  # the file name carries its first characters
     session_log = SessionLog(path.with_suffix(".log")) if log_file else None
     session = OpenSession(path=path, devices=devices, roles=roles, writer=writer, pipeline=pipeline, engine=engine,
                           warnings=warnings, log=session_log)
@@ -317,4 +301,6 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             raise
         finally:
             session.close(status)
+            for line in session.sync_lines:
+                ui.info(line)
     return SessionResult(session.path, status, session.engine.summaries)

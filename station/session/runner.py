@@ -677,6 +677,10 @@ def replace_timing(protocol: Protocol, **changes: float) -> Protocol:
     return replace(protocol, timing=replace(protocol.timing, **changes))
 
 
-def session_path(out_dir: Path, patient_id: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return out_dir / f"{patient_id}_{stamp}.h5"
+def session_path(out_dir: Path, patient_id: str, session_id: str | None = None) -> Path:
+    """``<patient>_<YYYYmmddTHHMMSSZ>_<first 8 characters of the session UUID>.h5``: UTC (no
+    repeated hour when the clock goes back) and unique (two stations sharing a folder, two
+    sessions in one second). The writer still creates it exclusively."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    sid = (session_id or str(uuid.uuid4())).replace("-", "")[:8]
+    return out_dir / f"{patient_id}_{stamp}_{sid}.h5"

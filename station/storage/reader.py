@@ -19,6 +19,7 @@ import numpy as np
 
 from station.errors import UserError
 from station.storage import layout
+from station.storage.damage import Damage
 from station.storage.writer import is_in_use
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -163,25 +164,30 @@ def open_session(path: str | Path, *, state: list[OpenState] | None = None) -> I
 
 
 def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
-    return sorted((k, v) for k, v in g.items() if isinstance(v, h5py.Group))
+    """The subgroups of ``g`` by name (others skipped; [] if ``g`` is not a group)."""
+    return Damage().groups(g, getattr(g, "name", "?"))
 
 
-def _samples(trial: h5py.Group, live: bool) -> dict[str, int]:
+def _samples(trial: h5py.Group, live: bool, damage: Damage | None = None) -> dict[str, int]:
+    damage = damage if damage is not None else Damage()
     out = {}
-    for k, d in _groups(trial):
+    for k, d in damage.groups(trial, trial.name):
         if "t_host_s" in d:
             ds = d["t_host_s"]
-            if live:
+            if live and isinstance(ds, h5py.Dataset):
                 ds.refresh()
-            out[k] = int(ds.shape[0])
+            n = damage.rows(ds, ds.name)
+            if n is not None:
+                out[k] = n
     return out
 
 
-def _duration(trial: h5py.Group) -> float | None:
+def _duration(trial: h5py.Group, damage: Damage | None = None) -> float | None:
     """Seconds of host time the trial's samples span (first device with samples)."""
-    for _, d in _groups(trial):
-        if "t_host_s" in d and d["t_host_s"].shape[0] > 1:
-            t = d["t_host_s"]
+    damage = damage if damage is not None else Damage()
+    for _, d in damage.groups(trial, trial.name):
+        t = d.get("t_host_s")
+        if isinstance(t, h5py.Dataset) and t.ndim == 1 and t.shape[0] > 1 and t.dtype.kind in "fiu":
             first, last = float(t[0]), float(t[t.shape[0] - 1])
             if np.isfinite(first) and np.isfinite(last):
                 return last - first
@@ -193,68 +199,105 @@ def summarize(path: str | Path) -> dict[str, Any]:
 
     Besides the file's own fields: ``recording_now`` (a live station holds the file),
     ``unfinished`` (its status is still ``recording`` but no station holds it: the station
-    stopped without closing it; ``station session recover`` repairs it), ``swmr_flagged``.
+    stopped without closing it; ``station session recover`` repairs it), ``swmr_flagged``,
+    and ``damaged``: what could not be read as expected (an attribute of the wrong type,
+    JSON garbage, a group replaced by a dataset), one short text per problem; the rest of
+    the summary holds what is still readable (see :mod:`station.storage.damage`).
     """
     states: list[OpenState] = []
     with open_session(path, state=states) as f:
         st = states[0]
         try:
             out = _summarize(f, path, st)
-        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
             raise UserError(f"{path}: damaged session file, cannot be read ({_short(exc)})") from None
     return out
 
 
+_SESSION_NUMBERS = ("body_mass_kg", "height_m", "lever_arm_m")
+_SESSION_TEXTS = ("patient_id", "involved_side", "operator")
+_SIDE_NUMBERS = ("best_n", "mean_n", "cv_pct")
+
+
 def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
+    damage = Damage()
     root = attrs_of(f)
-    status = root.get("status")
+    status = damage.text(root, "status", "/")
     recording = status == layout.STATUS_RECORDING
+    session = attrs_of(f["session"]) if damage.child_group(f, "session") is not None else {}
+    for key in _SESSION_NUMBERS:
+        if key in session:
+            session[key] = damage.number(session, key, "/session")
+    for key in _SESSION_TEXTS:
+        if key in session:
+            session[key] = damage.text(session, key, "/session")
     out: dict[str, Any] = {
         "file": str(path),
         "format_version": root.get("format_version"),
-        "station_version": root.get("station_version"),
-        "algorithm_version": root.get("algorithm_version"),
-        "session_id": root.get("session_id"),
+        **{key: damage.text(root, key, "/") for key in (
+            "station_version", "algorithm_version", "session_id")},
         "status": status,
-        "created_utc": root.get("created_utc"),
-        "closed_utc": root.get("closed_utc"),
-        "recovered_utc": root.get("recovered_utc"),
-        "recovery": root.get("recovery"),
-        "recovered_from_status": root.get("recovered_from_status"),
+        **{key: damage.text(root, key, "/") for key in (
+            "created_utc", "closed_utc", "recovered_utc", "recovery", "recovered_from_status")},
         "recording_now": recording and st.in_use,
         "unfinished": (recording or st.swmr_flagged) and not st.in_use,
         "swmr_flagged": st.swmr_flagged,
-        "session": attrs_of(f["session"]) if "session" in f else {},
+        "session": session,
         "devices": {},
         "protocols": [],
         "tests": [],
+        "damaged": damage.problems,
     }
-    for name, g in _groups(f["devices"]) if "devices" in f else []:
+    devices = damage.child_group(f, "devices")
+    for name, g in damage.groups(devices, "/devices") if devices is not None else []:
         a = attrs_of(g)
-        out["devices"][name] = {k: a.get(k) for k in ("family", "model", "serial", "firmware", "channels",
-                                                       "rate_hz", "unit", "time_source", "uri")}
-    if "protocols" in f:
-        out["protocols"] = [k for k, _ in _groups(f["protocols"])]
-    for test_name, tg in _groups(f["tests"]) if "tests" in f else []:
+        where = g.name
+        out["devices"][name] = {
+            **{k: damage.text(a, k, where) for k in ("family", "model", "serial", "firmware", "unit",
+                                                     "time_source", "uri")},
+            "channels": damage.integer(a, "channels", where), "rate_hz": damage.number(a, "rate_hz", where)}
+    protocols = damage.child_group(f, "protocols")
+    if protocols is not None:
+        out["protocols"] = [k for k, _ in damage.groups(protocols, "/protocols")]
+    tests = damage.child_group(f, "tests")
+    for test_name, tg in damage.groups(tests, "/tests") if tests is not None else []:
         ta = attrs_of(tg)
-        summary = ta.get("summary") or {}
-        if not isinstance(summary, dict):
-            summary = {}
+        where = tg.name
+        summary = damage.mapping(ta, "summary", where)
+        sides = summary.get("sides", {})
+        if not isinstance(sides, dict):
+            damage.add(f"{where} attribute 'summary' has sides {sides!r:.40}, expected a JSON object")
+            sides = {}
+        sides = {k: damage.numbers_in(v, _SIDE_NUMBERS, f"{where} summary side {k!r}") if isinstance(v, dict)
+                 else {} for k, v in sides.items()}
+        symmetry = summary.get("symmetry", {})
+        if not isinstance(symmetry, dict):
+            damage.add(f"{where} attribute 'summary' has symmetry {symmetry!r:.40}, expected a JSON object")
+            symmetry = {}
+        symmetry = damage.numbers_in(symmetry, ("value_pct",), f"{where} summary symmetry")
         test: dict[str, Any] = {
-            "test": test_name, "protocol_id": ta.get("protocol_id"), "name": ta.get("name"),
-            "kind": ta.get("kind"), "status": ta.get("status"),
-            "sides": summary.get("sides", {}), "symmetry": summary.get("symmetry", {}), "trials": [],
+            "test": test_name, "protocol_id": damage.text(ta, "protocol_id", where),
+            "name": damage.text(ta, "name", where), "kind": damage.text(ta, "kind", where),
+            "status": damage.text(ta, "status", where),
+            "sides": sides, "symmetry": symmetry, "trials": [],
         }
-        for trial_name, trg in _groups(tg["trials"]) if "trials" in tg else []:
+        trials = damage.child_group(tg, "trials")
+        for trial_name, trg in damage.groups(trials, f"{where}/trials") if trials is not None else []:
             a = attrs_of(trg)
-            results = a.get("results") or {}
-            flags = a.get("quality_flags") or []
+            tw = trg.name
+            results = damage.mapping(a, "results", tw)
+            raw_flags = a.get("quality_flags")
+            if isinstance(raw_flags, str) and raw_flags[:1] != "[":
+                flags: list[Any] = [raw_flags]  # one flag stored as plain text
+            else:
+                flags = damage.sequence(a, "quality_flags", tw)
             test["trials"].append({
-                "trial": trial_name, "side": a.get("side"), "rep": a.get("rep"), "attempt": a.get("attempt"),
-                "status": a.get("status"), "peak_force_n": a.get("peak_force_n"),
-                "time_to_peak_s": results.get("time_to_peak_s") if isinstance(results, dict) else None,
-                "samples": _samples(trg, st.swmr_flagged), "duration_s": _duration(trg),
-                "flags": flags if isinstance(flags, list) else [str(flags)],
+                "trial": trial_name, "side": damage.text(a, "side", tw), "rep": damage.integer(a, "rep", tw),
+                "attempt": damage.integer(a, "attempt", tw), "status": damage.text(a, "status", tw),
+                "peak_force_n": damage.number(a, "peak_force_n", tw),
+                "time_to_peak_s": damage.numbers_in(results, ("time_to_peak_s",), f"{tw} results").get("time_to_peak_s"),
+                "samples": _samples(trg, st.swmr_flagged, damage), "duration_s": _duration(trg, damage),
+                "flags": [str(x) for x in flags],
             })
         out["tests"].append(test)
     return out

@@ -39,6 +39,7 @@ from station.errors import UserError
 from station.storage import layout
 from station.storage.reader import attrs_of, check_session, open_file
 from station.storage.writer import count_samples, is_in_use, utc_now
+from station.validate import writable_folder_of
 
 BACKUP_SUFFIX = ".unrecovered"
 TEMP_SUFFIX = ".recovering"
@@ -146,13 +147,18 @@ def recover(path: str | Path, *, keep_original: bool = False) -> RecoveryReport:
         if not state.swmr_flagged and status != layout.STATUS_RECORDING:
             return RecoveryReport(path, False, status, note=f"it is closed, status '{status}'")
         report = RecoveryReport(path, True, status, swmr_flagged=state.swmr_flagged)
+        try:  # the copy is written beside the file: refuse a read-only folder before touching anything
+            writable_folder_of(path)
+        except UserError as exc:
+            raise RecoveryError(f"{exc}; the recovered copy is written beside the file, so nothing was "
+                                "changed (copy the file to a writable folder and recover it there)") from None
         tmp.unlink(missing_ok=True)  # a stale copy from a recovery that was itself interrupted
         try:
             _copy(src, tmp, report)
             _verify(src, tmp, report)
         except RecoveryError:
             raise
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
             raise RecoveryError(f"{path}: recovery failed while copying ({' '.join(str(exc).split())}); "
                                 "the original is untouched") from None
     except BaseException:
@@ -197,7 +203,10 @@ def _copy(src: h5py.File, tmp: Path, report: RecoveryReport) -> None:
 
 
 def _finish_trials(dst: h5py.File, report: RecoveryReport) -> None:
-    for test_name, test in sorted(dst.get("tests", {}).items()):
+    tests = dst.get("tests")
+    if not isinstance(tests, h5py.Group):  # damaged: no tests group (or a dataset in its place)
+        return
+    for test_name, test in sorted(tests.items()):
         if not isinstance(test, h5py.Group):
             continue
         trials = test.get("trials")

@@ -33,7 +33,8 @@ def trial_spec(test: str, trial: str, devices: dict[str, BoundDevice], attrs: di
     """The writer's description of a trial recording ``devices``."""
     return TrialSpec(
         test=test, trial=trial, attrs=attrs,
-        devices={k: TrialDevice(d.info.channels, d.info.time_source == "device") for k, d in devices.items()},
+        devices={k: TrialDevice(d.info.channels, d.info.time_source == "device", d.info.rate_hz)
+                 for k, d in devices.items()},
     )
 
 

@@ -93,10 +93,24 @@ def test_tension_polarity_flips_the_sign() -> None:
     assert values.size and np.allclose(values, -50.0)
 
 
-def test_unsupported_unit_is_a_clear_error() -> None:
+def test_a_line_with_an_unknown_unit_is_a_counted_bad_line() -> None:
+    # issue 13: it used to raise (an error event that stopped the reader); now it is skipped and counted
     dec = Mark10Decoder()
-    with pytest.raises(DeviceError, match="unsupported unit 'lbFt'"):
-        dec.feed(b"1.0 lbFt\r\n")
+    values = dec.feed(b"1.00 N\r\n1.0 lbFt\r\n2.00 N\r\n")
+    assert np.allclose(values, [1.0, 2.0])
+    assert dec.bad_lines == 1 and dec.garbage_bytes == len(b"1.0 lbFt\r\n")
+    assert dec.counters()["lost_samples"] == 1
+    values = dec.feed(b"3.00 N\r\n" * 4 + b"4.00 Nm\r\n")
+    assert np.allclose(values, [3.0] * 4) and dec.bad_lines == 2
+
+
+def test_identify_refuses_a_gauge_set_to_an_unsupported_unit() -> None:
+    from transcript import transcript_driver
+
+    drv, port = transcript_driver(Mark10Driver, [
+        (b"AOUT0\r", b""), (b"LIST\r", b"V1.00;LBFT;CUR;FLTC8;FLTP1;AOUT00;AOFF5;FULL;MIT;POL;B0\r\n")])
+    with pytest.raises(DeviceError, match="unsupported unit 'LBFT'"):
+        drv.open()
 
 
 def test_stream_rate_and_values(gauge) -> None:

@@ -25,6 +25,7 @@ from station.session.runner import RunnerOptions, replace_timing
 from station.session.setup import DeviceArg
 from station.session.terminal import TerminalUI
 from station.storage import layout
+from station.storage.writer import chunk_rows_for
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hdf5-format.md"
 PROTOCOLS = ("hip-abduction-hhd", "knee-extension-60")
@@ -174,7 +175,9 @@ def test_sample_datasets_match_the_table(session) -> None:
                 assert ds.shape[1:] == ((channels,) if row["shape"] == "(n, channels)" else ())
                 unit = device.attrs["unit"] if row["unit"] == "device" else row["unit"]
                 assert ds.attrs["unit"] == unit
-                assert ds.chunks[0] == 1024 and ds.maxshape[0] is None and np.isnan(ds.fillvalue)
+                # chunks of about 0.5 s at the device's rate, as the Conventions say
+                rows = chunk_rows_for(float(device.attrs["rate_hz"]), channels)
+                assert ds.chunks[0] == rows == 256 and ds.maxshape[0] is None and np.isnan(ds.fillvalue)
                 assert ds.compression is None
                 lengths.add(ds.shape[0])
             assert len(lengths) == 1 and lengths.pop() > 500  # ≥ 0.5 + 1.5 + 0.3 s at 500 Hz, one length
