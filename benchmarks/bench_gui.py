@@ -6,7 +6,8 @@ Targets (issue 10): redraw ≥ 30 frames/s (goal 60), GUI thread < 50 % of a cor
 sample-to-screen latency p99 < 50 ms, 0 samples lost.
 
 The real path runs: two SFP simulators on pseudo-terminals, each in its own process as a
-real plate is (2 000 samples/s of 4 channels each, landings), the station's reader threads, the pipeline (calibration, ring buffers) and the HDF5 writer,
+real plate is (2 000 samples/s of 4 channels each, landings), the station's reader threads,
+the pipeline (calibration, ring buffers) and the HDF5 writer,
 which records the whole run as one trial into a temporary session file. On the GUI thread
 the window's :class:`~station.gui.plot.LivePlot` pulls new samples from the two ring buffers
 on its QTimer and draws both plates' summed force.

@@ -36,7 +36,6 @@ from station.session.engine import OpenSession, RunnerOptions, open_session
 from station.session.model import Patient, TestSummary, TrialOutcome
 from station.session.runner import side_channels
 from station.session.setup import DeviceArg, open_session_devices
-from station.storage import layout
 
 COMMANDS = ("go", "redo", "skip", "tare", "stop_trial", "abort", "pain")
 
@@ -288,7 +287,7 @@ class SessionBridge:
                           d.info.unit, session.pipeline.rings[k], d.calibration_snapshot)
             for k, d in session.devices.items()}, tuple(w.removeprefix("WARNING: ") for w in session.warnings)))
         session.engine.subscribe(self._on_engine_event, name="window")
-        for cmd in self._pending:
+        if self._pending:  # abort was asked while the devices were opening
             session.engine.request_abort("aborted in the window")
         session.engine.start()
         try:

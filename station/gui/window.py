@@ -41,7 +41,7 @@ TITLE = "Force Station"
 class EventRelay(QObject):
     """Carries events from the session's thread to the GUI thread (queued signal)."""
 
-    event = Signal(object)
+    session_event = Signal(object)
     preview = Signal(object)
     patients = Signal(object)
     exported = Signal(str)
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.close_when_done = close_when_done
         self.theme: Theme = THEMES[theme]
         self.relay = EventRelay()
-        self.relay.event.connect(self.on_event)
+        self.relay.session_event.connect(self.on_event)
         self.relay.preview.connect(self.on_preview)
         self.relay.patients.connect(lambda known: self.start_page.set_known_patients(known))
         self.bridge: B.SessionBridge | None = None
@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
             f"Patient {config.patient.patient_id}\n{F.fmt(config.patient.body_mass_kg, '.1f', 'kg')} · "
             f"involved {config.patient.involved_side}")
         self.phase = "opening"
-        self.bridge = B.SessionBridge(config, self.relay.event.emit)
+        self.bridge = B.SessionBridge(config, self.relay.session_event.emit)
         self.bridge.feedback_visible = self.patient_view.isVisible()
         self.bridge.start()
 

@@ -92,7 +92,7 @@ def test_hip_abduction_then_two_plate_landing_through_keys_and_clicks(qtbot, tmp
             if a.test.endswith(HIP) and last is not None and (last.side, last.rep) == ("right", 1) and not redone:
                 press(qtbot, w, Qt.Key.Key_R)  # redo the right rep just recorded
                 redone = True
-                wait_for(qtbot, lambda: w.phase != "ready" or w.awaiting is not a)
+                wait_for(qtbot, lambda a=a: w.phase != "ready" or w.awaiting is not a)
                 continue
             if a.test.endswith(LANDING) and not unplugged:
                 press(qtbot, w, Qt.Key.Key_Space)
