@@ -91,11 +91,14 @@ def show(info: dict[str, Any]) -> None:
     for t in info["tests"]:
         print()
         print(f"  {t['test']}  {t['name']}  [{t['kind']}, {_trial_status(t['status'])}]")
-        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>11}{'samples':>9}{'dur (s)':>9}  flags")
+        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>11}{'written':>9}{'dur (s)':>9}  flags")
         for tr in t["trials"]:
-            n = sum(tr["samples"].values())
+            n = sum(tr["samples"].values())  # rows in the file: what reached the disk
+            acquired = sum(v for v in (tr.get("samples_acquired") or {}).values() if isinstance(v, int))
+            flags = [*map(str, tr["flags"]), *([f"{acquired - n} of {acquired} acquired samples not written"]
+                                               if acquired > n else [])]
             print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{_trial_status(tr['status']):>15}"
-                  f"{_f(tr['peak_force_n']):>11}{n:>9}{_f(tr['duration_s']):>9}  {'; '.join(map(str, tr['flags']))}")
+                  f"{_f(tr['peak_force_n']):>11}{n:>9}{_f(tr['duration_s']):>9}  {'; '.join(flags)}")
             if tr["status"] in NOT_COMPLETE:
                 not_complete.append((f"{t['test']}/{tr['trial']}", tr["status"], f"{n} samples"))
         for side, sd in t["sides"].items():

@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from station.cli import main
 from station.storage.writer import SessionWriter, TrialDevice, TrialSpec
 
 
@@ -21,7 +22,7 @@ class SlowDiskWriter(SessionWriter):
         super()._write_batch()
 
 
-def test_flood_is_bounded_warned_and_counted(tmp_path: Path) -> None:
+def test_flood_is_bounded_warned_and_counted(tmp_path: Path, capsys) -> None:
     path = tmp_path / "flood.h5"
     warnings: list[str] = []
     w = SlowDiskWriter(path, flush_interval_s=0.05, batch_rows=2000, max_queue_s=0.3, max_queue_rows=20000,
@@ -55,6 +56,9 @@ def test_flood_is_bounded_warned_and_counted(tmp_path: Path) -> None:
         assert raw.size == c.written == json.loads(trial.attrs["samples"])["plate"]
         assert json.loads(trial.attrs["samples_acquired"])["plate"] == n
         assert np.all(np.diff(raw) > 0) and np.all(np.isfinite(raw))  # what is there is in order
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "written" in out and f"{c.dropped} of {n} acquired samples not written" in out
 
 
 def test_a_writer_that_keeps_up_drops_nothing(tmp_path: Path) -> None:
