@@ -80,27 +80,13 @@ def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySim
     the family's default scenario. The caller calls ``driver.open()`` and, at the end,
     ``driver.close()`` and ``simulator.close()``.
     """
-    uri = parse_uri(text)
-    module = family_module(uri.family)
-    options = dict(uri.options)
-    baud = options.pop("baud", None)
-    try:
-        baudrate = int(baud) if baud else None
-    except ValueError:
-        raise DeviceError(f"{text}: baud must be an integer, got {baud!r}") from None
-    if baudrate is not None and not 50 <= baudrate <= 20_000_000:
-        raise DeviceError(f"{text}: baud must be 50..20000000, got {baud!r}")
-    driver_cls: type[Driver] = module.DRIVER
+    uri, baudrate, options, sim_names = check_uri(text)
+    driver_cls: type[Driver] = family_module(uri.family).DRIVER
     simulator: PtySimulator | None = None
     if uri.simulated:
-        from drivers.options import parse_options
         from simulation.registry import simulator_module
 
-        sim_module = simulator_module(uri.family)
-        sim_names = tuple(o.name for o in getattr(sim_module, "OPTIONS", ()))
-        # every option checked (driver's and simulator's) before the simulator thread starts
-        parse_options(driver_cls.OPTIONS, options, where=text, allow_unknown=sim_names)
-        simulator = sim_module.make_simulator(options, source)
+        simulator = simulator_module(uri.family).make_simulator(options, source)
         port = simulator.start()
         try:
             driver = driver_cls(port, baudrate=baudrate, options=options, port_provider=lambda: simulator.port,
@@ -112,6 +98,41 @@ def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySim
         assert uri.port is not None
         driver = driver_cls(uri.port, baudrate=baudrate, options=options)
     return driver, simulator
+
+
+def check_uri(text: str) -> tuple[DeviceURI, int | None, dict[str, str], tuple[str, ...]]:
+    """Check a device URI and every option in it (the driver's and, for ``sim:``, the
+    simulator's) without opening anything: one :class:`DeviceError` line naming the problem.
+
+    Returns the parsed URI, the baud rate (None: the family's default), the options left for
+    the driver and simulator (``baud`` removed) and the simulator's option names. Commands
+    call it for every ``--device`` before opening the first, so a bad value never leaves a
+    simulator thread or a file behind.
+    """
+    uri = parse_uri(text)
+    module = family_module(uri.family)
+    options = dict(uri.options)
+    baud = options.pop("baud", None)
+    try:
+        baudrate = int(baud) if baud else None
+    except ValueError:
+        raise DeviceError(f"{text}: baud must be an integer, got {baud!r}") from None
+    if baudrate is not None and not 50 <= baudrate <= 20_000_000:
+        raise DeviceError(f"{text}: baud must be 50..20000000, got {baud!r}")
+    sim_names: tuple[str, ...] = ()
+    if uri.simulated:
+        from drivers.options import parse_options
+        from simulation.registry import simulator_module
+
+        sim_options: tuple[Option, ...] = getattr(simulator_module(uri.family), "OPTIONS", ())
+        sim_names = tuple(o.name for o in sim_options)
+        parse_options(sim_options, options, where=text, allow_unknown=options)
+        parse_options(module.DRIVER.OPTIONS, options, where=text, allow_unknown=sim_names)
+    else:
+        from drivers.options import parse_options
+
+        parse_options(module.DRIVER.OPTIONS, options, where=text)
+    return uri, baudrate, options, sim_names
 
 
 def family_options(family: str) -> tuple[Option, ...]:

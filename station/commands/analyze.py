@@ -169,12 +169,18 @@ def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
     for test in reader.session().tests:
         for stored in test.trials:
             if stored.h5_path.strip("/") == wanted and stored.channels:
-                columns, rate = {}, None
+                columns, times, rates = {}, {}, {}
                 for side in stored.channels:
-                    _, force, rate = reader.side_force(stored, side)
-                    columns[side] = force
-                return Trace(path, columns, None, rate,
-                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+                    times[side], columns[side], rates[side] = reader.side_force(stored, side)
+                notes = [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"]
+                if len({stored.channels[s][0] for s in columns}) > 1 and None not in rates.values():
+                    # two devices (two plates): on their common host-time grid, as in the session
+                    from station.session.runner import common_grid
+
+                    columns, rates = common_grid(columns, times, rates)
+                    notes.append("devices aligned by linear interpolation on their common host-time grid")
+                known = [r for r in rates.values() if r is not None]
+                return Trace(path, columns, None, min(known) if known else None, notes)
     return None
 
 
@@ -349,11 +355,44 @@ def _auto_column(trace: Trace, hint: str) -> str:
 
 
 # ------------------------------------------------------------------------------- running
+def check_options(args: argparse.Namespace) -> None:
+    """Every numeric option in its range, before the trace is read (one line naming it)."""
+    from protocols.loader import MAX_LEVER_ARM_M, MAX_RATE_HZ
+    from station import validate
+
+    limits: dict[str, dict[str, float]] = {
+        "--rate": {"ge": 1, "le": MAX_RATE_HZ}, "--onset-k": {"gt": 0, "le": 100},
+        "--onset-threshold-n": {"gt": 0}, "--onset-s": {"ge": 0},
+        "--lever-arm-m": {"gt": 0, "le": MAX_LEVER_ARM_M}, "--body-mass-kg": {"gt": 0, "lt": 400},
+        "--filter-hz": {"gt": 0}, "--rfd-filter-hz": {"ge": 0}, "--body-weight-n": {"gt": 0, "lt": 400 * 9.80665},
+    }
+    units = {"--rate": "Hz", "--onset-threshold-n": "N", "--onset-s": "s", "--lever-arm-m": "m",
+             "--body-mass-kg": "kg", "--filter-hz": "Hz", "--rfd-filter-hz": "Hz", "--body-weight-n": "N"}
+    for option, bounds in limits.items():
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            validate.number(value, option, unit=units.get(option, ""), **bounds)
+
+
+def _check_against_trace(args: argparse.Namespace, rate: float, trace: Trace) -> None:
+    """Options that depend on the trace: filter cut-offs below Nyquist, a manual onset inside it."""
+    samples = max((len(c) for c in trace.columns.values()), default=0)
+    end_s = (samples - 1) / rate if samples else 0.0
+    if args.onset_s is not None and args.onset_s > end_s:
+        raise UserError(f"--onset-s {args.onset_s:g}: after the end of the trace ({end_s:.3f} s)")
+    for option in ("--filter-hz", "--rfd-filter-hz"):
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value and value >= rate / 2:
+            raise UserError(f"{option} {value:g}: must be below half the sample rate ({rate / 2:g} Hz)")
+
+
 def run(args: argparse.Namespace) -> int:
     from station import analysis as an
 
+    check_options(args)
     trace = load_trace(args.trace, args.trial, args.rate, args.unit)
     rate = float(trace.rate_hz)  # type: ignore[arg-type]
+    _check_against_trace(args, rate, trace)
     if (args.left is None) != (args.right is None):
         raise UserError("--left and --right go together")
     if args.left is not None and args.column is not None:
@@ -378,14 +417,15 @@ def run(args: argparse.Namespace) -> int:
         result = an.analyze_isometric(trace.columns[col], rate, replace(params, **changes),
                                       body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m)
         if result.status != "ok":
-            raise UserError(f"{_status_text(result.status, 'isometric')} in {trace.path} column {col!r}: "
-                            + "; ".join(result.notes[-1:]))
+            raise UserError(_failure(result.status, "isometric", f"{trace.path} column {col!r}", result.notes))
         out = result.to_dict()
         source = {"file": str(trace.path), "column": col, "unit": args.unit}
         text = _isometric_text
     else:
         lparams = replace(an.LandingParams(), contact=args.contact, body_weight_from=args.bw_from,
                           filter_hz=args.filter_hz or None)
+        if args.left is None and args.column is None and set(trace.force_names) == {"left", "right"}:
+            args.left, args.right = "left", "right"  # a two-plate trial group: analysed as a whole
         if args.left is not None:
             lcol, rcol = _column(trace, args.left), _column(trace, args.right)
             result = an.analyze_dual_landing(trace.columns[lcol], trace.columns[rcol], rate, lparams,
@@ -399,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
             status, notes = result.status, result.notes
             source = {"file": str(trace.path), "column": col, "unit": args.unit}
         if status != "ok":
-            raise UserError(f"{_status_text(status, 'landing')} in {trace.path}: " + "; ".join(notes[-1:]))
+            raise UserError(_failure(status, "landing", str(trace.path), notes))
         out = result.to_dict()
         text = _landing_text
     if args.trial:
@@ -411,6 +451,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text(out))
     return 0
+
+
+def _failure(status: str, test: str, where: str, notes: Any) -> str:
+    """One line: what failed, where, and the analysis' own reason (without saying it twice)."""
+    head = _status_text(status, test)
+    why = "; ".join(list(notes)[-1:])
+    if why.startswith(head):
+        why = why[len(head):].lstrip(" :")
+    return f"{head} in {where}" + (f": {why}" if why else "")
 
 
 def _status_text(status: str, test: str) -> str:

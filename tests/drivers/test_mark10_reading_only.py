@@ -43,7 +43,7 @@ def test_acquire_polls_the_gauge_and_the_file_says_what_was_not_identified(tmp_p
     assert main(["acquire", "--device", f"{URI}&rate=40", "--seconds", "1.5", "--out", str(out), "--json"]) == 0
     (rep,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert rep["status"] == "complete"
-    assert 25 <= rep["samples"] <= 62  # polled at 40/s for 1.5 s, on a shared machine
+    assert 15 <= rep["samples"] <= 72  # polled at 40/s for about 1.5 s (fewer on a busy machine)
     attrs = device_attrs(out)
     assert attrs["model"] == "unknown" and attrs["firmware"] == "unknown"
     warnings = json.loads(str(attrs["warnings"]))
