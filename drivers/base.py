@@ -346,11 +346,14 @@ class Driver(ABC):
         ser = self.serial
         data = b""
         try:
-            ser.timeout = timeout_s
+            if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
+                ser.timeout = timeout_s
             waiting = ser.in_waiting
-            data = ser.read(waiting if waiting else 1)
-            if data:
-                more = ser.in_waiting
+            if waiting:
+                data = ser.read(waiting)  # everything there, in one call
+            else:
+                data = ser.read(1)  # wait for the first byte, then take what came with it
+                more = ser.in_waiting if data else 0
                 if more:
                     data += ser.read(more)
         except (serial.SerialException, OSError, TypeError) as exc:

@@ -134,10 +134,11 @@ def show(info: dict[str, Any]) -> None:
             print(f"    lever arm {lever['lever_arm_m']:.2f} m ({lever.get('source')})")
         elif lever.get("note"):
             print(f"    note: {lever['note']}")
-        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>20}{'samples':>9}{'dur (s)':>9}"
+        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>20}{'written':>9}{'dur (s)':>9}"
               f"  {'analysis':<10} clinical units   pain  flags")
         for tr in t["trials"]:
-            n = sum(tr["samples"].values())
+            n = sum(tr["samples"].values())  # rows in the file: what reached the disk
+            acquired = sum(v for v in (tr.get("samples_acquired") or {}).values() if isinstance(v, int))
             analysis = tr.get("analysis") or {}
             a_status = analysis.get("status")
             shown = _trial_status(tr["status"])
@@ -147,7 +148,8 @@ def show(info: dict[str, Any]) -> None:
             peak = _peak_text(tr)
             units = _units(analysis)
             pain = "—" if tr.get("pain_0_10") is None else str(tr["pain_0_10"])
-            flags = list(map(str, tr["flags"]))
+            flags = [*map(str, tr["flags"]), *([f"{acquired - n} of {acquired} acquired samples not written"]
+                                               if acquired > n else [])]
             print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{shown:>15}"
                   f"{peak:>20}{n:>9}{_f(tr['duration_s']):>9}  {(a_status or '—'):<10} {units or '—':<16} {pain:>4}"
                   f"  {'; '.join(flags)}")

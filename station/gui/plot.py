@@ -123,11 +123,11 @@ class LivePlot(pg.PlotWidget):
         self._onset_t: float | None = None
         self.peaks: dict[str, float] = {}
         self.onset_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(foreground, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                          label="onset", labelOpts={"position": 0.95, "color": foreground})
+                                          label="onset", labelOpts={"position": 0.95, "color": foreground, "fill": background})
         self.peak_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#b2182b", width=2),
-                                         label="peak {value:.0f}", labelOpts={"position": 0.55, "color": "#b2182b"})
+                                         label="peak {value:.0f}", labelOpts={"position": 0.55, "color": "#b2182b", "fill": background})
         self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#1b7837", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                           label="target", labelOpts={"position": 0.8, "color": "#1b7837"})
+                                           label="target", labelOpts={"position": 0.8, "color": "#1b7837", "fill": background})
         for line in (self.onset_line, self.peak_line, self.target_line):
             line.setVisible(False)
             self.plotItem.addItem(line, ignoreBounds=True)

@@ -463,10 +463,12 @@ class MainWindow(QMainWindow):
                 self.warn("redo", f"Rep flagged: {e.text}")
                 if self.test is not None:
                     self.notes.setdefault(self.test.test, []).append(e.text)
-            elif e.text.startswith("zeroed") or " ignored while " in e.text:
+            elif e.text.startswith("zeroed on demand"):
                 self.statusBar().showMessage(e.text, 8000)
                 if self.test is not None:
                     self.notes.setdefault(self.test.test, []).append(e.text)
+            else:
+                self.statusBar().showMessage(e.text, 8000)
         elif isinstance(e, B.DeviceWarning):
             self.on_device_warning(e)
         elif isinstance(e, B.SessionClosed):

@@ -331,6 +331,7 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
                 "peak_force_n": damage.number(a, "peak_force_n", tw),
                 "time_to_peak_s": damage.numbers_in(results, ("time_to_peak_s",), f"{tw} results").get("time_to_peak_s"),
                 "samples": _samples(trg, st.swmr_flagged, damage), "duration_s": _duration(trg, damage),
+                "samples_acquired": damage.mapping(a, "samples_acquired", tw) if "samples_acquired" in a else None,
                 "flags": [str(x) for x in flags],
                 "analysis": trial_analysis(results, a.get("side")),
                 "pain_0_10": a.get("pain_0_10"),

@@ -452,6 +452,17 @@ class SessionWriter:
                 return
             if item is not _IDLE:
                 self._call(item)
+                # take everything already queued before writing: behind, one write then
+                # covers the whole backlog, so nothing waits longer than about one write
+                for _ in range(self._queue.qsize()):
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._queue.put(None)  # handled at the top of the loop, after this write
+                        break
+                    self._call(item)
             if self._batch_rows and (self._batch_rows >= self.batch_rows
                                      or time.monotonic() - self._last_flush >= self.flush_interval_s):
                 self._guard(self._write_batch)
