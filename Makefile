@@ -1,5 +1,5 @@
 # Quick start: `make demo` runs a full simulated session; `make test` runs the test suite.
-# Both create .venv and install the project into it on first use.
+# Both create .venv and install the project into it on first use (with the window: the gui extra).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +11,7 @@ OUT    ?= sessions
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,gui]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -21,7 +21,10 @@ def plan(long: bool) -> list[tuple[str, list[str]]]:
         ("bench_analysis.py", []),
         ("bench_decode.py", []),
         ("bench_live_latency.py", []),
+        ("bench_gui.py", []),
         ("bench_acquire_sfp.py", ["--seconds", "600" if long else "60"]),
+        ("bench_station_cpu.py", ["--seconds", "600" if long else "30"]),
+        ("bench_startup.py", []),
         ("bench_clinic_store.py", [] if long else ["--trials", "200000", "--patients", "4000", "--stations", "20"]),
     ]
 

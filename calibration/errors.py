@@ -4,11 +4,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from force_errors import ForceStationError
+
 if TYPE_CHECKING:  # pragma: no cover
     from calibration.usability import CalibrationStatus
 
 
-class CalibrationError(ValueError):
+class CalibrationError(ForceStationError, ValueError):
     """Bad calibration input, record or file.
 
     The message is one line and names the file (when there is one) and the field,
@@ -16,7 +18,7 @@ class CalibrationError(ValueError):
     """
 
 
-class CalibrationRefused(RuntimeError):
+class CalibrationRefused(ForceStationError, RuntimeError):
     """A test may not start: a channel's calibration is missing, expired or failed verification.
 
     ``statuses`` holds every unusable :class:`~calibration.usability.CalibrationStatus`;

@@ -13,6 +13,7 @@ import serial
 
 from drivers.options import Option, parse_options
 from drivers.serial_port import open_serial
+from force_errors import ForceStationError
 
 try:
     from termios import error as TermiosError
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 TimeSource = Literal["device", "host"]
 
 
-class DeviceError(Exception):
+class DeviceError(ForceStationError):
     """A device problem the user can act on; the message is one line naming the port."""
 
 
@@ -346,11 +347,14 @@ class Driver(ABC):
         ser = self.serial
         data = b""
         try:
-            ser.timeout = timeout_s
+            if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
+                ser.timeout = timeout_s
             waiting = ser.in_waiting
-            data = ser.read(waiting if waiting else 1)
-            if data:
-                more = ser.in_waiting
+            if waiting:
+                data = ser.read(waiting)  # everything there, in one call
+            else:
+                data = ser.read(1)  # wait for the first byte, then take what came with it
+                more = ser.in_waiting if data else 0
                 if more:
                     data += ser.read(more)
         except (serial.SerialException, OSError, TypeError) as exc:

@@ -23,7 +23,7 @@ import numpy as np
 from drivers.base import DeviceError, DeviceInfo, Driver
 from drivers.registry import open_device, parse_uri
 from station.acquisition import ReaderEvent
-from station.errors import UserError
+from station.errors import CalibrationDeviceError
 from station.pipeline import BoundDevice, HealthEvent, Pipeline, ProcessedBlock
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class CalibrationDevice:
         try:
             self.uri = parse_uri(uri_text)
         except DeviceError as exc:
-            raise UserError(str(exc)) from None
+            raise CalibrationDeviceError(str(exc)) from None
         self.text = uri_text
         self.load: StaticLoad | None = StaticLoad(simulator_channels(self.uri), noise_n=sim_noise_n) \
             if self.uri.simulated else None
@@ -116,7 +116,7 @@ class CalibrationDevice:
             self.pipeline.start()
         except DeviceError as exc:
             self.close()
-            raise UserError(str(exc)) from None
+            raise CalibrationDeviceError(str(exc)) from None
         except BaseException:
             self.close()
             raise
@@ -161,7 +161,7 @@ class CalibrationDevice:
 
         A device that disconnects meanwhile is waited for (the reader reconnects it, within
         ``reconnect_timeout_s``); readings from before the disconnect are dropped, since the
-        load may have moved. Raises ``UserError`` if the device stops delivering for good.
+        load may have moved. Raises ``CalibrationDeviceError`` if the device stops delivering for good.
         """
         assert self.collector is not None and self.pipeline is not None
         start = time.monotonic() if since is None else float(since)
@@ -171,12 +171,12 @@ class CalibrationDevice:
         seen_disconnects = self.collector.disconnects
         while True:
             if self.pipeline.failure is not None:
-                raise UserError(f"{self.text}: {self.pipeline.failure.describe()}")
+                raise CalibrationDeviceError(f"{self.text}: {self.pipeline.failure.describe()}")
             if self.collector.disconnects != seen_disconnects or not self.collector.connected:
                 self._say(f"{self.text} disconnected; waiting for it to come back "
                           f"(up to {self.reconnect_timeout_s:g} s)")
                 if not self._wait_reconnected():
-                    raise UserError(f"{self.text}: disconnected and did not come back within "
+                    raise CalibrationDeviceError(f"{self.text}: disconnected and did not come back within "
                                     f"{self.reconnect_timeout_s:g} s; nothing saved")
                 self._say(f"{self.text} back; reading again")
                 seen_disconnects = self.collector.disconnects
@@ -186,7 +186,7 @@ class CalibrationDevice:
             if values.shape[0] >= need:
                 return values
             if time.monotonic() > deadline:
-                raise UserError(f"{self.text}: only {values.shape[0]} of {need} readings arrived in {limit:.1f} s "
+                raise CalibrationDeviceError(f"{self.text}: only {values.shape[0]} of {need} readings arrived in {limit:.1f} s "
                                 "(is the device streaming?)")
             time.sleep(0.01)
 
@@ -195,7 +195,7 @@ class CalibrationDevice:
         deadline = time.monotonic() + self.reconnect_timeout_s
         while not self.collector.connected:
             if self.pipeline.failure is not None:
-                raise UserError(f"{self.text}: {self.pipeline.failure.describe()}")
+                raise CalibrationDeviceError(f"{self.text}: {self.pipeline.failure.describe()}")
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)

@@ -247,9 +247,11 @@ class TrialRecorder:
 class WriterTap:
     """Hands the samples of the trial being written to the HDF5 writer (critical)."""
 
-    def __init__(self, writer: SessionWriter) -> None:
+    def __init__(self, writer: SessionWriter, report: Callable[[HealthEvent], None] | None = None) -> None:
         self.writer = writer
+        self.report = report
         self._devices: frozenset[str] = frozenset()
+        self._full_reported = False
 
     def begin(self, spec: TrialSpec) -> None:
         self.writer.begin_trial(spec)
@@ -261,6 +263,14 @@ class WriterTap:
     def on_block(self, block: ProcessedBlock) -> None:
         if block.device_id in self._devices:
             self.writer.append(block.device_id, block.t_host_s, block.raw, block.force_n, block.t_device_s)
+            full = getattr(self.writer, "disk_full", None)
+            if full is not None and not self._full_reported and self.report is not None:
+                # the writer stopped writing the file (it keeps what arrives in its spill file):
+                # a fatal health event, so a session never goes on as if it were recorded
+                self._full_reported = True
+                self.report(HealthEvent("listener_failed", "HDF5 writer",
+                                        f"{self.writer.path}: disk full, recording stopped ({full.directory} has "
+                                        f"{full.free_bytes // 1024} KiB free)", time.monotonic(), fatal=True))
 
 
 def _as_callables(listener: Any) -> tuple[Callable[[ProcessedBlock], None] | None,
@@ -306,7 +316,7 @@ class Pipeline:
         self._ring_tap = RingTap(self.rings)
         self._live_tap = LiveTap()
         self.recorder = TrialRecorder({d.device_id: d.info.channels for d in devices})
-        self._writer_tap = WriterTap(writer) if writer is not None else None
+        self._writer_tap = WriterTap(writer, self._health) if writer is not None else None
         self._subs: tuple[_Sub, ...] = ()
         self.subscribe(self._ring_tap, name="ring buffers")
         self.subscribe(self._live_tap, name="live detector")
@@ -358,6 +368,8 @@ class Pipeline:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the readers, let the pipeline thread process every block already queued
+        (nothing read is dropped), then stop it and the devices' streaming."""
         for r in self.readers.values():
             r.stop()
         for r in self.readers.values():
@@ -432,13 +444,14 @@ class Pipeline:
                 self.tare_n[device_id] = self.tare_n[device_id] + values.mean(axis=0)
             return self.tare_n[device_id].copy()
 
-    def begin_recording(self, spec: TrialSpec | None, devices: list[str]) -> None:
+    def begin_recording(self, spec: TrialSpec | None, devices: list[str], *, keep: bool = True) -> None:
         """Start keeping ``devices``' samples; with ``spec`` (and a writer) also write them as
-        that trial. The recorder and the writer start on the same block."""
+        that trial. The recorder and the writer start on the same block. ``keep=False``: only
+        write them (a long raw recording that is not analysed is not held in memory)."""
         with self._dispatch:
             if spec is not None and self._writer_tap is not None:
                 self._writer_tap.begin(spec)
-            self.recorder.begin(devices)
+            self.recorder.begin(devices if keep else [])
 
     def end_recording(self) -> tuple[dict[str, TrialData], list[PipelineEvent]]:
         """Stop recording; returns each device's samples and the events seen meanwhile.
@@ -480,10 +493,12 @@ class Pipeline:
     # -- processing thread ----------------------------------------------------------------
     def _run(self) -> None:
         try:
-            while not self._halt.is_set():
+            while True:
                 try:
                     item = self.queue.get(timeout=0.05)
                 except queue.Empty:
+                    if self._halt.is_set():  # stop(): readers are stopped and everything queued is done
+                        break
                     continue
                 if isinstance(item, ReaderEvent):
                     self._reader_event(item)

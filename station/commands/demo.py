@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a full simulated hip-abduction session (no hardware)",
         description="Runs isometric hip abduction, 3 reps per side, on a simulated Mark-10 dynamometer "
                     "that speaks the real ASCII protocol on a pseudo-terminal, and writes one HDF5 session "
-                    "file. Countdown and rests are shortened so the demo ends in under a minute.",
+                    "file. Countdown and rests are shortened so the demo ends in under a minute. With a "
+                    "display (DISPLAY or WAYLAND_DISPLAY set) and the gui extra installed it runs in the "
+                    "clinic window with live plots; otherwise, or with --no-window, in the terminal.",
     )
     p.add_argument("--out", type=Path, default=Path("sessions"), help="directory for the session file (default: sessions)")
     p.add_argument("--patient", default="DEMO-001", help="pseudonymous patient id (default: DEMO-001)")
@@ -34,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weaker", default="0.82", metavar="RATIO",
                    help="involved-side strength as a fraction of the other side (default: 0.82)")
     p.add_argument("--rate", default="500", metavar="HZ", help="gauge output rate (default: 500)")
+    p.add_argument("--no-window", action="store_true",
+                   help="run in the terminal even when a display is available (without DISPLAY or "
+                        "WAYLAND_DISPLAY the demo always runs in the terminal)")
     p.set_defaults(func=run)
 
 
@@ -71,6 +76,8 @@ def check_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     check_options(args)
     protocol = replace_timing(get_protocol(DEMO_PROTOCOL), countdown_s=1.0, rest_s=1.0)
+    if not args.no_window and window_wanted():
+        return run_in_window(args, protocol)
     ui = TerminalUI(interactive=False)
     ui.print(f"Force Station demo — {protocol.name}, simulated Mark-10 gauge at {args.rate} Hz on a pseudo-terminal")
     patient = Patient(args.patient, body_mass_kg=args.body_mass, involved_side=args.involved,
@@ -89,3 +96,35 @@ def run(args: argparse.Namespace) -> int:
     ui.print(f"Session file: {result.path}")
     ui.print(f"Inspect it with: {station_command()} inspect {result.path}")
     return 0
+
+
+def window_wanted() -> bool:
+    """A display is set: try the window. When it cannot start (no gui extra, a missing system
+    library), say why in one line and run in the terminal."""
+    import os
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    from station.gui.qtcheck import window_problem
+
+    problem = window_problem()
+    if problem is not None:
+        print(f"station: {problem}; running in the terminal", file=sys.stderr)
+        return False
+    return True
+
+
+def run_in_window(args: argparse.Namespace, protocol) -> int:  # type: ignore[no-untyped-def]
+    """The demo session in the clinic window (auto: the simulated patient performs)."""
+    from station.gui.app import run_window
+    from station.gui.bridge import SessionConfig
+
+    patient = Patient(args.patient, body_mass_kg=args.body_mass, involved_side=args.involved,
+                      lever_arm_m=args.lever_arm)
+    config = SessionConfig(protocols=[protocol], patient=patient,
+                           device_args=[DeviceArg(("dynamometer",), f"sim:mark10?rate={args.rate}")],
+                           out_dir=args.out, auto=True, operator="demo",
+                           involved_ratio=args.weaker if args.involved != "none" else 1.0,
+                           session_attrs={"mode": "auto", "command": "station demo"})
+    print(f"Force Station demo — {protocol.name} in the window (station demo --no-window: in the terminal)")
+    return run_window(protocols={protocol.id: protocol}, sessions_dir=args.out, simulate=True, auto=config)

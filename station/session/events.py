@@ -172,7 +172,9 @@ class Countdown(Event):
 
 @dataclass(frozen=True)
 class Recording(Event):
-    """The cue: the patient pushes (lands) now. ``cue_t_s``: the cue time on the sample clock."""
+    """The cue: the patient pushes (lands) now. ``cue_t_s``: the cue time on the sample clock.
+    ``during`` and ``stop``: the protocol's ``[cues]`` to show (or say) while the patient
+    pushes and at the end of the ``duration_s``."""
 
     test: str
     trial: str
@@ -180,6 +182,8 @@ class Recording(Event):
     rep: int
     cue_t_s: float
     duration_s: float
+    during: str = ""
+    stop: str = ""
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,43 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
         ui.rest(event.seconds_left)
     elif isinstance(event, ev.TestDone):
         ui.test_done(event.summary)
+    elif isinstance(event, ev.Paused):
+        ui.info(event.message)
+        answer = ask_paused(ui, event)
+        if answer == "skip":
+            engine.skip()
+        elif answer == "abort":
+            engine.request_abort("ended while a device was disconnected")
     elif isinstance(event, (ev.HealthWarning, ev.HealthError)):
         ui.info(f"{'ERROR' if isinstance(event, ev.HealthError) else 'WARNING'}: {event.message}")
+
+
+PAUSE_KEYS = {"": "wait", "s": "skip", "q": "abort"}
+
+
+def ask_paused(ui: SessionUI, event: ev.Paused) -> str:
+    """The clinician's choice while a device is disconnected: "wait" (for it to come back,
+    then the trial is repeated), "skip" (this trial) or "abort" (end the session).
+
+    A UI with ``ask_paused(event)`` answers itself; an interactive terminal (``interactive``,
+    ``inp``, ``out``) gets one prompt; anything else waits."""
+    own = getattr(ui, "ask_paused", None)
+    if own is not None:
+        return str(own(event))
+    inp, out = getattr(ui, "inp", None), getattr(ui, "out", None)
+    if not getattr(ui, "interactive", False) or inp is None or out is None:
+        return "wait"
+    while True:
+        out.write(f"  {', '.join(event.devices)} disconnected: Enter = wait for it (the trial is repeated once it is "
+                  "back), s = skip this trial, q = end the session > ")
+        out.flush()
+        line = inp.readline()
+        if line == "":
+            return "abort"
+        choice = PAUSE_KEYS.get(line.strip().lower())
+        if choice:
+            return choice
+        out.write("  please press Enter, s or q\n")
 
 
 def run_with_ui(engine: SessionEngine, ui: SessionUI, *,

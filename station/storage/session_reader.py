@@ -8,7 +8,7 @@
                 t, f, rate = r.side_force(trial, "left")
 
 Opening goes through :func:`station.storage.reader.open_session` (also while a station is
-recording the file, or after one died), so a bad file is one :class:`~station.errors.UserError`
+recording the file, or after one died), so a bad file is one :class:`~station.errors.StorageError`
 line. Attributes the reader does not know are kept in each object's ``attrs``; a missing one
 is None, never an exception: files from older stations read fine.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from station.errors import UserError
+from station.errors import StorageError
 from station.pipeline import TrialData
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
 from station.storage.reader import _short, attrs_of, open_session
@@ -211,7 +211,7 @@ class SessionReader:
             try:
                 self._session = self._read()
             except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
-                raise UserError(f"{self.path}: damaged session file, cannot be read ({_short(exc)})") from None
+                raise StorageError(f"{self.path}: damaged session file, cannot be read ({_short(exc)})") from None
         return self._session
 
     def _read(self) -> StoredSession:
@@ -253,13 +253,13 @@ class SessionReader:
         for t in self.session().tests:
             if t.test == test:
                 return t
-        raise UserError(f"{self.path}: no test {test!r} (tests: {', '.join(t.test for t in self.session().tests)})")
+        raise StorageError(f"{self.path}: no test {test!r} (tests: {', '.join(t.test for t in self.session().tests)})")
 
     def trial(self, test: str, trial: str) -> StoredTrial:
         for t in self.test(test).trials:
             if t.trial == trial:
                 return t
-        raise UserError(f"{self.path}: test {test!r} has no trial {trial!r}")
+        raise StorageError(f"{self.path}: test {test!r} has no trial {trial!r}")
 
     def samples(self, trial: StoredTrial) -> dict[str, TrialData]:
         """Every device's samples of ``trial`` (as the pipeline recorded them)."""
@@ -276,11 +276,11 @@ class SessionReader:
         """The force of ``side`` in ``trial`` as the engine analysed it: the sum of that side's
         channels (N), its host times (s) and the device's nominal rate (Hz)."""
         if side not in trial.channels:
-            raise UserError(f"{self.path}: trial {trial.h5_path} has no side {side!r} "
+            raise StorageError(f"{self.path}: trial {trial.h5_path} has no side {side!r} "
                             f"(sides: {', '.join(trial.channels) or 'none recorded'})")
         device_id, channels = trial.channels[side]
         d = self.samples(trial).get(device_id)
         if d is None:
-            raise UserError(f"{self.path}: trial {trial.h5_path} has no samples from {device_id}")
+            raise StorageError(f"{self.path}: trial {trial.h5_path} has no samples from {device_id}")
         dev = self.session().devices.get(device_id)
         return d.t_host_s, d.force_n[:, list(channels)].sum(axis=1), dev.rate_hz if dev else None

@@ -610,3 +610,19 @@ def test_usage_errors_are_one_line(capsys) -> None:
         code, out, err = run_cli(capsys, argv)
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1 and "error:" in err and "--help" in err, err
+
+
+def test_a_damaged_earlier_session_is_no_baseline(tmp_path: Path, good_session: Path) -> None:
+    """A session compares the involved side with the patient's first session in --out; a damaged
+    earlier file there (a best value that is text) must not end the running session."""
+    from station.session.history import PatientHistory
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    bad = folder / "BAD-1_a_damaged.h5"
+    shutil.copy(good_session, bad)
+    _edit(_set_attrs("tests/01_hip", summary='{"sides": {"left": {"best_n": "big"}, "right": {"best_n": [1]}}}'))(bad)
+    shutil.copy(good_session, folder / "BAD-1_b_good.h5")
+    earliest = PatientHistory(folder, "BAD-1").earliest("hip")
+    assert earliest is not None and earliest.path.name == "BAD-1_b_good.h5"
+    assert earliest.best_n == {"left": 200.0, "right": 200.0}

@@ -258,3 +258,20 @@ def test_unfinished_and_foreign_files_are_not_pushed(pg_db, tmp_path):
     assert len(report.pushed) == 1 and any("junk.h5" in s for s in report.skipped)
     assert sync(room, pg_db.url()).skipped == []           # not re-read every time
     assert os.path.exists(room / STATE_NAME)
+
+
+def test_station_history_command_on_either_station_shows_every_session(pg_db, tmp_path, capsys):
+    """The issue's "done when", through the CLI: sync both, `station history` on either."""
+    import json
+    room1, room2 = _two_stations(tmp_path)
+    for room, role in ((room1, "room1"), (room2, "room2"), (room1, "room1")):
+        assert main(["sync", "--dir", str(room), "--store", pg_db.url(role), "-q"]) == 0
+    capsys.readouterr()
+    union = _ids(room1, "P-001") | _ids(room2, "P-001")
+    assert len(union) == 2
+    for room in (room1, room2):
+        assert main(["history", "P-001", "--dir", str(room), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert {s["session_id"] for s in shown["sessions"]} == union
+        right = shown["protocols"][0]["sides"]["right"]
+        assert [round(r["best_n"]) for r in right] == [160, 205]      # room 1 in March, room 2 in May

@@ -62,6 +62,8 @@ def test_a_whole_session_runs_in_fake_time(tmp_path: Path) -> None:
     assert status == "complete" and session.engine.error is None
     assert kinds(seen)[:6] == ["SessionStarted", "TestStarted", "Tared", "TrialReady", "TrialArmed", "Recording"]
     assert kinds(seen)[-2:] == ["TestDone", "SessionClosed"]
+    recording = next(e for e in seen if isinstance(e, ev.Recording))
+    assert recording.during == "Push, push, push!" and recording.stop == "And relax."  # the protocol's [cues]
     recorded = [e.outcome for e in seen if isinstance(e, ev.TrialRecorded)]
     assert [(o.side, o.rep, o.status) for o in recorded] == [
         ("left", 1, "complete"), ("right", 1, "complete"), ("left", 2, "complete"), ("right", 2, "complete")]
@@ -292,3 +294,32 @@ def test_a_failing_event_subscriber_is_removed_with_a_warning(tmp_path: Path) ->
     assert session.close() == "complete"
     (warning,) = [e for e in seen if isinstance(e, ev.HealthWarning)]
     assert "window" in warning.message and "KeyError" in warning.message
+
+
+def test_terminal_can_skip_while_a_device_is_disconnected(tmp_path: Path) -> None:
+    """The terminal front end on the engine: a pause prompt, 's' skips the interrupted trial."""
+    import io
+
+    from station.session.terminal import TerminalUI
+    from station.session.ui_bridge import run_with_ui
+
+    session, parts = manual_session(tmp_path / "s.h5", [hip(1)], options=RunnerOptions(tail_s=0.3))
+    unplugged = []
+
+    def unplug(e: ev.Event) -> None:
+        if isinstance(e, ev.LiveUpdate) and e.elapsed_s > 4.75 and not unplugged:
+            unplugged.append(e)
+            parts["feeders"]["dynamometer"].connected = False
+            session.engine.pipeline.feed_event(ReaderEvent("disconnected", "dynamometer", e.t_s, "cable pulled"))
+        elif isinstance(e, ev.TrialRecorded) and e.outcome.status == "skipped":
+            parts["feeders"]["dynamometer"].connected = True
+            session.engine.pipeline.feed_event(ReaderEvent("reconnected", "dynamometer", e.t_s, "back"))
+
+    session.engine.subscribe(unplug)
+    out = io.StringIO()
+    # L1 go (then the pause: s), R1 go
+    summaries = run_with_ui(session.engine, TerminalUI(interactive=True, out=out, inp=io.StringIO("\ns\n\n\n")))
+    session.close()
+    assert [(t.side, t.status) for t in summaries[0].trials][:3] == [
+        ("left", "interrupted"), ("left", "skipped"), ("right", "complete")]
+    assert "s = skip this trial" in out.getvalue()

@@ -1,0 +1,152 @@
+"""Pure presentation rules of the window (no Qt): LSI colour bands, metric rows, step labels.
+
+Kept apart from the widgets so they are unit-tested without a display.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+STANDARD_GRAVITY = 9.80665
+SIDE_CODE = {"left": "L", "right": "R", "both": "L+R"}
+SIDE_NAME = {"left": "Left", "right": "Right", "both": "Both"}
+DEFAULT_PASS_PCT = 90.0
+DEFAULT_AMBER_PCT = 80.0
+
+
+def fmt(value: Any, spec: str = ".1f", unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return f"{value:{spec}}{(' ' + unit) if unit else ''}"
+
+
+def bands_for(protocol: Any, symmetry: dict[str, Any]) -> tuple[float, float]:
+    """(pass mark %, amber from %) of a test: the protocol's when it declares them, else the
+    pass mark the session used (90 %) and 10 points below it."""
+    pass_pct = None
+    for holder in (protocol, getattr(protocol, "acceptance", None), getattr(protocol, "symmetry", None)):
+        for name in ("pass_pct", "lsi_pass_pct", "pass_mark_pct"):
+            value = getattr(holder, name, None) if holder is not None else None
+            if isinstance(value, (int, float)):
+                pass_pct = float(value)
+                break
+        if pass_pct is not None:
+            break
+    if pass_pct is None:
+        pass_pct = float((symmetry.get("parameters") or {}).get("pass_pct", DEFAULT_PASS_PCT))
+    amber = None
+    for holder in (protocol, getattr(protocol, "acceptance", None), getattr(protocol, "symmetry", None)):
+        for name in ("amber_pct", "lsi_amber_pct", "warn_pct"):
+            value = getattr(holder, name, None) if holder is not None else None
+            if isinstance(value, (int, float)):
+                amber = float(value)
+        if amber is not None:
+            break
+    return pass_pct, amber if amber is not None else pass_pct - (DEFAULT_PASS_PCT - DEFAULT_AMBER_PCT)
+
+
+def lsi_band(value_pct: float | None, pass_pct: float = DEFAULT_PASS_PCT, amber_pct: float = DEFAULT_AMBER_PCT) -> str:
+    """green (≥ pass mark), amber (≥ amber_pct), red (below), or none."""
+    if value_pct is None:
+        return "none"
+    if value_pct >= pass_pct:
+        return "green"
+    if value_pct >= amber_pct:
+        return "amber"
+    return "red"
+
+
+@dataclass(frozen=True)
+class SymmetryText:
+    text: str
+    band: str  # green | amber | red | neutral | none
+
+
+def symmetry_text(symmetry: dict[str, Any], protocol: Any = None) -> SymmetryText:
+    """The LSI line of a test summary and its colour band (landings: signed asymmetry, no band)."""
+    value = symmetry.get("value_pct")
+    if not symmetry or value is None:
+        return SymmetryText("No symmetry: both sides need a valid rep", "none")
+    if symmetry.get("kind") == "lsi":
+        pass_pct, amber = bands_for(protocol, symmetry)
+        band = lsi_band(value, pass_pct, amber)
+        verdict = {"green": "PASS", "amber": "below pass mark", "red": "well below pass mark"}[band]
+        return SymmetryText(f"LSI {value:.1f} %  ·  pass mark {pass_pct:.0f} %  ·  {verdict}", band)
+    text = f"Asymmetry {value:+.1f} % ({symmetry.get('direction', '')})"
+    if symmetry.get("involved_ratio_pct") is not None:
+        text += f"  ·  involved/uninvolved {symmetry['involved_ratio_pct']:.1f} %"
+    return SymmetryText(text + "  ·  landing load: no pass mark", "neutral")
+
+
+def step_label(side: str, rep: int, attempt: int | None = None, status: str | None = None,
+               trial: str | None = None, peak_n: float | None = None) -> str:
+    """A step of the step list, e.g. ``L rep 2 (attempt 3)  ✓ 231 N``."""
+    text = f"{SIDE_CODE.get(side, side)} rep {rep}"
+    if attempt and attempt > rep:
+        text += f" (attempt {attempt})"
+    if status:
+        mark = {"complete": "✓", "skipped": "– skipped", "rejected": "✗ rejected", "interrupted": "⚠ interrupted",
+                "aborted": "✗ aborted"}.get(status, status)
+        text += f"   {mark}"
+        if peak_n is not None and status in ("complete", "interrupted"):
+            text += f" {peak_n:.0f} N"
+    return text
+
+
+def trial_metric_rows(kind: str, results: dict[str, Any], body_mass_kg: float | None) -> tuple[list[str], list[list[str]]]:
+    """(column headers, rows) of one trial's metrics for the after-trial table."""
+    if kind == "landing":
+        sides = [s for s in ("left", "right") if isinstance(results.get(s), dict)]
+        per = {s: results[s] for s in sides} if sides else {"both": results}
+        bw = body_mass_kg * STANDARD_GRAVITY if body_mass_kg else None
+        rows = [
+            ("Peak force", lambda r: fmt(r.get("peak_force_n"), ".0f", "N")),
+            ("Peak force (× BW)", lambda r: fmt(r.get("peak_force_n") / bw if bw and r.get("peak_force_n") else None, ".2f")),
+            ("Time to peak", lambda r: fmt(r.get("time_to_peak_s"), ".3f", "s")),
+            ("Loading rate", lambda r: fmt(r.get("loading_rate_n_per_s"), ".0f", "N/s")),
+            ("Impulse 0–100 ms", lambda r: fmt(r.get("impulse_100ms_n_s"), ".1f", "N·s")),
+            ("Time to stabilisation", lambda r: fmt(r.get("tts_s"), ".2f", "s")),
+        ]
+    else:
+        per_side = results.get("per_side")
+        per = per_side if isinstance(per_side, dict) else {"value": results}
+
+        def rfd(window: str):  # type: ignore[no-untyped-def]
+            return lambda r: fmt((r.get("rfd_n_per_s") or {}).get(window), ".0f", "N/s")
+
+        def impulse(r: dict[str, Any]) -> str:
+            return fmt((r.get("impulse_n_s") or {}).get("0-200"), ".1f", "N·s")
+
+        rows = [
+            ("Peak force", lambda r: fmt(r.get("peak_force_n"), ".1f", "N")),
+            ("Time to peak", lambda r: fmt(r.get("time_to_peak_s"), ".2f", "s")),
+            ("RFD 0–50 ms", rfd("0-50")),
+            ("RFD 0–100 ms", rfd("0-100")),
+            ("RFD 0–200 ms", rfd("0-200")),
+            ("Impulse 0–200 ms", impulse),
+            ("Peak torque", lambda r: fmt(r.get("peak_torque_nm"), ".1f", "N·m")),
+            ("Peak force / body mass", lambda r: fmt(r.get("peak_force_n_per_kg"), ".2f", "N/kg")),
+        ]
+    headers = ["metric"] + [SIDE_NAME.get(s, "value") for s in per]
+    table = [[name] + [f(r or {}) for r in per.values()] for name, f in rows]
+    return headers, table
+
+
+def flag_reason(flags: list[str]) -> str:
+    """A readable sentence for a trial's quality flags ('' when none)."""
+    words = {
+        "peak_at_trace_end": "the peak is at the end of the recording (still rising?)",
+        "pretension": "force before the cue (pre-tension)",
+        "baseline_shift": "the baseline shifted",
+        "baseline_window_shortened": "short quiet baseline",
+        "body_weight_window_shortened": "short quiet standing",
+    }
+    out = []
+    for f in flags:
+        key = f.split(": ", 1)[-1]
+        out.append(words.get(key, f))
+    return "; ".join(out)
+
+
+def saturated(flags: list[str]) -> bool:
+    return any("saturat" in f or "clip" in f for f in flags)
