@@ -57,8 +57,8 @@ TOP_KEYS = (
 )
 TOP_SCALARS = TOP_KEYS[:11]
 TIMING_KEYS = ("countdown_s", "duration_s", "rest_s", "rest_between_sides_s")
-ACCEPTANCE_KEYS = ("max_drop_pct", "max_reps", "min_reps")
-NORMALISATION_KEYS = ("body_mass", "lever_arm_m", "lever_arm_label")
+ACCEPTANCE_KEYS = ("max_drop_pct", "max_reps", "min_reps", "lsi_pass_pct")
+NORMALISATION_KEYS = ("body_mass", "lever_arm_m", "lever_arm_label", "lever_arm_min_m", "lever_arm_max_m")
 CUES_KEYS = ("setup", "start", "during", "stop")
 DEVICE_KEYS = ("role", "kind", "channels", "min_rate_hz")
 CHANNEL_MAP_KEYS = ("role", "channels", "side")
@@ -759,6 +759,7 @@ class _Builder:
         drop = t.number("max_drop_pct", default=d.max_drop_pct, gt=0, le=100, unit="percent")
         max_reps = t.number("max_reps", default=d.max_reps, integer=True, ge=1, le=MAX_REPS)
         min_reps = t.number("min_reps", default=d.min_reps, integer=True, ge=1, le=MAX_REPS)
+        pass_pct = t.number("lsi_pass_pct", default=d.lsi_pass_pct, gt=0, le=200, unit="percent")
 
         def given(key: str, value: int) -> str:
             return f"{value}" if t.has(key) else f"{value} (the default)"
@@ -769,7 +770,7 @@ class _Builder:
         if min_reps > reps:
             raise t.error("min_reps", f"must be <= reps ({reps}), got {given('min_reps', min_reps)}; "
                                       "set [acceptance].min_reps or raise reps")
-        return Acceptance(max_drop_pct=drop, max_reps=max_reps, min_reps=min_reps)
+        return Acceptance(max_drop_pct=drop, max_reps=max_reps, min_reps=min_reps, lsi_pass_pct=pass_pct)
 
     def _metrics(self, top: _Table, kind: str) -> tuple[str, ...]:
         known = METRICS[kind]
@@ -796,12 +797,19 @@ class _Builder:
         body_mass = t.boolean("body_mass", default=True)
         arm = t.number("lever_arm_m", gt=0, le=MAX_LEVER_ARM_M, unit="metres")
         label = t.string("lever_arm_label", one_line=True, non_empty=True)
+        lo = t.number("lever_arm_min_m", gt=0, le=MAX_LEVER_ARM_M, unit="metres")
+        hi = t.number("lever_arm_max_m", gt=0, le=MAX_LEVER_ARM_M, unit="metres")
+        if lo is not None and hi is not None and lo >= hi:
+            raise t.error("lever_arm_max_m", f"must be > lever_arm_min_m ({_num(lo)}), got {_num(hi)}")
+        if arm is not None and ((lo is not None and arm < lo) or (hi is not None and arm > hi)):
+            raise t.error("lever_arm_m", f"{_num(arm)} m lies outside lever_arm_min_m..lever_arm_max_m")
         if kind != "isometric":
-            for key in ("lever_arm_m", "lever_arm_label"):
+            for key in ("lever_arm_m", "lever_arm_label", "lever_arm_min_m", "lever_arm_max_m"):
                 if t.has(key):
                     raise t.error(key, f"a lever arm only applies to isometric protocols, "
                                        f'this one has kind = "{kind}"')
-        return Normalisation(body_mass=body_mass, lever_arm_m=arm, lever_arm_label=label)
+        return Normalisation(body_mass=body_mass, lever_arm_m=arm, lever_arm_label=label,
+                             lever_arm_min_m=lo, lever_arm_max_m=hi)
 
     def _cues(self) -> Cues:
         t = self.sub("cues", required=False)

@@ -76,7 +76,8 @@ class Timing:
 class Acceptance:
     max_drop_pct: float = 10.0  # repeat a rep whose peak is more than this % below the best
     max_reps: int = 5           # per side, including repeats
-    min_reps: int = 3
+    min_reps: int = 3           # valid reps per side needed for a side's best and the LSI
+    lsi_pass_pct: float = 90.0  # LSI pass mark (%) of this test, stored with every result
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Normalisation:
     body_mass: bool = True
     lever_arm_m: float | None = None    # fixed default lever arm; None = measured per patient
     lever_arm_label: str | None = None  # e.g. "greater trochanter to pad centre"
+    lever_arm_min_m: float | None = None  # plausible range of a measured lever arm for this joint;
+    lever_arm_max_m: float | None = None  # a value outside it is refused (a cm-for-m or wrong-joint slip)
 
 
 @dataclass(frozen=True)

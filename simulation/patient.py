@@ -1,9 +1,47 @@
-"""The simulated patient: pushes when cued, with a strength per side and some variability."""
+"""The simulated patient: pushes when cued, with a strength per side and some variability.
+
+How strong the patient is in each test, so rehearsals show plausible numbers: typical isometric
+peak forces at the dynamometer pad of healthy adults (the uninvolved side; the involved side is
+``involved_ratio`` of it):
+
+=================  ========  ===================================================================
+test               typical   literature range (adults, hand-held or belt-fixed dynamometer)
+=================  ========  ===================================================================
+hip abduction      230 N     about 150-300 N at the lateral malleolus (with a lever arm of about
+                             0.8 m, about 120-240 N·m): Thorborg K et al., Scand J Med Sci Sports
+                             2010;20:493-501 (hand-held, belt-fixed); Bohannon RW, Arch Phys Med
+                             Rehabil 1997;78:26-32 (reference values by age and sex)
+knee extension     420 N     about 300-700 N at the shin pad, seated at 60-90° of knee flexion
+                             (with a lever arm of about 0.35 m, about 100-250 N·m): Bohannon 1997
+                             (as above); Koblbauer IF et al., BMC Musculoskelet Disord
+                             2011;12:249 (belt-stabilised hand-held dynamometry)
+=================  ========  ===================================================================
+
+A ``strength`` factor scales every test (1 = the typical adult above; about 0.6 for a frail
+older adult, 1.4 for an athlete). Landings are driven by body weight instead (about 3-4 × body
+weight for a 30 cm drop landing, see :mod:`simulation.landing`).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from simulation.forces import Contraction, ScheduledForces
+
+#: typical uninvolved-side isometric peak force (N), by the movement named in a protocol id
+TYPICAL_PEAK_N: dict[str, float] = {
+    "knee-extension": 420.0,
+    "hip-abduction": 230.0,
+}
+DEFAULT_PEAK_N = 230.0
+
+
+def typical_peak_n(test_id: str, strength: float = 1.0) -> float:
+    """The simulated patient's uninvolved-side peak force (N) in the test ``test_id`` (a
+    protocol id such as ``knee-extension-90``), scaled by ``strength``."""
+    for key, value in TYPICAL_PEAK_N.items():
+        if key in test_id:
+            return value * strength
+    return DEFAULT_PEAK_N * strength
 
 
 class SimulatedPatient:

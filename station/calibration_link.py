@@ -80,6 +80,20 @@ class DeviceCalibration:
     calibration_set: CalibrationSet | None = None
 
 
+#: reference loads suggested in the hint of a refusal (kg; adjust to the cell's range)
+HINT_LOADS_KG = "0,5,10,20,40"
+
+
+def calibrate_command(uri: str, channel: int | str, calibration_dir: Path | str | None = None) -> str:
+    """The ``station calibrate`` command for one channel, as it runs when pasted in a shell
+    (the URI quoted, the required ``--loads`` given, the calibration folder if not the default)."""
+    import shlex
+
+    folder = f" --calibration-dir {shlex.quote(str(calibration_dir))}" if calibration_dir is not None else ""
+    return (f"station calibrate --device {shlex.quote(uri)} --channel {channel} --loads {HINT_LOADS_KG} "
+            f"--unit kg{folder}")
+
+
 def _device_label(info: DeviceInfo) -> str:
     return f"{info.family} {info.model}".strip()
 
@@ -150,7 +164,7 @@ def calibration_for(
         if c in unreadable:
             reason = f"calibration file of channel {c} of device {serial} is unreadable: {unreadable[c]}"
             if not allow_uncalibrated:
-                raise UserError(f"{reason}; recalibrate (`station calibrate --device {shown_uri} --channel {c}`) "
+                raise UserError(f"{reason}; recalibrate (`{calibrate_command(shown_uri, c, calibration_dir)}`) "
                                 f"or pass {OVERRIDE_OPTION}")
             pending.append(CalibrationOverride(serial, c, CalibrationState.MISSING, reason, when, None))
 
@@ -169,6 +183,7 @@ def calibration_for(
         overrides = require_usable(
             {(serial, c): records[c] for c in wanted if c not in unreadable}, checked,
             override=allow_uncalibrated, now=when, device_uris={serial: shown_uri},
+            hint=f"run `{calibrate_command(shown_uri, '{channel}', calibration_dir)}` or pass {OVERRIDE_OPTION}",
         )
     except CalibrationRefused as exc:
         raise UserError(str(exc)) from None

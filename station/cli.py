@@ -101,14 +101,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser the arguments selected, e.g. the one of ``session run``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(args, action.dest, None) if isinstance(action.dest, str) else None
+            if name in action.choices:
+                return _chosen_parser(action.choices[name], args)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(_requested(argv))  # imports only the command's own modules
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except KeyboardInterrupt:  # Ctrl-C while starting: nothing was opened yet
         print("station: interrupted", file=sys.stderr)
         return 130
+    if unknown:  # the usage of the subcommand that was typed, not only the top level's
+        _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -169,12 +169,18 @@ def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
     for test in reader.session().tests:
         for stored in test.trials:
             if stored.h5_path.strip("/") == wanted and stored.channels:
-                columns, rate = {}, None
+                columns, times, rates = {}, {}, {}
                 for side in stored.channels:
-                    _, force, rate = reader.side_force(stored, side)
-                    columns[side] = force
-                return Trace(path, columns, None, rate,
-                             [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"])
+                    times[side], columns[side], rates[side] = reader.side_force(stored, side)
+                notes = [f"session trial {wanted}: {', '.join(columns)} force as the session analysed it"]
+                if len({stored.channels[s][0] for s in columns}) > 1 and None not in rates.values():
+                    # two devices (two plates): on their common host-time grid, as in the session
+                    from station.session.runner import common_grid
+
+                    columns, rates = common_grid(columns, times, rates)
+                    notes.append("devices aligned by linear interpolation on their common host-time grid")
+                known = [r for r in rates.values() if r is not None]
+                return Trace(path, columns, None, min(known) if known else None, notes)
     return None
 
 
@@ -411,14 +417,15 @@ def run(args: argparse.Namespace) -> int:
         result = an.analyze_isometric(trace.columns[col], rate, replace(params, **changes),
                                       body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m)
         if result.status != "ok":
-            raise UserError(f"{_status_text(result.status, 'isometric')} in {trace.path} column {col!r}: "
-                            + "; ".join(result.notes[-1:]))
+            raise UserError(_failure(result.status, "isometric", f"{trace.path} column {col!r}", result.notes))
         out = result.to_dict()
         source = {"file": str(trace.path), "column": col, "unit": args.unit}
         text = _isometric_text
     else:
         lparams = replace(an.LandingParams(), contact=args.contact, body_weight_from=args.bw_from,
                           filter_hz=args.filter_hz or None)
+        if args.left is None and args.column is None and set(trace.force_names) == {"left", "right"}:
+            args.left, args.right = "left", "right"  # a two-plate trial group: analysed as a whole
         if args.left is not None:
             lcol, rcol = _column(trace, args.left), _column(trace, args.right)
             result = an.analyze_dual_landing(trace.columns[lcol], trace.columns[rcol], rate, lparams,
@@ -432,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
             status, notes = result.status, result.notes
             source = {"file": str(trace.path), "column": col, "unit": args.unit}
         if status != "ok":
-            raise UserError(f"{_status_text(status, 'landing')} in {trace.path}: " + "; ".join(notes[-1:]))
+            raise UserError(_failure(status, "landing", str(trace.path), notes))
         out = result.to_dict()
         text = _landing_text
     if args.trial:
@@ -444,6 +451,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text(out))
     return 0
+
+
+def _failure(status: str, test: str, where: str, notes: Any) -> str:
+    """One line: what failed, where, and the analysis' own reason (without saying it twice)."""
+    head = _status_text(status, test)
+    why = "; ".join(list(notes)[-1:])
+    if why.startswith(head):
+        why = why[len(head):].lstrip(" :")
+    return f"{head} in {where}" + (f": {why}" if why else "")
 
 
 def _status_text(status: str, test: str) -> str:

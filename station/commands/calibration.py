@@ -441,10 +441,11 @@ def verify_device(
             raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"{store.directory}: cannot save the verification: {exc.strerror or exc}") from None
-    if len(report.results) > 1:
-        console.say("")
-        for r in report.results:
-            console.say(r.describe())
+    if len(report.results) > 1:  # each position was printed as it was read: a one-line summary here
+        worst = max(report.results, key=lambda r: abs(r.measured_n - r.reference_n))
+        good = sum(1 for r in report.results if r.passed)
+        console.say(f"{good} of {len(report.results)} positions within tolerance; largest error "
+                    f"{worst.measured_n - worst.reference_n:+.2f} N at {worst.position or 'the check load'}")
     console.say(f"Verification {'PASSED' if report.passed else 'FAILED'}; saved to "
                 + ", ".join(str(p) for p in saved))
     return VerificationOutcome(report, updated, saved, serial)

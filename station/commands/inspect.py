@@ -57,6 +57,40 @@ def status_line(info: dict[str, Any]) -> str:
     return f"status {status}"
 
 
+def _test_status(status: str | None) -> str:
+    if status == "aborted":
+        return "⚠ incomplete (aborted)"
+    return _trial_status(status)
+
+
+def _peak_text(tr: dict[str, Any]) -> str:
+    """The trial's peak, labelled: both sides of a bilateral trial as L/R (per plate for a
+    two-plate landing, whose headline peak is of the summed force)."""
+    left, right = tr.get("peak_force_left_n"), tr.get("peak_force_right_n")
+    if tr.get("side") == "both" and (left is not None or right is not None):
+        if tr.get("peak_force_n") is not None:
+            return f"{_f(tr['peak_force_n'], '.0f')} (L{_f(left, '.0f')}/R{_f(right, '.0f')})"
+        return f"L {_f(left)} / R {_f(right)}"
+    return _f(tr.get("peak_force_n"))
+
+
+def _units(analysis: dict[str, Any]) -> str:
+    c = analysis.get("clinical") or {}
+    per = analysis.get("per_side") or {}
+    if not c and per and all(((p or {}).get("clinical") or {}).get("force_bw") is None for p in per.values()):
+        return " / ".join(f"{s[0].upper()} {_units(p or {}) or '—'}" for s, p in per.items())
+    parts = []
+    if c.get("torque_nm_per_kg") is not None:
+        parts.append(f"{c['torque_nm_per_kg']:.2f} N·m/kg")
+    elif c.get("torque_nm") is not None:
+        parts.append(f"{c['torque_nm']:.1f} N·m")
+    if c.get("force_n_per_kg") is not None:
+        parts.append(f"{c['force_n_per_kg']:.2f} N/kg")
+    if c.get("force_bw") is not None:
+        parts.append(f"{c['force_bw']:.2f} ×BW")
+    return ", ".join(parts)
+
+
 def _trial_status(status: str | None) -> str:
     if status in NOT_COMPLETE:
         return f"⚠ {status}"
@@ -87,27 +121,57 @@ def show(info: dict[str, Any]) -> None:
     for name, d in info["devices"].items():
         print(f"  device {name}: {d['family']} {d['model']} s/n {d['serial']}  {d['channels']} ch @ "
               f"{_f(d['rate_hz'], 'g')} Hz  ({d['uri']})")
+        for o in d.get("calibration_overrides") or []:
+            print(f"    ⚠ CALIBRATION OVERRIDE (--allow-uncalibrated): channel {o.get('channel')}: "
+                  f"{o.get('state', '')} — {o.get('reason', '')}")
     not_complete: list[tuple[str, str, str]] = []
+    invalid: list[tuple[str, str]] = []
     for t in info["tests"]:
         print()
-        print(f"  {t['test']}  {t['name']}  [{t['kind']}, {_trial_status(t['status'])}]")
-        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>11}{'samples':>9}{'dur (s)':>9}  flags")
+        print(f"  {t['test']}  {t['name']}  [{t['kind']}, {_test_status(t['status'])}]")
+        lever = t.get("lever_arm") or {}
+        if lever.get("lever_arm_m") is not None:
+            print(f"    lever arm {lever['lever_arm_m']:.2f} m ({lever.get('source')})")
+        elif lever.get("note"):
+            print(f"    note: {lever['note']}")
+        print(f"    {'trial':<6}{'side':<7}{'rep':>4}{'status':>15}{'peak (N)':>20}{'samples':>9}{'dur (s)':>9}"
+              f"  {'analysis':<10} clinical units   pain  flags")
         for tr in t["trials"]:
             n = sum(tr["samples"].values())
-            print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{_trial_status(tr['status']):>15}"
-                  f"{_f(tr['peak_force_n']):>11}{n:>9}{_f(tr['duration_s']):>9}  {'; '.join(map(str, tr['flags']))}")
+            analysis = tr.get("analysis") or {}
+            a_status = analysis.get("status")
+            shown = _trial_status(tr["status"])
+            if tr["status"] == "complete" and a_status not in (None, "ok"):
+                shown = f"⚠ {a_status.replace('_', ' ')}"
+                invalid.append((f"{t['test']}/{tr['trial']}", "; ".join(analysis.get("notes") or []) or a_status))
+            peak = _peak_text(tr)
+            units = _units(analysis)
+            pain = "—" if tr.get("pain_0_10") is None else str(tr["pain_0_10"])
+            flags = list(map(str, tr["flags"]))
+            print(f"    {tr['trial']:<6}{tr['side'] or '—':<7}{tr['rep'] or 0:>4}{shown:>15}"
+                  f"{peak:>20}{n:>9}{_f(tr['duration_s']):>9}  {(a_status or '—'):<10} {units or '—':<16} {pain:>4}"
+                  f"  {'; '.join(flags)}")
             if tr["status"] in NOT_COMPLETE:
                 not_complete.append((f"{t['test']}/{tr['trial']}", tr["status"], f"{n} samples"))
         for side, sd in t["sides"].items():
-            print(f"    {side:<6} best {_f(sd.get('best_n'))} N   mean {_f(sd.get('mean_n'))} N   "
-                  f"CV {_f(sd.get('cv_pct'))} %")
+            units = _units({"clinical": sd.get("clinical") or {}})
+            valid = f"{sd.get('valid_reps', '—')} valid of {sd.get('reps', '—')} reps   " if "valid_reps" in sd else ""
+            print(f"    {side:<6} {valid}best {_f(sd.get('best_n'))} N{f' ({units})' if units else ''}   "
+                  f"mean {_f(sd.get('mean_n'))} N   CV {_f(sd.get('cv_pct'))} %")
         sym = t["symmetry"]
-        if sym.get("kind") == "lsi":
+        if sym.get("kind") == "none":
+            print(f"    {sym.get('note')}")
+        elif sym.get("kind") == "lsi":
             mark = "PASS" if sym.get("passed") else "below pass mark"
             print(f"    LSI {_f(sym.get('value_pct'))} %  (pass mark {_f((sym.get('parameters') or {}).get('pass_pct'), '.0f')} %) "
                   f"→ {mark}")
         elif sym.get("value_pct") is not None:
             print(f"    asymmetry {sym['value_pct']:+.1f} %  ({sym.get('direction')})")
+    if invalid:
+        print()
+        print("  trials recorded to their end whose analysis is not valid (not counted in the results):")
+        for key, why in invalid:
+            print(f"    {key}: {why}")
     if not_complete:
         print()
         print("  trials that did not end normally (not used in the test summary):")

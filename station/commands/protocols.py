@@ -145,7 +145,8 @@ def _describe(p: Protocol, plan: list[tuple[str, int]], builtin_ids: set[str]) -
     lines.append(f"timing:        {timing}")
     drop = ("off" if a.max_drop_pct >= 100
             else f"repeat a rep more than {_num(a.max_drop_pct)} % below the best")
-    lines.append(f"acceptance:    {drop}; {a.min_reps} to {a.max_reps} reps per side")
+    lines.append(f"acceptance:    {drop}; {a.min_reps} valid reps per side needed, at most {a.max_reps}"
+                 + (f"; LSI pass mark {_num(a.lsi_pass_pct)} %" if "lsi" in p.metrics else ""))
     lines.append(f"metrics:       {', '.join(p.metrics)}")
     norm = ["body mass" if n.body_mass else "no body-mass normalisation"]
     if n.lever_arm_m is not None:
@@ -153,6 +154,8 @@ def _describe(p: Protocol, plan: list[tuple[str, int]], builtin_ids: set[str]) -
                     (f" ({n.lever_arm_label})" if n.lever_arm_label else ""))
     elif n.lever_arm_label:
         norm.append(f"lever arm measured per patient ({n.lever_arm_label})")
+    if n.lever_arm_min_m is not None or n.lever_arm_max_m is not None:
+        norm.append(f"plausible lever arm {_num(n.lever_arm_min_m or 0)} to {_num(n.lever_arm_max_m or 1.5)} m")
     lines.append(f"normalisation: {'; '.join(norm)}")
     lines.append("devices:")
     for d in p.devices:

@@ -23,6 +23,7 @@ from station.errors import UserError
 from station.session.model import Patient
 from station.session.run import sigterm_as_interrupt, run_session
 from station.session.runner import RunnerOptions, SessionAborted, replace_timing
+from station.session.lever_arm import parse_lever_arms
 from station.session.setup import bind_roles, parse_device_arg
 from station.session.terminal import TerminalUI
 from station.storage.recovery import RecoveryError, find_unfinished, recover
@@ -59,9 +60,19 @@ exit status: 0 session complete; 1 quit with q; 2 usage error (one line on stder
 written); 130 Ctrl-C; 143 SIGTERM. After q, Ctrl-C or SIGTERM the session file is closed
 cleanly with status aborted; a trial that was being recorded keeps its samples, status aborted.
 
+--lever-arm PROTOCOL=M: the lever arm measured on this patient for one protocol's joint, in m
+(each protocol says what to measure, e.g. greater trochanter to pad centre for the hip, lateral
+knee joint line to pad centre for the knee); a value implausible for that joint is refused.
+Not given: asked before the session starts (interactive, at a terminal), else torque is not
+computed and a note says so at that test's start.
+
+Simulators (sim: devices): a simulated patient follows the cues, also in interactive mode,
+so a clinic can rehearse; --sim-strength, --sim-weaker and --sim-seed change the patient.
+
 example:
   station session run --protocol hip-abduction-hhd --protocol knee-extension-60 \\
-      --patient P-0042 --body-mass 71.5 --involved right --lever-arm 0.84 \\
+      --patient P-0042 --body-mass 71.5 --involved right \\
+      --lever-arm hip-abduction-hhd=0.84 --lever-arm knee-extension-60=0.36 \\
       --device dynamometer=mark10:/dev/ttyUSB0 --operator AB
 """
 
@@ -96,8 +107,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="device for a protocol role, e.g. dynamometer=mark10:/dev/ttyUSB0 or sim:mark10; "
                         "repeat for several roles (required)")
     r.add_argument("--height", metavar="M", help="body height in m")
-    r.add_argument("--lever-arm", metavar="M",
-                   help="lever arm measured on this patient in m (overrides the protocol's), for torque")
+    r.add_argument("--lever-arm", action="append", default=[], metavar="PROTOCOL=M",
+                   help="lever arm measured on this patient for one protocol, in m (torque); repeat per "
+                        "protocol; a bare M only when one protocol of the session computes torque")
     r.add_argument("--operator", metavar="NAME", default="", help="who runs the session (stored in the file)")
     r.add_argument("--out", type=Path, default=Path("sessions"), metavar="DIR",
                    help="directory for the session file (default: sessions)")
@@ -106,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"countdown {FAST_COUNTDOWN_S:g} s, rest {FAST_REST_S:g} s (demos, rehearsals)")
     r.add_argument("--ask-pain", action="store_true",
                    help="after each trial ask the patient's pain, 0-10 (stored as pain_0_10 on the trial)")
+    r.add_argument("--sim-strength", metavar="FACTOR", default=None,
+                   help="simulators: the simulated patient's strength, a factor of a typical adult's "
+                        "(default 1; 0.2 to 3)")
+    r.add_argument("--sim-weaker", metavar="RATIO", default=None,
+                   help="simulators: involved-side strength as a fraction of the other side (default 0.82)")
+    r.add_argument("--sim-seed", metavar="N", default=None,
+                   help="simulators: random seed of the simulated patient (default 1); change it between "
+                        "rehearsal sessions for different results")
     r.add_argument("--first-side", choices=("left", "right"), default="left",
                    help="side tested first (default: left)")
     r.add_argument("--calibration-dir", type=Path, default=None, metavar="DIR",
@@ -163,13 +183,35 @@ def patient_from_args(args: argparse.Namespace) -> Patient:
         raise UserError(f"--involved {args.involved!r}: expected left, right or none")
     if "\n" in args.operator or len(args.operator) > 100:
         raise UserError("--operator: expected one line of at most 100 characters")
+    bare = [t for t in args.lever_arm if "=" not in t]
     return Patient(
         args.patient,
         body_mass_kg=number(args.body_mass, "--body-mass", unit="kg", below=MAX_BODY_MASS_KG),
         height_m=number(args.height, "--height", unit="m", below=MAX_HEIGHT_M),
         involved_side=args.involved,
-        lever_arm_m=number(args.lever_arm, "--lever-arm", unit="m", at_most=MAX_LEVER_ARM_M),
+        # a bare --lever-arm M (one torque protocol): also kept as the patient's, as before
+        lever_arm_m=number(bare[0], "--lever-arm", unit="m", at_most=MAX_LEVER_ARM_M) if len(bare) == 1 else None,
     )
+
+
+def simulation_from_args(args: argparse.Namespace) -> dict[str, float | int]:
+    """``--sim-strength``, ``--sim-weaker``, ``--sim-seed`` checked (one line each)."""
+    out: dict[str, float | int] = {}
+    strength = number(args.sim_strength, "--sim-strength", unit="(factor)", above=0.0)
+    if strength is not None:
+        if not 0.2 <= strength <= 3.0:
+            raise UserError(f"--sim-strength {args.sim_strength}: expected a factor from 0.2 to 3")
+        out["strength"] = strength
+    weaker = number(args.sim_weaker, "--sim-weaker", unit="(ratio)", above=0.0)
+    if weaker is not None:
+        if not 0.1 <= weaker <= 1.5:
+            raise UserError(f"--sim-weaker {args.sim_weaker}: expected a ratio from 0.1 to 1.5")
+        out["involved_ratio"] = weaker
+    if args.sim_seed is not None:
+        if not re.fullmatch(r"\d{1,9}", args.sim_seed):
+            raise UserError(f"--sim-seed {args.sim_seed!r}: expected a whole number from 0 to 999999999")
+        out["seed"] = int(args.sim_seed)
+    return out
 
 
 def fast_timing(protocol: Protocol) -> Protocol:
@@ -267,6 +309,22 @@ def offer_recovery(out_dir: Path, ui: SessionTerminal, interactive: bool) -> Non
             ui.print("  " + line)
 
 
+def ask_missing_lever_arms(ui: SessionTerminal, protocols: list[Protocol], given: dict[str, float],
+                           patient: Patient) -> dict[str, float]:
+    """At a terminal, ask the lever arm of each protocol with torque that has none yet (what
+    to measure and the plausible range are shown; Enter = none, torque not computed)."""
+    from station.session import lever_arm
+
+    out: dict[str, float] = {}
+    for p in protocols:
+        if lever_arm.resolve(p, given, patient.lever_arm_m, protocols) is not None:
+            continue
+        value = ui.ask_lever_arm(p)
+        if value is not None:
+            out[p.id] = value
+    return out
+
+
 # -- station session run -------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     _required(args)
@@ -278,18 +336,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             parse_uri(d.uri)
         except DeviceError as exc:
             raise UserError(f"--device {d.uri}: {exc}") from None
-    bind_roles(protocols, device_args)  # a missing or unknown role fails here, before anything opens
+    bind_roles(protocols, device_args)  # a missing or unknown role, or one channel for two sides, fails here
+    lever_arms_m = parse_lever_arms(args.lever_arm, protocols)
+    simulation = simulation_from_args(args)
     validate.output_dir(args.out)
     interactive = not args.auto
     ui = SessionTerminal(interactive=interactive)
     offer_recovery(args.out, ui, interactive)
 
     paths: list[Path] = []
-    options = RunnerOptions(first_side=args.first_side, operator=args.operator.strip(), ask_pain=args.ask_pain)
-    extra: dict[str, Any] = {"session_attrs": {
-        "mode": "auto" if args.auto else "interactive", "fast": bool(args.fast), "command": "station session run"}}
     names = ", ".join(p.name for p in protocols)
     ui.print(f"Force Station session — {patient.patient_id}: {names}")
+    asked = ask_missing_lever_arms(ui, protocols, lever_arms_m, patient) if interactive else {}
+    lever_arms_m = {**lever_arms_m, **asked}
+    options = RunnerOptions(first_side=args.first_side, operator=args.operator.strip(), ask_pain=args.ask_pain,
+                            lever_arms_m=lever_arms_m, lever_arms_asked=tuple(asked))
+    extra: dict[str, Any] = {"session_attrs": {
+        "mode": "auto" if args.auto else "interactive", "fast": bool(args.fast), "command": "station session run",
+        **({"lever_arms_m": lever_arms_m} if lever_arms_m else {}),
+        **({"simulated_patient": simulation} if simulation else {})}, "simulation": simulation}
     with sigterm_as_interrupt(), SignalLog() as signals:
         try:
             result = run_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=args.out,
@@ -297,6 +362,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  calibration_dir=args.calibration_dir,
                                  allow_uncalibrated=args.allow_uncalibrated, **extra)
         except (SessionAborted, KeyboardInterrupt):
+            ui._end_line()  # the message goes on its own line, not after a live progress line
             seen = signals.read()
             where = f"; session file closed with status aborted: {paths[0]}" if paths else ""
             for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # SIGHUP: once run_session maps it

@@ -39,6 +39,15 @@ class TrialOutcome:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def side_peaks_attrs(self) -> dict[str, float | None]:
+        """Each side's own peak (N) of a trial measuring both sides, labelled by side:
+        ``peak_force_left_n`` / ``peak_force_right_n`` (per plate for a two-plate landing,
+        per cell for a bilateral frame). Empty for a one-side trial."""
+        if self.side != "both":
+            return {}
+        per = self.results.get("per_side") or {s: self.results.get(s) for s in ("left", "right")}
+        return {f"peak_force_{s}_n": (per.get(s) or {}).get("peak_force_n") for s in ("left", "right")}
+
 
 @dataclass
 class SideSummary:
@@ -46,8 +55,10 @@ class SideSummary:
     best_n: float | None
     mean_n: float | None
     cv_pct: float | None
-    reps: int
-    flagged: list[int]
+    reps: int            # reps recorded to their end or not (skipped and rejected excluded)
+    flagged: list[int]   # among the valid reps: more than max_drop_pct below the best
+    valid_reps: int = 0  # reps whose analysis found a rise / a landing: the only ones counted
+    clinical: dict[str, float] = field(default_factory=dict)  # best rep in N/kg, N·m, N·m/kg, × BW
 
 
 @dataclass

@@ -25,6 +25,7 @@ from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
 from station.session.model import Patient, TestSummary
+from simulation.patient import typical_peak_n
 from station.session.runner import Actor, RunnerOptions, SessionAborted, SessionEngine, SessionUI, session_path
 from station.session.ui_bridge import run_with_ui
 from station.signals import sigterm_as_interrupt  # noqa: F401 - used here, and imported from here by commands
@@ -47,8 +48,10 @@ class SessionResult:
 
 
 def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], patient: Patient,
-                     *, involved_ratio: float = 0.82, seed: int = 1) -> tuple[dict[str, Any], Actor]:
-    """Force sources for every ``sim:`` device and an actor that plays the patient."""
+                     *, involved_ratio: float = 0.82, seed: int = 1, strength: float = 1.0
+                     ) -> tuple[dict[str, Any], Actor | None]:
+    """Force sources for every ``sim:`` device and an actor that plays the patient (None when
+    no device is simulated). The patient's strength per test: :mod:`simulation.patient`."""
     sources: dict[str, Any] = {}
     patients = []
     landings = []
@@ -94,6 +97,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
     def actor(protocol: Protocol, side: str, cue_s: float, duration_s: float) -> None:
         if protocol.kind == "isometric":
             for p in patients:
+                p.uninvolved_peak_n = typical_peak_n(protocol.id, strength)
                 p.contract(side, cue_s, duration_s)
             return
         for scenario, per_protocol in landings:
@@ -102,7 +106,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
                 scenario.plate_sides = plate_sides
                 scenario.trigger(cue_s + 0.8, side=side)
 
-    return sources, actor
+    return sources, (actor if sources else None)
 
 
 def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[str, str]) -> None:
@@ -218,12 +222,14 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                  calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                  on_path: Callable[[Path], None] | None = None, on_warning: Callable[[str], None] | None = None,
                  session_attrs: dict[str, Any] | None = None, clock: Clock | None = None,
-                 log_file: bool = True) -> OpenSession:
+                 log_file: bool = True, simulation: dict[str, Any] | None = None) -> OpenSession:
     """Open the devices of ``protocols`` (``device_args`` bound to their roles), create the
     session file in ``out_dir``, write its header, start the readers and the pipeline, and
     build the :class:`~station.session.runner.SessionEngine` (not started).
 
-    ``auto``: a simulated patient pushes on every ``sim:`` device when cued. ``on_path`` is
+    Simulated devices (``sim:``) get a simulated patient who follows the cues whether or not
+    ``auto`` is set (a clinic rehearses interactively); ``simulation`` may set its
+    ``strength`` (factor of a typical adult), ``involved_ratio`` and ``seed``. ``on_path`` is
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
     session file (the station's log records of this session). Raises
@@ -238,7 +244,10 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
         session.engine.join(); session.close()
     """
     bound = bind_roles(protocols, device_args)
-    sources, actor = simulated_actors(protocols, bound, patient, involved_ratio=involved_ratio) if auto else ({}, None)
+    sim = dict(simulation or {})
+    sources, actor = simulated_actors(protocols, bound, patient,
+                                      involved_ratio=float(sim.get("involved_ratio", involved_ratio)),
+                                      seed=int(sim.get("seed", 1)), strength=float(sim.get("strength", 1.0)))
     devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
                                           allow_uncalibrated=allow_uncalibrated,
                                           channels=used_channels(protocols, bound))
@@ -262,7 +271,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     writer = SessionWriter(path)
     pipeline = Pipeline(list(devices.values()), writer)
     engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
-                           options=options, actor=actor if auto else None, history_dir=out_dir,
+                           options=options, actor=actor, history_dir=out_dir,
                            session_attrs=session_attrs, clock=clock)
     engine.session_id = session_id  # the file name carries its first characters
     session_log = SessionLog(path.with_suffix(".log")) if log_file else None
@@ -281,14 +290,15 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                 ui: SessionUI, options: RunnerOptions, auto: bool, involved_ratio: float = 0.82,
                 calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                 on_path: Callable[[Path], None] | None = None,
-                session_attrs: dict[str, Any] | None = None) -> SessionResult:
+                session_attrs: dict[str, Any] | None = None, simulation: dict[str, Any] | None = None,
+                ) -> SessionResult:
     """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
     prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
     close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
     session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
                            options=options, auto=auto, involved_ratio=involved_ratio,
                            calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
-                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs)
+                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs, simulation=simulation)
     status = layout.STATUS_COMPLETE
     with sigterm_as_interrupt():
         try:

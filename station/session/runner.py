@@ -32,6 +32,9 @@ from station.analysis.isometric import IsometricParams, analyze_isometric
 from station.analysis.reps import summarize_reps
 from station.analysis.symmetry import asymmetry_index, limb_symmetry_index, relative_to_baseline
 from station.calibration_link import TareTracker
+from station.session import lever_arm as lever_arms
+from station.session import validity
+from station.session.tare_policy import ZeroPolicy, beyond_range, calibrated_range_n, judge_zero
 from station.clock import Clock
 from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
@@ -78,12 +81,15 @@ class RunnerOptions:
     rest_s: float | None = None
     first_side: str = "left"
     tail_s: float = 0.6
-    pass_pct: float = 90.0
+    pass_pct: float | None = None  # None: each protocol's own pass mark ([acceptance] lsi_pass_pct)
     operator: str = ""
     ui_period_s: float = 0.1
     ask_pain: bool = False  # ask the patient's pain (0–10) after each recorded trial
     wait_for_go: bool = True  # False: start each trial without waiting for 'go' (scripts, --auto)
     sample_timeout_s: float = 5.0  # how long zeroing waits for a device's samples
+    lever_arms_m: dict[str, float] | None = None  # protocol id → lever arm (m), from --lever-arm
+    lever_arms_asked: tuple[str, ...] = ()  # protocols whose lever arm the operator typed when asked
+    zero_policy: ZeroPolicy = ZeroPolicy()
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ class SessionEngine(EngineControl):
         self._history: Any = None  # PatientHistory, read on first use
         self.summaries: list[TestSummary] = []
         self.tare_trackers: dict[str, TareTracker] = {}  # device id → tares of the session, drift between them
+        self._ranges: dict[str, list[float | None]] = {}  # device id → calibrated range per channel (N)
+        self._lever_arm_m: float | None = None  # the lever arm of the test being run
         self.session_id = str(uuid.uuid4())
         self.current: TestSummary | None = None  # the test being run
         self._trial_devices: frozenset[str] = frozenset()  # devices of the trial being recorded
@@ -234,14 +242,17 @@ class SessionEngine(EngineControl):
                                  protocol.cues.setup, tuple(protocol.trial_plan(self.options.first_side)),  # type: ignore[arg-type]
                                  countdown_s, duration_s, rest_s))
         self.ui.info(f"{protocol.name}: {protocol.cues.setup}".rstrip(": "))
+        lever = self._lever_arm(protocol)
+        in_use = self._channels_in_use(by_side)
         self._set_state("taring")
-        tare, tare_log = self._tare(used)
+        tare, tare_log = self._tare(used, in_use)
         self.emit(ev.Tared(self.clock.now(), test, tare))
         on_demand: list[dict[str, Any]] = []
         self.file.begin_test(test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind, index=index,
-                             tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side)
+                             tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side,
+                             zero_policy=self.options.zero_policy.as_dict(), lever_arm=lever.as_dict(),
+                             lsi_pass_pct=self._pass_pct(protocol))
         plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
-        planned = {s: sum(1 for side, _ in plan if side == s) for s in {side for side, _ in plan}}
         trial_no = 0
         attempts: dict[str, int] = {}
         last: TrialOutcome | None = None
@@ -259,12 +270,19 @@ class SessionEngine(EngineControl):
                 break
             if choice == "tare":  # zero on demand (limb off the pad / plates empty), then ask again
                 self._set_state("taring")
-                tare_now, log_now = self._tare(used)
+                tare_now, log_now = self._tare(used, in_use)
                 self.emit(ev.Tared(self.clock.now(), test, tare_now, on_demand=True))
                 on_demand.append({"before_trial": layout.trial_key(trial_no + 1), "tare_n": tare_now, "log": log_now})
                 self.file.update_test(test, tare_on_demand=on_demand)
-                self.ui.info("zeroed: " + ", ".join(
-                    f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N" for d, vals in tare_now.items()))
+                accepted = {d: vals for d, vals in tare_now.items() if log_now[d]["decision"]["accepted"]}
+                if accepted:
+                    self.ui.info("zeroed: " + ", ".join(
+                        f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N"
+                        for d, vals in accepted.items()))
+                plan.appendleft((side, rep))
+                continue
+            if choice == "redo" and last is None:
+                self.ui.info("nothing to redo yet: no trial of this test has been recorded")
                 plan.appendleft((side, rep))
                 continue
             if choice == "redo" and last is not None:
@@ -301,7 +319,7 @@ class SessionEngine(EngineControl):
                     continue
                 summary.status = layout.STATUS_ABORTED
                 break
-            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts, planned)
+            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts)
             if plan:
                 switching = plan[0][0] != side and protocol.order == "blocked"
                 between = protocol.timing.rest_between_sides_s
@@ -310,38 +328,86 @@ class SessionEngine(EngineControl):
         self.file.end_test(summary, **self._headline_attrs(summary))
         return summary
 
-    def _tare(self, used: list[str]) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
-        """Zero ``used`` devices on their last 0.5 s; returns offsets (N) and the drift log."""
+    def _tare(self, used: list[str], in_use: dict[str, list[int]] | None = None
+              ) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
+        """Zero ``used`` devices on their last 0.5 s when the load is steady and small
+        (:mod:`station.session.tare_policy`), else keep the zero in force and say why in one
+        line. Returns the zero in force per device (N) and the log (decision, drift)."""
+        policy = self.options.zero_policy
         tare: dict[str, list[float | None]] = {}
         tare_log: dict[str, Any] = {}
         for device_id in used:
-            rate = self.pipeline.devices[device_id].info.rate_hz
-            self._wait_for_samples(device_id, self.pipeline.rings[device_id].total + int(0.5 * rate) + 1)
+            device = self.pipeline.devices[device_id]
+            n = int(policy.window_s * device.info.rate_hz)
+            self._wait_for_samples(device_id, self.pipeline.rings[device_id].total + n + 1)
+            _, window = self.pipeline.rings[device_id].latest(max(2, n))
+            channels = (in_use or {}).get(device_id) or list(range(device.info.channels))
+            decision = judge_zero(device_id, window, self.pipeline.tare_n[device_id], channels,
+                                  self._range(device_id), policy)
+            entry: dict[str, Any] = {"decision": decision.as_dict()}
+            if decision.accepted:
+                current = self.pipeline.tare(device_id, policy.window_s)
+                tracker = self.tare_trackers.get(device_id)
+                if tracker is None:
+                    tracker = self.tare_trackers[device_id] = TareTracker.from_snapshot(device.calibration_snapshot)
+                entry["drift"] = tracker.add([v if math.isfinite(v) else None for v in current.tolist()])
+            else:
+                current = self.pipeline.tare_n[device_id]
+                self.ui.info(decision.message)
+            for w in decision.warnings:
+                self.ui.info("WARNING: " + w)
             # a channel used without calibration (--allow-uncalibrated) reads NaN: no tare (null)
-            tare[device_id] = [v if math.isfinite(v) else None for v in self.pipeline.tare(device_id, 0.5).tolist()]
-            tracker = self.tare_trackers.get(device_id)
-            if tracker is None:
-                tracker = self.tare_trackers[device_id] = TareTracker.from_snapshot(
-                    self.pipeline.devices[device_id].calibration_snapshot)
-            tare_log[device_id] = tracker.add(tare[device_id])
+            tare[device_id] = [v if math.isfinite(v) else None for v in np.asarray(current).tolist()]
+            tare_log[device_id] = entry
         return tare, tare_log
 
+    def _range(self, device_id: str) -> list[float | None]:
+        if device_id not in self._ranges:
+            d = self.pipeline.devices[device_id]
+            self._ranges[device_id] = calibrated_range_n(d.calibration_snapshot, d.info)
+        return self._ranges[device_id]
+
+    @staticmethod
+    def _channels_in_use(by_side: dict[str, SideChannels]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for sc in by_side.values():
+            out.setdefault(sc.device_id, [])
+            out[sc.device_id].extend(c for c in sc.channels if c not in out[sc.device_id])
+        return out
+
+    def _pass_pct(self, protocol: Protocol) -> float:
+        return self.options.pass_pct if self.options.pass_pct is not None else protocol.acceptance.lsi_pass_pct
+
+    def _lever_arm(self, protocol: Protocol) -> lever_arms.LeverArmChoice:
+        """The lever arm of this test (given, or fixed by the protocol); else a visible note."""
+        choice = lever_arms.resolve(protocol, self.options.lever_arms_m or {}, self.patient.lever_arm_m,
+                                    self.protocols)
+        if choice is not None and protocol.id in self.options.lever_arms_asked:
+            choice = lever_arms.LeverArmChoice(choice.value_m, "asked")
+        if choice is None:
+            choice = lever_arms.LeverArmChoice(None, "missing", lever_arms.missing_note(protocol))
+            self.ui.info("note: " + choice.note)
+        self._lever_arm_m = choice.value_m
+        return choice
+
     def _maybe_add_rep(self, protocol: Protocol, summary: TestSummary, plan: deque[tuple[str, int]], side: str,
-                       rep: int, attempts: dict[str, int], planned: dict[str, int]) -> None:
-        """Acceptance rule: once a side's planned reps are done, add a rep while its latest rep
-        is more than ``max_drop_pct`` below the side's best (or had no rise), up to ``max_reps``."""
+                       rep: int, attempts: dict[str, int]) -> None:
+        """Acceptance rule (:func:`station.session.validity.needs_another_rep`): once a side's
+        planned reps are done, add a rep while it has fewer than ``min_reps`` valid reps or its
+        latest valid rep is more than ``max_drop_pct`` below its best, up to ``max_reps``."""
         if any(s == side for s, _ in plan):
             return
-        valid = [t for t in summary.trials if t.side == side and t.status == layout.STATUS_COMPLETE]
-        if len(valid) < min(planned.get(side, 0), protocol.acceptance.min_reps):
-            needs = True
-        else:
-            reps = summarize_reps([t.peak_force_n for t in valid], protocol.acceptance.max_drop_pct)
-            needs = (len(valid) - 1) in reps.flagged
-        if needs and attempts.get(side, 0) < protocol.acceptance.max_reps:
+        sides = ["left", "right"] if side == "both" else [side]
+        why = validity.needs_another_rep(summary.trials, sides, min_reps=min_reps(protocol),
+                                         max_drop_pct=protocol.acceptance.max_drop_pct)
+        if why is None:
+            return
+        if attempts.get(side, 0) < protocol.acceptance.max_reps:
             plan.append((side, rep + 1))
-            self.emit(ev.RepAdded(self.clock.now(), summary.test, side, rep + 1, "acceptance rule"))
-            self.ui.info(f"{side}: one more rep (acceptance rule, max {protocol.acceptance.max_reps})")
+            self.emit(ev.RepAdded(self.clock.now(), summary.test, side, rep + 1, why))
+            self.ui.info(f"{side}: one more rep — {why} (acceptance rule, max {protocol.acceptance.max_reps})")
+        else:
+            self.ui.info(f"{side}: {why}, and the {protocol.acceptance.max_reps} reps allowed are done")
 
     # -- waits: every one takes commands and honours an abort ----------------------------------
     def _await_choice(self, test: str, side: str, rep: int, attempt: int, cue: str, *, can_redo: bool) -> str:
@@ -455,7 +521,12 @@ class SessionEngine(EngineControl):
         self.pipeline.watch_sides({s: (by_side[s].device_id, by_side[s].channels) for s in measured})
         attrs = {"side": side, "rep": rep, "attempt": attempt, "protocol_id": protocol.id,
                  "channels": {s: {"device": by_side[s].device_id, "channels": list(by_side[s].channels)}
-                              for s in measured}}
+                              for s in measured},
+                 # the zero (N per channel) subtracted from force_n in this trial
+                 "zero_offset_n": {d: [v if math.isfinite(v) else None for v in self.pipeline.tare_n[d].tolist()]
+                                   for d in devices},
+                 # the host monotonic clock of t_host_s paired with UTC at the trial's start
+                 **clock_pair()}
         self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
         status = layout.STATUS_COMPLETE
@@ -503,13 +574,52 @@ class SessionEngine(EngineControl):
             outcome.flags.append(str(failure))
         if stopped_early and status == layout.STATUS_COMPLETE:
             outcome.flags.append("stopped early by the operator")
+        over = self._beyond_range(data, by_side, measured)
+        for o in over:
+            outcome.flags.append(f"beyond calibrated range: {o['device']} channel {o['channel']} read "
+                                 f"{o['max_abs_n']:.0f} N, calibrated to {o['range_n']:.0f} N")
         if status != layout.STATUS_ABORTED:
             self._analyse(protocol, outcome, data, by_side, measured, cue_s)
-        self.file.end_trial(outcome, cue_host_s=cue_s, live_onset_host_s=onset, algorithm_version=ALGORITHM_VERSION)
+        self.file.end_trial(outcome, cue_host_s=cue_s, live_onset_host_s=onset, algorithm_version=ALGORITHM_VERSION,
+                            beyond_calibrated_range=bool(over), beyond_calibrated_range_detail=over or None,
+                            **outcome.side_peaks_attrs())
+        self._write_plate_forces(protocol, test, trial, data, by_side, measured)
         if failure is not None:
             self.emit(ev.TrialRecorded(self.clock.now(), outcome))
             raise failure
         return outcome
+
+    def _write_plate_forces(self, protocol: Protocol, test: str, trial: str, data: dict[str, TrialData],
+                            by_side: dict[str, SideChannels], measured: list[str]) -> None:
+        """Each force plate's summed vertical force (N), stored beside its cells as ``fz_n``."""
+        if protocol.kind != "landing":
+            return
+        plates: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for s in measured:
+            sc = by_side[s]
+            plates.setdefault(sc.device_id, []).append((s, sc.channels))
+        for device_id, items in plates.items():
+            d = data.get(device_id)
+            if d is None or d.samples == 0:
+                continue
+            fz = np.stack([d.force_n[:, list(ch)].sum(axis=1) for _, ch in items], axis=1)
+            self.writer.add_dataset(f"{layout.trial_path(test, trial)}/{device_id}", "fz_n",
+                                    fz[:, 0] if fz.shape[1] == 1 else fz,
+                                    {"unit": "N", "cells": [list(ch) for _, ch in items],
+                                     "sides": [s for s, _ in items],
+                                     "definition": "sum of the plate's cells of force_n (vertical force)"})
+
+    def _beyond_range(self, data: dict[str, TrialData], by_side: dict[str, SideChannels],
+                      measured: list[str]) -> list[dict[str, Any]]:
+        """Channels in use whose force (with the zero added back) exceeded their calibrated range."""
+        out: list[dict[str, Any]] = []
+        for device_id, channels in self._channels_in_use({s: by_side[s] for s in measured}).items():
+            d = data.get(device_id)
+            if d is None or d.samples == 0:
+                continue
+            absolute = d.force_n + self.pipeline.tare_n[device_id]
+            out.extend({"device": device_id, **o} for o in beyond_range(absolute, self._range(device_id), channels))
+        return out
 
     def _analyse(self, protocol: Protocol, outcome: TrialOutcome, data: dict[str, TrialData],
                  by_side: dict[str, SideChannels], measured: list[str], cue_s: float | None) -> None:
@@ -544,7 +654,7 @@ class SessionEngine(EngineControl):
 
     def _analyse_isometric(self, protocol: Protocol, outcome: TrialOutcome, forces: dict[str, np.ndarray],
                            rates: dict[str, float]) -> None:
-        lever = self.patient.lever_arm_m or protocol.normalisation.lever_arm_m
+        lever = self._lever_arm_m
         mass = self.patient.body_mass_kg if protocol.normalisation.body_mass else None
         per_side = {}
         for s, f in forces.items():
@@ -552,15 +662,16 @@ class SessionEngine(EngineControl):
             per_side[s] = r.to_dict()
             outcome.flags.extend(f"{s}: {flag}" if len(forces) > 1 else flag for flag in r.flags)
             if not r.rise_found:
-                outcome.flags.append(f"{s}: no rise ({r.status})" if len(forces) > 1 else f"no rise ({r.status})")
+                what = r.status.replace("_", " ")
+                outcome.flags.append(f"{s}: {what}" if len(forces) > 1 else what)
         if len(per_side) == 1:
             (only,) = per_side.values()
             outcome.results = only
             outcome.peak_force_n = only.get("peak_force_n")
         else:
+            # both sides in one effort: each side's peak, labelled; no single unlabelled "peak"
             outcome.results = {"per_side": per_side}
-            peaks = [v.get("peak_force_n") for v in per_side.values() if v.get("peak_force_n") is not None]
-            outcome.peak_force_n = min(peaks) if len(peaks) == len(per_side) else None
+            outcome.peak_force_n = None
 
     def _analyse_landing(self, outcome: TrialOutcome, forces: dict[str, np.ndarray], rates: dict[str, float]) -> None:
         from station.analysis import landing
@@ -573,33 +684,33 @@ class SessionEngine(EngineControl):
             r = landing.analyze_landing(f, rates[s], body_weight_n=bw)
         outcome.results = r.to_dict()
         outcome.flags.extend(getattr(r, "flags", ()))
-        if len(forces) == 2:
-            lp = outcome.results.get("left", {}).get("peak_force_n")
-            rp = outcome.results.get("right", {}).get("peak_force_n")
-            outcome.peak_force_n = None if lp is None or rp is None else lp + rp
-        else:
-            outcome.peak_force_n = outcome.results.get("peak_force_n")
+        # one definition: the peak of the summed vertical force (each plate's own peak is in
+        # results["left"/"right"] and shown labelled as a per-plate peak)
+        outcome.peak_force_n = outcome.results.get("peak_force_n")
 
     # -- summaries ----------------------------------------------------------------------------
-    def _side_peaks(self, summary: TestSummary) -> dict[str, list[float | None]]:
-        peaks: dict[str, list[float | None]] = {}
-        for t in summary.trials:
-            if t.status != layout.STATUS_COMPLETE:
-                continue
-            if t.side == "both":
-                per = t.results.get("per_side") or {s: t.results.get(s, {}) for s in ("left", "right")}
-                for s in ("left", "right"):
-                    peaks.setdefault(s, []).append((per.get(s) or {}).get("peak_force_n"))
-            else:
-                peaks.setdefault(t.side, []).append(t.peak_force_n)
-        return peaks
-
     def _summarise(self, protocol: Protocol, summary: TestSummary) -> None:
-        for side, peaks in self._side_peaks(summary).items():
-            reps = summarize_reps(peaks, protocol.acceptance.max_drop_pct)
-            summary.sides[side] = SideSummary(side, reps.best, reps.mean, reps.cv_pct, reps.n_reps, list(reps.flagged))
+        """Per-side best/mean/CV of the valid reps, and the symmetry only when it is earned
+        (:func:`station.session.validity.verdict_allowed`)."""
+        sides = [s for s in ("left", "right") if any(t.side in (s, "both") for t in summary.trials)]
+        for side in sides:
+            reps = validity.reps_of(summary.trials, side)
+            stats = summarize_reps([r.peak_n for r in reps if r.valid], protocol.acceptance.max_drop_pct)
+            summary.sides[side] = SideSummary(side, stats.best, stats.mean, stats.cv_pct, len(reps),
+                                              list(stats.flagged), valid_reps=stats.n_valid,
+                                              clinical=validity.best_clinical(reps))
+        pass_pct = self._pass_pct(protocol)
+        verdict = validity.verdict_allowed(summary.trials, ["left", "right"] if len(sides) == 2 else sides or ["left"],
+                                           min_reps=min_reps(protocol),
+                                           aborted=summary.status == layout.STATUS_ABORTED)
         left, right = summary.sides.get("left"), summary.sides.get("right")
-        if not (left and right and left.best_n and right.best_n):
+        if not verdict.allowed or not (left and right and left.best_n and right.best_n):
+            note = verdict.note or "no LSI: the test measured one side only"
+            if protocol.kind == "landing":
+                note = note.replace("no LSI", "no asymmetry")
+            summary.symmetry = {"kind": "none", "value_pct": None, "passed": None, "note": note,
+                                "pass_pct": pass_pct, "valid_reps": verdict.valid_reps,
+                                "min_reps": min_reps(protocol)}
             return
         involved = self.patient.involved_side
         if protocol.kind == "landing":
@@ -611,12 +722,16 @@ class SessionEngine(EngineControl):
                 summary.symmetry["involved_ratio_pct"] = 100.0 * inv.best_n / uninv.best_n
         elif involved in ("left", "right"):
             inv, uninv = (left, right) if involved == "left" else (right, left)
-            summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, self.options.pass_pct).to_dict()
-            summary.symmetry["relative_to_first_session"] = self._relative_to_first(protocol, involved, inv.best_n)
+            summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, pass_pct).to_dict()
+            summary.symmetry["relative_to_first_session"] = self._relative_to_first(
+                protocol, involved, inv.best_n, pass_pct)
         else:
             summary.symmetry = asymmetry_index(left.best_n, right.best_n).to_dict()
+        summary.symmetry["valid_reps"] = verdict.valid_reps
+        summary.symmetry["min_reps"] = min_reps(protocol)
 
-    def _relative_to_first(self, protocol: Protocol, involved: str, best_n: float) -> dict[str, Any] | None:
+    def _relative_to_first(self, protocol: Protocol, involved: str, best_n: float,
+                           pass_pct: float) -> dict[str, Any] | None:
         """The involved side now vs the patient's first session of this protocol (EPIC-style)."""
         if self.history_dir is None:
             return None
@@ -627,7 +742,7 @@ class SessionEngine(EngineControl):
         earlier = self._history.earliest(protocol.id)
         if earlier is None or involved not in earlier.best_n:
             return None
-        result = relative_to_baseline(best_n, earlier.best_n[involved], self.options.pass_pct,
+        result = relative_to_baseline(best_n, earlier.best_n[involved], pass_pct,
                                       baseline_label=f"involved side, first session ({earlier.created_utc[:10]})")
         return {**result.to_dict(), "baseline_file": earlier.path.name}
 
@@ -659,6 +774,20 @@ class SessionRunner(SessionEngine):
         from station.session.ui_bridge import run_with_ui
 
         return run_with_ui(self, self.front_end, run=lambda: SessionEngine.run(self))
+
+
+def min_reps(protocol: Protocol) -> int:
+    """Valid reps needed per side: ``[acceptance] min_reps`` (never more than the planned reps)."""
+    return max(1, min(protocol.acceptance.min_reps, protocol.reps))
+
+
+def clock_pair() -> dict[str, Any]:
+    """UTC now beside the host monotonic clock that stamps ``t_host_s`` (both read together),
+    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s)."""
+    from datetime import datetime, timezone
+
+    mono = time.monotonic()
+    return {"start_utc": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "start_host_s": mono}
 
 
 def common_grid(forces: dict[str, np.ndarray], times: dict[str, np.ndarray], rates: dict[str, float]

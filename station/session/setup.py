@@ -56,7 +56,28 @@ def bind_roles(protocols: list[Protocol], args: list[DeviceArg]) -> dict[str, De
                         "(e.g. sim:mark10 or mark10:/dev/ttyUSB0)")
     if free:
         raise UserError(f"--device {free[0].uri}: more devices than protocol roles ({', '.join(needed)})")
+    check_channel_overlap(protocols, bound)
     return bound
+
+
+def check_channel_overlap(protocols: list[Protocol], bound: dict[str, DeviceArg]) -> None:
+    """Refuse one device channel measuring two sides or two roles of a protocol (e.g. both
+    plate roles bound to one 4-cell plate: its asymmetry would be 0 % by construction)."""
+    for p in protocols:
+        seen: dict[tuple[int, int], tuple[str, str | None]] = {}
+        for m in p.channel_map:
+            arg = bound.get(m.role)
+            if arg is None:
+                continue
+            for c in m.channels:
+                key = (id(arg), c)
+                other = seen.get(key)
+                if other is not None and other != (m.role, m.side):
+                    what = (f"roles {other[0]} and {m.role}" if other[0] != m.role
+                            else f"the {other[1]} and {m.side} sides of role {m.role}")
+                    raise UserError(f"--device {arg.uri}: {what} of protocol {p.id} would both read channel {c} "
+                                    "of this one device; give each its own device (or its own channels)")
+                seen[key] = (m.role, m.side)
 
 
 def device_id_for(arg: DeviceArg, bound: dict[str, DeviceArg]) -> str:

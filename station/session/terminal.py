@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from station.live import LiveState
 from station.session.model import TestSummary, TrialOutcome
@@ -14,6 +14,40 @@ KEYS = {"": "go", "r": "redo", "s": "skip", "t": "tare", "q": "abort"}
 
 def fmt(value: float | None, spec: str = ".1f", unit: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{(' ' + unit) if unit else ''}"
+
+
+def clinical_units(r: dict[str, Any]) -> str:
+    """A result's clinical units beside N: N·m and N·m/kg, N/kg, or × body weight ('' if none)."""
+    parts = []
+    if r.get("peak_torque_nm") is not None:
+        parts.append(f"{r['peak_torque_nm']:.1f} N·m")
+    if r.get("peak_torque_nm_per_kg") is not None:
+        parts.append(f"{r['peak_torque_nm_per_kg']:.2f} N·m/kg")
+    if r.get("peak_force_n_per_kg") is not None:
+        parts.append(f"{r['peak_force_n_per_kg']:.2f} N/kg")
+    if r.get("peak_force_bw") is not None:
+        parts.append(f"{r['peak_force_bw']:.2f} × BW")
+    return ", ".join(parts)
+
+
+def side_clinical(c: dict[str, float]) -> str:
+    """A side summary's clinical units (``SideSummary.clinical``)."""
+    return clinical_units({"peak_torque_nm": c.get("torque_nm"), "peak_torque_nm_per_kg": c.get("torque_nm_per_kg"),
+                           "peak_force_n_per_kg": c.get("force_n_per_kg"), "peak_force_bw": c.get("force_bw")})
+
+
+def discard_typeahead(stream: TextIO) -> None:
+    """Throw away keys typed while nobody was asking (during a countdown or a recording), so
+    an extra Enter cannot start the next trial or skip a question. Only on a terminal: piped
+    input (scripts, tests) is an intended sequence of answers and is kept."""
+    try:
+        if not stream.isatty():
+            return
+        import termios
+
+        termios.tcflush(stream.fileno(), termios.TCIFLUSH)
+    except (AttributeError, OSError, ValueError, ImportError):
+        pass
 
 
 class TerminalUI:
@@ -30,6 +64,14 @@ class TerminalUI:
         self.tty = self.out.isatty()
         self._last_line = 0.0
         self._open_line = False
+        self._asked_since_trial = True  # False after a trial: keys typed meanwhile are discarded
+
+    def _read_answer(self) -> str:
+        """One line typed at a prompt; keys typed before the prompt (during a trial) are dropped."""
+        if not self._asked_since_trial:
+            discard_typeahead(self.inp)
+            self._asked_since_trial = True
+        return self.inp.readline()
 
     # -- helpers ----------------------------------------------------------------------------
     def _line(self, text: str, *, force: bool = False) -> None:
@@ -66,7 +108,7 @@ class TerminalUI:
             self._end_line()
             self.out.write(f"{label}: Enter = start, r = redo last, s = skip, t = zero now, q = quit > ")
             self.out.flush()
-            answer = self.inp.readline()
+            answer = self._read_answer()
             if answer == "":  # end of input: treat as quit
                 return "abort"
             choice = KEYS.get(answer.strip().lower())
@@ -80,16 +122,45 @@ class TerminalUI:
             return None
         while True:
             self._end_line()
-            self.out.write(f"  pain during the {side} trial, 0–10 (Enter = not asked) > ")
+            what = "this trial (both sides)" if side == "both" else f"the {side} trial"
+            self.out.write(f"  pain during {what}, 0–10 (Enter = not asked) > ")
             self.out.flush()
-            answer = self.inp.readline().strip()
+            answer = self._read_answer().strip()
             if answer == "":
                 return None
             if answer.isdigit() and 0 <= int(answer) <= 10:
                 return int(answer)
             self.out.write("  please type a whole number from 0 to 10, or press Enter\n")
 
+    def ask_lever_arm(self, protocol: Any) -> float | None:
+        """Ask the lever arm of ``protocol`` (m) at its start; Enter = none (torque not computed).
+        Only an operator at a terminal is asked: piped answers (scripts) were written without
+        this question, so there the missing value is a note instead."""
+        try:
+            at_terminal = self.inp.isatty()
+        except (AttributeError, ValueError):
+            at_terminal = False
+        if not self.interactive or not at_terminal:
+            return None
+        from station.errors import UserError
+        from station.session import lever_arm
+
+        lo, hi = lever_arm.plausible_range_m(protocol)
+        while True:
+            self._end_line()
+            self.out.write(f"  lever arm for {protocol.name}: {lever_arm.what_to_measure(protocol)}, in m "
+                           f"({lo:g}–{hi:g}; Enter = none, no torque) > ")
+            self.out.flush()
+            answer = self._read_answer().strip().replace(",", ".")
+            if answer == "":
+                return None
+            try:
+                return lever_arm.check_value(protocol, lever_arm.parse_value(answer, "lever arm"), option="lever arm")
+            except UserError as exc:
+                self.out.write(f"  {exc}\n")
+
     def countdown(self, side: str, rep: int, seconds_left: float) -> None:
+        self._asked_since_trial = False
         self._line(f"  {SIDE_CODE.get(side, side)}{rep}  get ready … {seconds_left:3.1f} s")
 
     def live(self, side: str, rep: int, state: LiveState, elapsed_s: float, duration_s: float) -> None:
@@ -100,12 +171,26 @@ class TerminalUI:
         )
 
     def trial_done(self, outcome: TrialOutcome) -> None:
+        self._asked_since_trial = False
         r = outcome.results
         code = f"{SIDE_CODE.get(outcome.side, outcome.side)}{outcome.rep}"
         if outcome.status == "skipped":
             self.print(f"  {code}  skipped")
             return
-        parts = [f"  {code}  {outcome.status:<9}", f"peak {fmt(outcome.peak_force_n, '.1f', 'N')}"]
+        parts = [f"  {code}  {outcome.status:<9}"]
+        per_side = r.get("per_side")
+        if isinstance(per_side, dict):  # both sides in one effort (fixed frame): each labelled
+            for s in ("left", "right"):
+                sr = per_side.get(s) or {}
+                units = clinical_units(sr)
+                parts.append(f"{s} peak {fmt(sr.get('peak_force_n'), '.1f', 'N')}" + (f" ({units})" if units else ""))
+        else:
+            units = clinical_units(r)
+            label = "peak (sum of plates)" if isinstance(r.get("left"), dict) else "peak"
+            parts.append(f"{label} {fmt(outcome.peak_force_n, '.1f', 'N')}" + (f" ({units})" if units else ""))
+            if isinstance(r.get("left"), dict):  # two plates: each plate's own peak, labelled
+                parts.append("plate peaks " + ", ".join(
+                    f"{s} {fmt((r.get(s) or {}).get('peak_force_n'), '.0f', 'N')}" for s in ("left", "right")))
         if "time_to_peak_s" in r:
             parts.append(f"time to peak {fmt(r.get('time_to_peak_s'), '.2f', 's')}")
         rfd = (r.get("rfd_n_per_s") or {}).get("0-200")
@@ -120,15 +205,23 @@ class TerminalUI:
 
     def test_done(self, summary: TestSummary) -> None:
         self.print()
-        self.print(f"{summary.name} — results ({summary.status})")
-        self.print(f"  {'side':<6} {'reps':>4} {'best (N)':>10} {'mean (N)':>10} {'CV (%)':>7}")
+        status = "incomplete — stopped before its end" if summary.status == "aborted" else summary.status
+        self.print(f"{summary.name} — results ({status})")
+        self.print(f"  {'side':<6} {'reps':>4} {'valid':>5} {'best (N)':>10} {'mean (N)':>10} {'CV (%)':>7}   "
+                   "best in clinical units")
         for side in ("left", "right"):
             s = summary.sides.get(side)
             if s is None:
                 continue
-            self.print(f"  {side:<6} {s.reps:>4} {fmt(s.best_n):>10} {fmt(s.mean_n):>10} {fmt(s.cv_pct):>7}")
+            self.print(f"  {side:<6} {s.reps:>4} {s.valid_reps:>5} {fmt(s.best_n):>10} {fmt(s.mean_n):>10} "
+                       f"{fmt(s.cv_pct):>7}   {side_clinical(s.clinical) or '—'}")
+        pains = [(t.side, t.rep, t.pain_0_10) for t in summary.trials if t.pain_0_10 is not None]
+        if pains:
+            self.print("  pain (0–10): " + ", ".join(f"{SIDE_CODE.get(sd, sd)}{rp} {p}" for sd, rp, p in pains))
         sym = summary.symmetry
-        if sym.get("kind") == "lsi" and sym.get("value_pct") is not None:
+        if sym.get("kind") == "none":
+            self.print(f"  {sym.get('note')}")
+        elif sym.get("kind") == "lsi" and sym.get("value_pct") is not None:
             verdict = "PASS" if sym.get("passed") else "BELOW PASS MARK"
             self.print(f"  LSI (involved / uninvolved) = {sym['value_pct']:.1f} %   "
                        f"pass mark {sym['parameters']['pass_pct']:.0f} %   → {verdict}")

@@ -194,6 +194,34 @@ def _duration(trial: h5py.Group, damage: Damage | None = None) -> float | None:
     return None
 
 
+#: clinical units of a result: summary key → result key
+_CLINICAL = {"force_n_per_kg": "peak_force_n_per_kg", "torque_nm": "peak_torque_nm",
+             "torque_nm_per_kg": "peak_torque_nm_per_kg", "force_bw": "peak_force_bw"}
+
+
+def trial_analysis(results: dict[str, Any], side: Any) -> dict[str, Any]:
+    """A trial's analysis at a glance: status ("ok", "no_rise", "invalid", …; per side for a
+    trial of both sides), its notes when not ok, and clinical units of the peak."""
+    if not results:
+        return {"status": None}
+    parts = results.get("per_side") if isinstance(results.get("per_side"), dict) else None
+    if parts is None and side == "both" and isinstance(results.get("left"), dict):
+        parts = {s: results.get(s) or {} for s in ("left", "right")}
+    def one(r: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": r.get("status")}
+        if r.get("status") != "ok":
+            out["notes"] = [n for n in (r.get("notes") or []) if isinstance(n, str)]
+        out["clinical"] = {k: r[v] for k, v in _CLINICAL.items() if r.get(v) is not None}
+        return out
+    top = one(results)
+    if parts and "status" not in results:  # a bilateral frame trial: only per-side results
+        statuses = {(p or {}).get("status") for p in parts.values()}
+        top = {"status": "ok" if statuses == {"ok"} else next(s for s in statuses if s != "ok"), "clinical": {}}
+    if parts:
+        top["per_side"] = {s: one(p or {}) for s, p in parts.items()}
+    return top
+
+
 def summarize(path: str | Path) -> dict[str, Any]:
     """Everything ``station inspect`` shows, as one JSON-ready dict.
 
@@ -256,6 +284,10 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
             **{k: damage.text(a, k, where) for k in ("family", "model", "serial", "firmware", "unit",
                                                      "time_source", "uri")},
             "channels": damage.integer(a, "channels", where), "rate_hz": damage.number(a, "rate_hz", where)}
+        cal = a.get("calibration") if isinstance(a.get("calibration"), dict) else {}
+        # channels used without a usable calibration (--allow-uncalibrated): an audit fact
+        out["devices"][name]["calibration_overrides"] = [
+            o for o in (cal.get("overrides") or []) if isinstance(o, dict)]
     protocols = damage.child_group(f, "protocols")
     if protocols is not None:
         out["protocols"] = [k for k, _ in damage.groups(protocols, "/protocols")]
@@ -280,6 +312,8 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
             "name": damage.text(ta, "name", where), "kind": damage.text(ta, "kind", where),
             "status": damage.text(ta, "status", where),
             "sides": sides, "symmetry": symmetry, "trials": [],
+            "lever_arm": ta.get("lever_arm") if isinstance(ta.get("lever_arm"), dict) else None,
+            "lsi_pass_pct": damage.number(ta, "lsi_pass_pct", where) if "lsi_pass_pct" in ta else None,
         }
         trials = damage.child_group(tg, "trials")
         for trial_name, trg in damage.groups(trials, f"{where}/trials") if trials is not None else []:
@@ -298,6 +332,11 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
                 "time_to_peak_s": damage.numbers_in(results, ("time_to_peak_s",), f"{tw} results").get("time_to_peak_s"),
                 "samples": _samples(trg, st.swmr_flagged, damage), "duration_s": _duration(trg, damage),
                 "flags": [str(x) for x in flags],
+                "analysis": trial_analysis(results, a.get("side")),
+                "pain_0_10": a.get("pain_0_10"),
+                "peak_force_left_n": a.get("peak_force_left_n"), "peak_force_right_n": a.get("peak_force_right_n"),
+                "beyond_calibrated_range": bool(a.get("beyond_calibrated_range", False)),
+                "zero_offset_n": a.get("zero_offset_n"), "start_utc": a.get("start_utc"),
             })
         out["tests"].append(test)
     return out

@@ -359,6 +359,21 @@ class SessionWriter:
     def end_trial(self, attrs: dict[str, Any]) -> None:
         self._put(self._do_end_trial, attrs)
 
+    def add_dataset(self, group: str, name: str, data: np.ndarray, attrs: dict[str, Any] | None = None) -> None:
+        """Write one derived dataset (e.g. a plate's summed force) into ``group``, between trials
+        (queue it after :meth:`end_trial`)."""
+        self._put(self._do_add_dataset, group, name, np.array(data, copy=True), dict(attrs or {}))
+
+    def _do_add_dataset(self, group: str, name: str, data: np.ndarray, attrs: dict[str, Any]) -> None:
+        if self._file is not None:
+            raise RuntimeError(f"{self.path}: add_dataset({group}/{name}) while a trial is being written")
+        with _open(self.path, "r+") as f:
+            g = f.require_group(group)
+            if name in g:
+                del g[name]
+            ds = g.create_dataset(name, data=data)
+            _set_attrs(ds, attrs)
+
     def sync(self, timeout_s: float = 30.0) -> None:
         """Wait until everything queued so far is on disk; raise a writer error if any."""
         done = threading.Event()

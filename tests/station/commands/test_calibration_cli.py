@@ -211,7 +211,9 @@ def test_verify_plate_centre_and_corners(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     for position in ("centre", "front-left corner", "front-right corner", "back-right corner", "back-left corner"):
         assert f"Place 50 kg at the {position} of the plate" in out
-    assert sum(line.endswith(" PASS") for line in out.splitlines()) == 10  # as each is read, then the summary
+    # each position once, as it is read (issue 16: not repeated after the last), then a one-line summary
+    assert sum(line.endswith(" PASS") for line in out.splitlines()) == 5
+    assert "5 of 5 positions within tolerance" in out
     assert "Verification PASSED" in out
     for c in range(4):
         record = store.load(SERIAL, c)

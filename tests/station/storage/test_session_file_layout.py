@@ -32,6 +32,8 @@ PROTOCOLS = ("hip-abduction-hhd", "knee-extension-60")
 REQUIRED = {"always", "closed", "ended", "recorded"}  # in a complete session every such item exists
 UNIT_SUFFIX = {"s": "_s", "N": "_n", "kg": "_kg", "m": "_m", "Hz": "_hz", "%": "_pct"}
 PATIENT = Patient("LAYOUT-01", body_mass_kg=68.5, height_m=1.74, involved_side="left", lever_arm_m=0.79)
+#: measured on this patient, one per protocol's joint (issue 16: one value for hip and knee was wrong)
+LEVER_ARMS_M = {"hip-abduction-hhd": 0.79, "knee-extension-60": 0.36}
 
 
 def short(protocol_id: str):
@@ -48,7 +50,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
     result = run_session(
         protocols=protocols, device_args=[DeviceArg(("dynamometer",), "sim:mark10?rate=500")],
         patient=PATIENT, out_dir=out, ui=TerminalUI(interactive=False, out=io.StringIO()),
-        options=RunnerOptions(tail_s=0.3, operator="Layout Tester"), auto=True)
+        options=RunnerOptions(tail_s=0.3, operator="Layout Tester", lever_arms_m=LEVER_ARMS_M), auto=True)
     assert result.status == "complete"
     return result.path, protocols
 
@@ -223,7 +225,7 @@ def test_values_are_the_session_values(session) -> None:
                 assert results["algorithm_version"] == a["algorithm_version"] == f.attrs["algorithm_version"]
                 assert "onset_k" in results["parameters"]
                 assert results["peak_force_n"] == pytest.approx(a["peak_force_n"])
-                assert results["lever_arm_m"] == pytest.approx(0.79)  # the patient's, not the protocol's
+                assert results["lever_arm_m"] == pytest.approx(LEVER_ARMS_M[pid])  # the patient's, per protocol
                 assert a["cue_host_s"] > f.attrs["created_monotonic_s"]
         # blocked order for the knee, alternating for the hip
         sides = [f["tests"][layout.test_key(2, PROTOCOLS[1])]["trials"][k].attrs["side"] for k in ("001", "002", "003", "004")]
