@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -447,3 +448,22 @@ def sync_after_close(path: str | Path, *, say: Callable[[str], None] | None = No
         for line in lines:
             say(line)
     return lines
+
+
+class SyncAfterClose:
+    """:func:`sync_after_close` in its own thread, so closing a session never waits on the
+    network (a window stays responsive). :meth:`wait` returns the report's lines. The thread is
+    not a daemon: a station that exits right after a session still finishes this sync (bounded
+    by the connect timeout)."""
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 3.0) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._run, args=(Path(path), timeout_s), name="clinic-sync")
+        self._thread.start()
+
+    def _run(self, path: Path, timeout_s: float) -> None:
+        self.lines = sync_after_close(path, timeout_s=timeout_s)
+
+    def wait(self, timeout_s: float | None = None) -> list[str]:
+        self._thread.join(timeout_s)
+        return list(self.lines)

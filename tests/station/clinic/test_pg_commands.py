@@ -83,3 +83,16 @@ def test_sync_after_close_pushes_and_queues_by_itself(pg_db, tmp_path, monkeypat
     assert said == lines and "pushed 2 session(s)" in lines[0]
     assert pending_sessions(room) == []
     assert pg_db.query("SELECT count(*) FROM force_station.sessions") == [(2,)]
+
+
+def test_sync_after_close_runs_in_its_own_thread(pg_db, tmp_path, monkeypatch):
+    from station.index.clinic_sync import SyncAfterClose
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[clinic]\nstore_url = "{pg_db.url()}"\nstation_name = "Room 1"\n')
+    monkeypatch.setenv("FORCE_STATION_CONFIG", str(cfg))
+    path = write_session(tmp_path / "room1", "P-001", "2026-03-02T09:00:00.000+00:00")
+    job = SyncAfterClose(path)
+    assert job._thread.name == "clinic-sync" and not job._thread.daemon
+    lines = job.wait(30)
+    assert "pushed 1 session(s)" in lines[0] and not job._thread.is_alive()
+    assert pg_db.query("SELECT name FROM force_station.stations") == [("Room 1",)]
