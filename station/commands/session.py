@@ -63,8 +63,8 @@ cleanly with status aborted; a trial that was being recorded keeps its samples, 
 --lever-arm PROTOCOL=M: the lever arm measured on this patient for one protocol's joint, in m
 (each protocol says what to measure, e.g. greater trochanter to pad centre for the hip, lateral
 knee joint line to pad centre for the knee); a value implausible for that joint is refused.
-Not given: asked before the session starts (interactive, at a terminal), else torque is not
-computed and a note says so at that test's start.
+Not given: asked at that test's start (interactive, at a terminal), else torque is not
+computed and a note says so.
 
 Simulators (sim: devices): a simulated patient follows the cues, also in interactive mode,
 so a clinic can rehearse; --sim-strength, --sim-weaker and --sim-seed change the patient.
@@ -309,20 +309,11 @@ def offer_recovery(out_dir: Path, ui: SessionTerminal, interactive: bool) -> Non
             ui.print("  " + line)
 
 
-def ask_missing_lever_arms(ui: SessionTerminal, protocols: list[Protocol], given: dict[str, float],
-                           patient: Patient) -> dict[str, float]:
-    """At a terminal, ask the lever arm of each protocol with torque that has none yet (what
-    to measure and the plausible range are shown; Enter = none, torque not computed)."""
-    from station.session import lever_arm
-
-    out: dict[str, float] = {}
-    for p in protocols:
-        if lever_arm.resolve(p, given, patient.lever_arm_m, protocols) is not None:
-            continue
-        value = ui.ask_lever_arm(p)
-        if value is not None:
-            out[p.id] = value
-    return out
+def _at_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 # -- station session run -------------------------------------------------------------------
@@ -347,10 +338,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths: list[Path] = []
     names = ", ".join(p.name for p in protocols)
     ui.print(f"Force Station session — {patient.patient_id}: {names}")
-    asked = ask_missing_lever_arms(ui, protocols, lever_arms_m, patient) if interactive else {}
-    lever_arms_m = {**lever_arms_m, **asked}
+    # a missing lever arm is asked at its test's start, of an operator at a terminal
     options = RunnerOptions(first_side=args.first_side, operator=args.operator.strip(), ask_pain=args.ask_pain,
-                            lever_arms_m=lever_arms_m, lever_arms_asked=tuple(asked))
+                            lever_arms_m=lever_arms_m, ask_lever_arm=interactive and _at_terminal(sys.stdin))
     extra: dict[str, Any] = {"session_attrs": {
         "mode": "auto" if args.auto else "interactive", "fast": bool(args.fast), "command": "station session run",
         **({"lever_arms_m": lever_arms_m} if lever_arms_m else {}),

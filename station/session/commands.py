@@ -20,6 +20,9 @@ abort      any state: end the session (the trial being recorded is kept, status 
            Same as :meth:`SessionEngine.request_abort`, which also works between commands.
 pain       ``pain``: the patient's pain during the trial just recorded, 0–10, or None
            (not asked). Send with :func:`pain`.
+lever_arm  ``lever_arm``: the lever arm (m) of the test about to start, or None (none:
+           torque not computed); asked only with ``RunnerOptions.ask_lever_arm``. Send with
+           :func:`lever_arm`.
 ========== ================================================================================
 """
 from __future__ import annotations
@@ -27,8 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CommandName = Literal["go", "redo", "skip", "tare", "stop_trial", "abort", "pain"]
-COMMANDS: tuple[str, ...] = ("go", "redo", "skip", "tare", "stop_trial", "abort", "pain")
+CommandName = Literal["go", "redo", "skip", "tare", "stop_trial", "abort", "pain", "lever_arm"]
+COMMANDS: tuple[str, ...] = ("go", "redo", "skip", "tare", "stop_trial", "abort", "pain", "lever_arm")
 
 #: the states of the engine, as reported by ``SessionEngine.state`` and in events
 EngineState = Literal[
@@ -38,6 +41,7 @@ EngineState = Literal[
     "countdown",  # trial armed, counting down to the cue
     "recording",  # the patient is pushing / landing; samples go to the file
     "pain",       # waiting for the pain rating of the trial just recorded
+    "lever_arm",  # waiting for the lever arm of the test about to start (only when asked for)
     "resting",    # rest between reps
     "paused",     # a device disconnected: waiting for it, or for go (retry) / skip / abort
     "done",       # the session ended (complete, aborted or interrupted)
@@ -46,16 +50,24 @@ EngineState = Literal[
 
 @dataclass(frozen=True)
 class Command:
-    """One command. ``value`` is only used by ``pain`` (0–10, or None for "not asked")."""
+    """One command. ``value`` is only used by ``pain`` (0–10, or None for "not asked") and
+    ``lever_arm`` (metres, or None: none, torque not computed)."""
 
     name: CommandName
-    value: int | None = None
+    value: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in COMMANDS:
             raise ValueError(f"unknown session command {self.name!r} (expected one of {', '.join(COMMANDS)})")
         if self.name == "pain" and self.value is not None and not 0 <= int(self.value) <= 10:
             raise ValueError(f"pain {self.value!r}: expected a whole number from 0 to 10, or None")
+        if self.name == "lever_arm" and self.value is not None and not float(self.value) > 0:
+            raise ValueError(f"lever_arm {self.value!r}: expected a length in m > 0, or None")
+
+
+def lever_arm(value_m: float | None) -> Command:
+    """The ``lever_arm`` command: the lever arm (m) of the test about to start, or None."""
+    return Command("lever_arm", value_m)
 
 
 def pain(value: int | None) -> Command:

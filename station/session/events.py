@@ -213,6 +213,18 @@ class TrialRecorded(Event):
 
 
 @dataclass(frozen=True)
+class LeverArmRequested(Event):
+    """Waiting for ``lever_arm(m)`` (or None) of the test about to start: what to measure
+    (``label``) and the plausible range for its joint (m). Only with ``RunnerOptions.ask_lever_arm``."""
+
+    test: str
+    protocol_id: str
+    label: str
+    min_m: float
+    max_m: float
+
+
+@dataclass(frozen=True)
 class PainRequested(Event):
     """Waiting for ``pain(n)`` (0–10, or None) for the trial just recorded."""
 

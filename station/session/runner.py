@@ -89,6 +89,7 @@ class RunnerOptions:
     sample_timeout_s: float = 5.0  # how long zeroing waits for a device's samples
     lever_arms_m: dict[str, float] | None = None  # protocol id → lever arm (m), from --lever-arm
     lever_arms_asked: tuple[str, ...] = ()  # protocols whose lever arm the operator typed when asked
+    ask_lever_arm: bool = False  # a missing lever arm is asked at its test's start (LeverArmRequested)
     zero_policy: ZeroPolicy = ZeroPolicy()
 
 
@@ -384,6 +385,10 @@ class SessionEngine(EngineControl):
                                     self.protocols)
         if choice is not None and protocol.id in self.options.lever_arms_asked:
             choice = lever_arms.LeverArmChoice(choice.value_m, "asked")
+        if choice is None and self.options.ask_lever_arm:
+            value = self._ask_lever_arm(protocol)
+            if value is not None:
+                choice = lever_arms.LeverArmChoice(value, "asked")
         if choice is None:
             choice = lever_arms.LeverArmChoice(None, "missing", lever_arms.missing_note(protocol))
             self.ui.info("note: " + choice.note)
@@ -463,6 +468,33 @@ class SessionEngine(EngineControl):
                 self.ignored(cmd)
         except AbortRequested:
             return
+
+    def _ask_lever_arm(self, protocol: Protocol) -> float | None:
+        """``lever_arm``: wait for the lever arm of ``protocol`` (None: none, or on abort); a
+        value implausible for its joint is refused with a line and asked again."""
+        from station.errors import UserError
+
+        lo, hi = lever_arms.plausible_range_m(protocol)
+        test = self.current.test if self.current is not None else protocol.id
+        try:
+            while True:
+                self._set_state("lever_arm")
+                self.emit(ev.LeverArmRequested(self.clock.now(), test, protocol.id,
+                                               lever_arms.what_to_measure(protocol), lo, hi))
+                while True:
+                    cmd = self.wait(None)
+                    assert cmd is not None
+                    if cmd.name == "lever_arm":
+                        break
+                    self.ignored(cmd)
+                if cmd.value is None:
+                    return None
+                try:
+                    return lever_arms.check_value(protocol, float(cmd.value), option="lever arm")
+                except UserError as exc:
+                    self.ui.info(str(exc))
+        except AbortRequested:
+            return None
 
     def _ask_pain(self, outcome: TrialOutcome) -> int | None:
         """``pain``: wait for the patient's rating of the trial just recorded (None on abort)."""

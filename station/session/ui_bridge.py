@@ -41,6 +41,12 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
         ui.live(event.side, event.rep, event.state, event.elapsed_s, event.duration_s)
     elif isinstance(event, ev.TrialRecorded):
         ui.trial_done(event.outcome)
+    elif isinstance(event, ev.LeverArmRequested):
+        from station.session.commands import lever_arm
+
+        protocol = next(p for p in engine.protocols if p.id == event.protocol_id)
+        ask = getattr(ui, "ask_lever_arm", None)
+        engine.send(lever_arm(ask(protocol) if ask is not None else None))
     elif isinstance(event, ev.PainRequested):
         engine.pain(ui.ask_pain(event.side))
     elif isinstance(event, ev.Resting):

@@ -71,7 +71,7 @@ def test_operator_at_a_terminal(tmp_path: Path, monkeypatch) -> None:
     term = Terminal(["session", "run", "--protocol", str(protocol), "--patient", "TTY-1", "--body-mass", "70",
                      "--involved", "right", "--device", "sim:mark10", "--out", str(out), "--fast", "--ask-pain"])
     try:
-        at = term.expect(r"lever arm for .*greater trochanter to pad centre, in m \(0\.4–1\.1")  # before the session starts
+        at = term.expect(r"lever arm for .*greater trochanter to pad centre, in m \(0\.4–1\.1")  # at the test's start
         term.send("0.2\n")  # a knee-sized lever arm for the hip: refused, asked again
         at = term.expect(r"implausible for .*expected 0\.4 to 1\.1 m", start=at)
         term.send("0.8\n")
