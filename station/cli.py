@@ -55,6 +55,8 @@ COMMAND_HELP: dict[str, str] = {
     "history": "a patient's results over time (trend, LSI, MDC verdicts, EPIC)",
     "export": "export a session or a patient's sessions (CSV, JSON, PDF report, …)",
     "index": "rebuild or list the results index; mark a baseline session",
+    "store": "create or check the clinic's shared results store (PostgreSQL)",
+    "sync": "share sessions with the clinic's other stations (PostgreSQL store)",
 }
 
 

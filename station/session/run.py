@@ -20,6 +20,7 @@ from protocols.model import Protocol
 from station.clock import Clock
 from station.errors import UserError
 from station.index.update import index_closed_session
+from station.index.clinic_sync import sync_after_close
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
@@ -151,6 +152,7 @@ class OpenSession:
         self._log = log
         self.log_path = log.path if log is not None else None
         self.status: str | None = None  # the final status, once closed
+        self.sync_lines: list[str] = []  # what the clinic-store sync after closing said (none if not configured)
 
     def __enter__(self) -> OpenSession:
         return self
@@ -202,6 +204,7 @@ class OpenSession:
                     **({"health_events": [h.describe() for h in self.pipeline.health]} if self.pipeline.health else {}),
                 )
                 index_closed_session(self.path)  # the results index beside the files (never raises)
+                self.sync_lines = sync_after_close(self.path)  # the clinic store, if configured (never raises)
         finally:
             self.status = status
             if self._log is not None:
@@ -298,4 +301,6 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             raise
         finally:
             session.close(status)
+            for line in session.sync_lines:
+                ui.info(line)
     return SessionResult(session.path, status, session.engine.summaries)
