@@ -321,7 +321,7 @@ def fit_calibration(
         gravity_m_s2=gravity_m_s2,
         load_unit=load_unit,
         temperature_c=temperature_c,
-        points=tuple(replace(p, residual_n=float(res)) for p, res in zip(points, residuals)),
+        points=tuple(replace(p, residual_n=float(res)) for p, res in zip(points, residuals, strict=False)),
         figures=CalibrationFigures(
             full_scale_n=figures.full_scale_n,
             full_scale_counts=figures.full_scale_counts,

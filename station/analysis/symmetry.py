@@ -83,7 +83,7 @@ def _ratio(kind: str, num: float | None, den: float | None, pass_pct: float,
     notes: list[str] = []
     value = None
     if n is None or d is None:
-        missing = [name for name, v in zip(names, (n, d)) if v is None]
+        missing = [name for name, v in zip(names, (n, d), strict=False) if v is None]
         notes.append(f"{' and '.join(missing)} missing or not finite")
     elif d <= 0:
         notes.append(f"{names[1]} must be positive, got {d:g}")

@@ -84,7 +84,7 @@ def render(trend: PatientTrend) -> list[str]:
 
 
 def render_protocol(p: ProtocolTrend) -> list[str]:
-    out = [f"{p.protocol_id} ({p.kind})", f"  MDC: " + (f"{_f(p.error.mdc95)} {'%' if p.error.unit == '%' else 'N'} — "
+    out = [f"{p.protocol_id} ({p.kind})", "  MDC: " + (f"{_f(p.error.mdc95)} {'%' if p.error.unit == '%' else 'N'} — "
                                                         if p.error.mdc95 is not None else "") + p.error.description]
     labels = dict(zip([s.session_id for s in p.sessions], date_labels([s.date_utc for s in p.sessions]), strict=True))
     w = max([10, *(len(x) for x in labels.values())])

@@ -107,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
             for p in protocols.values()]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)]
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
     directory = user_protocols_dir(args.protocols_dir)
     state = "" if directory.is_dir() else " (does not exist yet)"

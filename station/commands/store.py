@@ -53,7 +53,7 @@ def run_init(args: argparse.Namespace) -> int:
                 conn.execute(f'GRANT {SYNC_ROLE} TO "{role}"')
         except UserError:
             raise
-        except Exception as exc:  # psycopg errors: one line naming host and database
+        except Exception as exc:  # noqa: BLE001 - psycopg errors: one line naming host and database
             raise wrap_error(exc, where) from None
     finally:
         conn.close()
@@ -66,8 +66,8 @@ def run_init(args: argparse.Namespace) -> int:
     for role in args.grant:
         print(f"{'created login role ' + role + ' and ' if role in created else ''}granted {SYNC_ROLE} to {role}")
     if args.grant:
-        print(f"for logins over the network, give each role a password as the owner (psql: \\password ROLE); "
-              f"on the station it goes in ~/.pgpass, never in the URL")
+        print("for logins over the network, give each role a password as the owner (psql: \\password ROLE); "
+              "on the station it goes in ~/.pgpass, never in the URL")
     else:
         print(f"stations log in with their own role, a member of {SYNC_ROLE}: rerun with --grant ROLE, or in psql "
               f"CREATE ROLE room1 LOGIN IN ROLE {SYNC_ROLE}; then \\password room1")
@@ -80,7 +80,7 @@ def run_status(args: argparse.Namespace) -> int:
         raise UserError(f"no clinic store: pass --store postgresql://… or set store_url in "
                         f"{clinic_settings().source}")
     with PostgresStore.open(url) as store:
-        version = store._rows("SHOW server_version")[0][0]
+        version = store._rows("SHOW server_version")[0][0]  # noqa: SLF001 - the store's own query helper
         schema = schema_version(store.conn)
         counts = store.counts()
         store_id = store.store_id()

@@ -88,7 +88,7 @@ def _curve(s: SessionData, test: str, row: TrialRow) -> tuple[np.ndarray, np.nda
         f = tr.side_force(row.side)
         t = tr.t_host_s - tr.t_host_s[0]
         a = s.trials.get((test, row.trial), {})
-        res = a.get("results") if isinstance(a.get("results"), dict) else {}
+        res = a["results"] if isinstance(a.get("results"), dict) else {}
         per = res.get("per_side", {}).get(row.side, res) if isinstance(res.get("per_side"), dict) else res
         onset = per.get("onset_s")
         baseline = per.get("baseline_n") or 0.0
@@ -151,7 +151,7 @@ def trend_figure(points: dict[str, list[Any]], sessions: list[Any], mdc_text: st
         mdc = [p.mdc_prev_n for p in pts if p.session_id in index]
         if len(ys) >= 2 and any(m is not None for m in mdc[1:]):
             # the MDC band around each previous value: a new value outside it is a real change
-            for (x0, y0), (x1, m) in zip(zip(xs[:-1], ys[:-1]), zip(xs[1:], mdc[1:]), strict=False):
+            for (x0, y0), (x1, m) in zip(zip(xs[:-1], ys[:-1], strict=False), zip(xs[1:], mdc[1:], strict=False), strict=False):
                 if m is not None:
                     ax.fill_between([x0, x1], [y0 - m, y0 - m], [y0 + m, y0 + m], color=SIDE_COLOURS[side],
                                     alpha=0.08, lw=0)
@@ -300,7 +300,8 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
         return shown.get(d) or (sc.text(d) if sc else d)[:10]
     keep = {x.session_id for x in sessions}
     points = {side: [p for p in pts if p.session_id in keep] for side, pts in pt.sides.items()}
-    out: list[Any] = [Paragraph("Change over time", st["h3"]), Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
+    out: list[Any] = [Paragraph("Change over time", st["h3"]),
+                      Image(trend_figure(points, sessions, pt.error.description, date_of), width=182 * 2.83465,
                             height=44 * 2.83465)]
     head = ["Date", "Side", "Best (N)", "Since previous", "Verdict", "Since first", "Verdict"]
     rows = [head]

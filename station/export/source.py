@@ -63,7 +63,7 @@ class SessionData:
 
 
 def _trial_traces(trg: h5py.Group, attrs: dict[str, Any]) -> list[Trace]:
-    channels = attrs.get("channels") if isinstance(attrs.get("channels"), dict) else {}
+    channels = attrs["channels"] if isinstance(attrs.get("channels"), dict) else {}
     out = []
     for name, d in sorted(trg.items()):
         if not isinstance(d, h5py.Group) or "t_host_s" not in d:

@@ -73,9 +73,9 @@ def _landing_fields(r: dict[str, Any], body_mass_kg: float | None) -> dict[str, 
 def trial_rows(session_id: str, test: str, trial: str, kind: str, a: dict[str, Any],
                body_mass_kg: float | None) -> list[TrialRow]:
     """The index rows of one trial from its attributes ``a`` (see :class:`TrialRow` for sides)."""
-    results = a.get("results") if isinstance(a.get("results"), dict) else {}
+    results = a["results"] if isinstance(a.get("results"), dict) else {}
     side = str(a.get("side") or "")
-    common = {"session_id": session_id, "test": test, "trial": trial, "rep": _int(a.get("rep")) or 0,
+    common: dict[str, Any] = {"session_id": session_id, "test": test, "trial": trial, "rep": _int(a.get("rep")) or 0,
               "attempt": _int(a.get("attempt")) or 0, "status": str(a.get("status") or ""),
               "pain_0_10": _int(a.get("pain_0_10")),
               "algorithm_version": a.get("algorithm_version") or results.get("algorithm_version")}
@@ -110,7 +110,7 @@ def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
 def _side_rows(session_id: str, test: str, summary: dict[str, Any], trials: list[TrialRow],
                body_mass_kg: float | None) -> list[SideRow]:
     rows = []
-    sides = summary.get("sides") if isinstance(summary.get("sides"), dict) else {}
+    sides = summary["sides"] if isinstance(summary.get("sides"), dict) else {}
     for side in sorted(sides):
         s = sides[side] if isinstance(sides[side], dict) else {}
         best = num(s.get("best_n"))
@@ -128,7 +128,7 @@ def _side_rows(session_id: str, test: str, summary: dict[str, Any], trials: list
 
 
 def _test_row(session_id: str, test: str, ta: dict[str, Any], summary: dict[str, Any]) -> TestRow:
-    sym = summary.get("symmetry") if isinstance(summary.get("symmetry"), dict) else {}
+    sym = summary["symmetry"] if isinstance(summary.get("symmetry"), dict) else {}
     kind = sym.get("kind")
     lsi = num(sym.get("value_pct")) if kind == "lsi" else None
     asym = num(sym.get("value_pct")) if kind not in (None, "lsi") else None
@@ -161,7 +161,7 @@ def record_from_file(f: h5py.File, path: Path) -> SessionRecord:
     trials: list[TrialRow] = []
     for test, tg in _groups(f["tests"]) if "tests" in f else []:
         ta = attrs_of(tg)
-        summary = ta.get("summary") if isinstance(ta.get("summary"), dict) else {}
+        summary = ta["summary"] if isinstance(ta.get("summary"), dict) else {}
         kind = str(ta.get("kind") or "")
         rows: list[TrialRow] = []
         for trial, trg in _groups(tg["trials"]) if "trials" in tg else []:

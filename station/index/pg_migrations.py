@@ -1,7 +1,8 @@
 """Versioned schema migrations of the clinic's PostgreSQL results store.
 
 Each migration is (version, name, SQL). ``station store init`` applies, in one transaction
-under a transaction-level advisory lock, the ones the database has not recorded in ``force_station.schema_migrations`` yet, so running it twice (or from two stations at once) is safe and
+under a transaction-level advisory lock, the ones the database has not recorded in
+``force_station.schema_migrations`` yet, so running it twice (or from two stations at once) is safe and
 changes nothing the second time. A migration, once released, is never edited: a change to the
 schema is a new migration with the next version number.
 

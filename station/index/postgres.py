@@ -278,7 +278,7 @@ class PostgresStore:
         store = cls(conn, station=station)
         try:
             version = schema_version(conn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - closed, then reported
             conn.close()
             raise store._err(exc) from None
         if version is None:

@@ -451,7 +451,7 @@ class SessionWriter:
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
-        except BaseException as exc:  # kept for the caller
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller
             if isinstance(exc, DiskFullError):
                 if not self._full_reported:  # the caller hears of a full disk once
                     self._error = exc

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import h5py
-import pytest
 
 from station.cli import main
 from station.config import load_config

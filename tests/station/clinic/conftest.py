@@ -7,7 +7,6 @@ least-privilege station roles (members of ``force_station_sync``) exist for the 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid

@@ -29,7 +29,7 @@ def test_store_init_twice_then_status(pg_server, fresh_db, capsys):
     role = f"room_{uuid.uuid4().hex[:6]}"
     assert main(["store", "init", owner, "--grant", role]) == 0
     out = capsys.readouterr().out
-    assert f"applied migration 1" in out and f"version {LATEST}" in out and f"created login role {role}" in out
+    assert "applied migration 1" in out and f"version {LATEST}" in out and f"created login role {role}" in out
     assert main(["store", "init", owner, "--grant", role]) == 0
     out = capsys.readouterr().out
     assert "nothing to do" in out and "created" not in out

@@ -3,8 +3,6 @@ history queries, least privilege and connection errors."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import uuid
 
 import psycopg

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import h5py
-import pytest
 
 from clinic_sessions import write_session
 from station.cli import main
