@@ -24,6 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# 30-minute fault-injection soak (FORCE_STATION_SOAK_S=180 make soak for 3 minutes); see docs/reliability.md
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak tests/soak -q -s
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 

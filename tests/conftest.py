@@ -18,3 +18,13 @@ def _isolated_calibration_dir(tmp_path_factory: pytest.TempPathFactory, monkeypa
 def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the real user's config file (clinic store URL, shared folder): an absent one."""
     monkeypatch.setenv("FORCE_STATION_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The soak test runs only when asked for: ``make soak`` (``pytest -m soak``)."""
+    if "soak" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="soak test: run it with `make soak` (pytest -m soak), see docs/reliability.md")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
