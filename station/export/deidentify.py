@@ -66,7 +66,7 @@ def _shift_match(m: re.Match[str], days: int) -> str:
 
 def _shift_compact(m: re.Match[str], days: int) -> str:
     try:
-        t = dt.datetime(*(int(g) for g in m.groups())) + dt.timedelta(days=days)  # type: ignore[misc]
+        t = dt.datetime(*(int(g) for g in m.groups())) + dt.timedelta(days=days)  # type: ignore[misc, arg-type]
     except ValueError:
         return m.group(0)
     return t.strftime("%Y%m%d-%H%M%S")

@@ -103,7 +103,7 @@ def curves_figure(s: SessionData, test: str, involved: str | None) -> io.BytesIO
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines = []
+    lines: list[tuple[str, Any, Any]] = []
     for side in ("left", "right"):
         row = _best_trial(s, test, side)
         c = _curve(s, test, row) if row is not None else None

@@ -244,7 +244,7 @@ def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequenc
     for date, sid in order:
         inv = involved_by_session.get(sid)
         lsi = epic = None
-        label = None
+        label = None  # type: ignore[assignment]  # the loop above bound it to a str
         if inv in ("left", "right"):
             uninv = "left" if inv == "right" else "right"
             i_row, u_row = best.get((sid, inv)), best.get((sid, uninv))
