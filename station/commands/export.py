@@ -6,7 +6,7 @@ from pathlib import Path
 
 from station.errors import UserError
 from station.export import export, formats
-from station.index.update import open_store
+from station.index.update import open_or_build
 
 _EPILOG = """\
 formats (several at once are fine):
@@ -57,7 +57,7 @@ def _session_paths(args: argparse.Namespace) -> tuple[list[Path], Path]:
         raise UserError("give a session file (SESSION.h5) or --patient ID")
     if not args.dir.is_dir():
         raise UserError(f"--dir {args.dir}: no such directory")
-    store = open_store(args.dir)
+    store = open_or_build(args.dir)
     try:
         rows = store.sessions(args.patient)
     finally:

@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from station.errors import UserError
 from station.history.trend import PatientTrend, ProtocolTrend, date_labels, patient_trend
 from station.index.sqlite import INDEX_NAME
-from station.index.update import open_store
+from station.index.update import open_or_build
 
 _EPILOG = f"""\
-Reads the results index ({INDEX_NAME}) of the session directory; `station index rebuild DIR`
-recreates it from the session files. Mark a pre-injury or pre-operative session with
-`station index baseline FILE` to use it for the EPIC view instead of the first session.
+Reads the results index ({INDEX_NAME}) of the session directory (built from the session
+files on first use); `station index rebuild DIR` recreates it at any time. Mark a pre-injury
+or pre-operative session with `station index baseline FILE` to use it for the EPIC view
+instead of the first session.
 
 Verdicts: "improved beyond MDC", "within measurement error", "declined beyond MDC", where
 MDC95 = 1.96 x sqrt(2) x SEM, and the SEM is the station's own (the patient's repeated reps)
@@ -41,10 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         raise UserError(f"--dir {args.dir}: no such directory")
-    store = open_store(args.dir)
+    notes: list[str] = []
+    store = open_or_build(args.dir, notes)
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
     try:
         if not store.sessions():
-            raise UserError(f"{args.dir}: the results index is empty; run `station index rebuild {args.dir}`")
+            raise UserError(f"{args.dir}: no sessions in the results index (run `station index rebuild {args.dir}` "
+                            "if the folder has session files)")
         trend = patient_trend(store, args.patient, args.protocol)
     finally:
         store.close()

@@ -140,6 +140,8 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
         # kept in memory for index look-ups (the report's trend), never written
         ctx.options["original_patient_ids"] = {ctx.pseudonymiser.patient(s.patient_id): s.patient_id
                                                for s in sessions}
+        ctx.options["original_dates"] = {ctx.pseudonymiser.session_id(s.record.session.session_id): s.date_utc
+                                         for s in sessions}
         sessions = deidentify_sessions(sessions, ctx.pseudonymiser)
     written = []
     for name, dest in outputs.items():

@@ -82,11 +82,11 @@ class Scrubber:
     session_ids: dict[str, str]
 
     def text(self, s: str) -> str:
-        if self.patient_id and self.patient_id in s:
-            s = s.replace(self.patient_id, self.pseudonym)
-        for old, new in self.session_ids.items():
+        for old, new in self.session_ids.items():  # first: a session id may contain the patient id
             if old in s:
                 s = s.replace(old, new)
+        if self.patient_id and self.patient_id in s:
+            s = s.replace(self.patient_id, self.pseudonym)
         s = _ISO.sub(lambda m: _shift_match(m, self.shift_days), s)
         return _COMPACT.sub(lambda m: _shift_compact(m, self.shift_days), s)
 

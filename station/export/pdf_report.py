@@ -90,14 +90,14 @@ def _curve(s: SessionData, test: str, row: TrialRow) -> tuple[np.ndarray, np.nda
         a = s.trials.get((test, row.trial), {})
         res = a["results"] if isinstance(a.get("results"), dict) else {}
         per = res.get("per_side", {}).get(row.side, res) if isinstance(res.get("per_side"), dict) else res
-        onset = per.get("onset_s")
-        baseline = per.get("baseline_n") or 0.0
+        onset = per.get("onset_s") if per.get("onset_s") is not None else per.get("contact_s")
+        baseline = per.get("baseline_n") or 0.0  # isometric: the resting level; landings are tared
         t0 = float(onset) if onset is not None else 0.0
         return t - t0, f - float(baseline)
     return None
 
 
-def curves_figure(s: SessionData, test: str, involved: str | None) -> io.BytesIO | None:
+def curves_figure(s: SessionData, test: str, involved: str | None, kind: str = "isometric") -> io.BytesIO | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,12 +113,12 @@ def curves_figure(s: SessionData, test: str, involved: str | None) -> io.BytesIO
         return None
     fig, ax = plt.subplots(figsize=(3.9, 2.35))
     for side, row, (t, f) in lines:
-        keep = (t >= -0.3) & (t <= 4.0)
+        keep = (t >= -0.3) & (t <= (1.5 if kind == "landing" else 4.0))
         label = f"{side}{' (involved)' if side == involved else ''}: best rep {row.rep}, {row.peak_force_n:.0f} N"
         ax.plot(t[keep], f[keep], color=SIDE_COLOURS[side], lw=1.6, label=label,
                 ls="--" if side == involved else "-")
     ax.axvline(0.0, color=GREY, lw=0.8, ls=":")
-    ax.set_xlabel("time from onset (s)", fontsize=8, color=GREY)
+    ax.set_xlabel("time from ground contact (s)" if kind == "landing" else "time from onset (s)", fontsize=8, color=GREY)
     ax.set_ylabel("force (N)", fontsize=8, color=GREY)
     ax.tick_params(labelsize=7, colors=GREY)
     for sp in ("top", "right"):
@@ -202,6 +202,20 @@ def _styles() -> dict[str, Any]:
     }
 
 
+def _isometric_rows(head: list[str], row: Any, sv: Any, bv: Any, sides: dict[str, Any]) -> list[list[str]]:
+    return [head,
+            row("Best peak force (N)", lambda x: sv(x, "best_n")),
+            row("Mean of reps (N)", lambda x: sv(x, "mean_n")),
+            row("CV between reps (%)", lambda x: sv(x, "cv_pct")),
+            row("Valid reps", lambda x: str(sides[x].n_reps) if x in sides else "–"),
+            row("Best (N/kg)", lambda x: sv(x, "best_n_per_kg", ".2f")),
+            row("Peak torque (N·m/kg)", lambda x: sv(x, "best_torque_nm_per_kg", ".2f")),
+            row("Time to peak (s)", lambda x: bv(x, "time_to_peak_s", ".2f")),
+            row("RFD 0–200 ms (N/s)", lambda x: bv(x, "rfd_0_200_n_per_s", ".0f")),
+            row("Pain, highest (0–10)", lambda x: str(sides[x].pain_max_0_10)
+                if x in sides and sides[x].pain_max_0_10 is not None else "–")]
+
+
 def _side_table(s: SessionData, t: TestRow, involved: str | None, st: dict[str, Any]) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
@@ -217,17 +231,20 @@ def _side_table(s: SessionData, t: TestRow, involved: str | None, st: dict[str, 
     def bv(side: str, attr: str, fmt: str = ".1f") -> str:
         r = best.get(side)
         return _f(getattr(r, attr) if r is not None else None, fmt)
-    data = [head,
-            row("Best peak force (N)", lambda x: sv(x, "best_n")),
-            row("Mean of reps (N)", lambda x: sv(x, "mean_n")),
-            row("CV between reps (%)", lambda x: sv(x, "cv_pct")),
-            row("Valid reps", lambda x: str(sides[x].n_reps) if x in sides else "–"),
-            row("Best (N/kg)", lambda x: sv(x, "best_n_per_kg", ".2f")),
-            row("Peak torque (N·m/kg)", lambda x: sv(x, "best_torque_nm_per_kg", ".2f")),
-            row("Time to peak (s)", lambda x: bv(x, "time_to_peak_s", ".2f")),
-            row("RFD 0–200 ms (N/s)", lambda x: bv(x, "rfd_0_200_n_per_s", ".0f")),
-            row("Pain, highest (0–10)", lambda x: str(sides[x].pain_max_0_10)
-                if x in sides and sides[x].pain_max_0_10 is not None else "–")]
+    if t.kind == "landing":
+        data = [head,
+                row("Highest peak force (N)", lambda x: sv(x, "best_n")),
+                row("Mean of trials (N)", lambda x: sv(x, "mean_n")),
+                row("CV between trials (%)", lambda x: sv(x, "cv_pct")),
+                row("Valid trials", lambda x: str(sides[x].n_reps) if x in sides else "–"),
+                row("Peak force (body weights)", lambda x: bv(x, "peak_force_bw", ".2f")),
+                row("Loading rate (BW/s)", lambda x: bv(x, "loading_rate_bw_per_s", ".0f")),
+                row("Time to peak (s)", lambda x: bv(x, "time_to_peak_s", ".3f")),
+                row("Time to stabilisation (s)", lambda x: bv(x, "time_to_stabilisation_s", ".2f")),
+                row("Pain, highest (0–10)", lambda x: str(sides[x].pain_max_0_10)
+                    if x in sides and sides[x].pain_max_0_10 is not None else "–")]
+    else:
+        data = _isometric_rows(head, row, sv, bv, sides)
     table = Table(data, colWidths=[46 * 2.83465, 25 * 2.83465, 25 * 2.83465], hAlign="LEFT")
     style = [
         ("FONT", (0, 0), (-1, -1), st["regular"], 8.5),
@@ -260,7 +277,13 @@ def _lsi_box(s: SessionData, t: TestRow, st: dict[str, Any]) -> Any:
     elif t.asymmetry_pct is not None:
         b = "none"
         big = f"Asymmetry {t.asymmetry_pct:+.1f} %"
-        small = "(right − left) / larger × 100; no involved side given"
+        direction = sym.get("direction") if isinstance(sym, dict) else None
+        ratio = sym.get("involved_ratio_pct") if isinstance(sym, dict) else None
+        small = "(right − left) / larger × 100" + (f" · {direction}" if direction else "")
+        if ratio is not None:
+            small += f" · involved / uninvolved {ratio:.0f} %"
+        if t.kind == "landing":
+            small += " · no pass mark: a higher landing load is not better"
     else:
         b, big, small = "none", "LSI –", "needs both sides and an involved side"
     rows = [[Paragraph(big, st["lsi"])], [Paragraph(small, st["small"].clone("w", textColor=colors.white))]]
@@ -272,7 +295,7 @@ def _lsi_box(s: SessionData, t: TestRow, st: dict[str, Any]) -> Any:
         f"<font color='{BAND['pass']}'>■</font> ≥ {pass_pct:.0f} %  "
         f"<font color='{BAND['near']}'>■</font> {pass_pct - 10:.0f}–{pass_pct:.0f} %  "
         f"<font color='{BAND['fail']}'>■</font> &lt; {pass_pct - 10:.0f} %", st["small"])
-    return [box, legend]
+    return [box, legend] if t.lsi_pct is not None else [box]
 
 
 def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str, Any], original_pid: str) -> list[Any]:
@@ -286,7 +309,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
     pt = patient_trend(ctx.store, original_pid, t.protocol_id).protocol(t.protocol_id)
     if pt is None:
         return []
-    now = s.record.session.started_utc
+    now = ctx.options.get("original_dates", {}).get(s.record.session.session_id, s.record.session.started_utc)
     sessions = [x for x in pt.sessions if x.date_utc <= now]
     if len(sessions) < 2:
         return [Paragraph("Trend: first session of this test; later reports compare with it.", st["small"])]
@@ -409,11 +432,13 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
         if t.status != "complete":
             block.append(Paragraph(f"Test status: {t.status}", st["body"]))
         right = _lsi_box(s, t, st)
-        fig = curves_figure(s, t.test, involved)
+        fig = curves_figure(s, t.test, involved, t.kind)
         if fig is not None:
             right += [Spacer(1, 1.5 * mm), Image(fig, width=80 * mm, height=48 * mm)]
         left = [_side_table(s, t, involved, st), Spacer(1, 1 * mm),
-                Paragraph("* involved side. Time to peak and RFD are those of the best rep.", st["small"])]
+                Paragraph("* involved side. " + ("Per-plate values are those of the trial with the highest peak."
+                                                   if t.kind == "landing" else
+                                                   "Time to peak and RFD are those of the best rep."), st["small"])]
         row = Table([[left, right]], colWidths=[100 * mm, 82 * mm])
         row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
         block.append(row)

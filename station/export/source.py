@@ -1,6 +1,6 @@
 """What every exporter reads: one session file as plain data (attributes, rows, traces).
 
-Built on the storage reader (:func:`station.storage.reader.open_session`) and the index's row
+Built on the storage facade's :class:`~station.storage.session_reader.SessionReader` and the index's row
 rules (:mod:`station.index.extract`), so an export and the index never disagree.
 """
 from __future__ import annotations
@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from station.errors import UserError
 from station.index.extract import record_from_file
 from station.index.store import SessionRecord, TestRow, TrialRow
-from station.storage.reader import _short, attrs_of, open_session
+from station.storage.reader import _short
+from station.storage.session_reader import SessionReader, StoredTrial
 
 
 @dataclass
@@ -62,40 +62,34 @@ class SessionData:
         return [t for t in self.record.trials if test is None or t.test == test]
 
 
-def _trial_traces(trg: h5py.Group, attrs: dict[str, Any]) -> list[Trace]:
-    channels = attrs["channels"] if isinstance(attrs.get("channels"), dict) else {}
+def _trial_traces(reader: SessionReader, trial: StoredTrial) -> list[Trace]:
     out = []
-    for name, d in sorted(trg.items()):
-        if not isinstance(d, h5py.Group) or "t_host_s" not in d:
-            continue
-        sides = {s: list(v.get("channels", [])) for s, v in channels.items()
-                 if isinstance(v, dict) and v.get("device") == name}
-        if not channels and attrs.get("side") in ("left", "right") and d["force_n"].shape[1:] == (1,):
-            sides = {attrs["side"]: [0]}  # files without the channel map: one channel measures the trial's side
-        out.append(Trace(name, d["t_host_s"][:], d["force_n"][:], d["raw"][:],
-                         d["t_device_s"][:] if "t_device_s" in d else None, sides))
+    for name, d in reader.samples(trial).items():
+        sides = {side: list(ch) for side, (device, ch) in trial.channels.items() if device == name}
+        if not trial.channels and trial.outcome.side in ("left", "right") and d.force_n.shape[1:] == (1,):
+            sides = {trial.outcome.side: [0]}  # files without the channel map: one channel measures the trial's side
+        out.append(Trace(name, d.t_host_s, d.force_n, d.raw, d.t_device_s, sides))
     return out
 
 
 def load(path: str | Path, *, traces: bool = False) -> SessionData:
-    """Read a session file (``traces``: also every trial's samples)."""
+    """Read a session file through :class:`~station.storage.session_reader.SessionReader`
+    (``traces``: also every trial's samples)."""
     path = Path(path)
-    with open_session(path) as f:
+    with SessionReader(path) as r:
         try:
+            stored = r.session()
             data = SessionData(
-                path=path, root=attrs_of(f), session=attrs_of(f["session"]) if "session" in f else {},
-                tests={}, trials={}, protocols={}, devices={}, record=record_from_file(f, path))
-            for name, g in sorted(f.get("protocols", {}).items()):
-                data.protocols[name] = attrs_of(g)
-            for name, g in sorted(f.get("devices", {}).items()):
-                data.devices[name] = attrs_of(g)
-            for test, tg in sorted(f.get("tests", {}).items()):
-                data.tests[test] = attrs_of(tg)
-                for trial, trg in sorted(tg.get("trials", {}).items()):
-                    a = attrs_of(trg)
-                    data.trials[(test, trial)] = a
-                    if traces:
-                        data.traces[(test, trial)] = _trial_traces(trg, a)
+                path=path, root=dict(stored.attrs), session=dict(stored.session_attrs),
+                tests={t.test: dict(t.attrs) for t in stored.tests},
+                trials={(t.test, tr.trial): dict(tr.attrs) for t in stored.tests for tr in t.trials},
+                protocols={k: dict(v.attrs) for k, v in stored.protocols.items()},
+                devices={k: dict(v.attrs) for k, v in stored.devices.items()},
+                record=record_from_file(r.h5, path))
+            if traces:
+                for t in stored.tests:
+                    for tr in t.trials:
+                        data.traces[(t.test, tr.trial)] = _trial_traces(r, tr)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
             raise UserError(f"{path}: damaged session file, cannot be exported ({_short(exc)})") from None
     return data

@@ -24,6 +24,17 @@ def open_store(session_dir: str | Path) -> ResultsStore:
     return SqliteStore.beside(session_dir)
 
 
+def open_or_build(session_dir: str | Path, notes: list[str] | None = None) -> ResultsStore:
+    """The store of ``session_dir``; when the folder has session files but no index yet
+    (sessions recorded before the index existed, or a deleted index), build it first."""
+    directory = Path(session_dir)
+    if not (directory / INDEX_NAME).exists() and any(directory.glob("*.h5")):
+        report = rebuild(directory)
+        if notes is not None:
+            notes.append(f"{directory}: built the results index ({len(report.indexed)} session(s))")
+    return open_store(directory)
+
+
 def index_closed_session(path: str | Path) -> str | None:
     """Add (or refresh) one closed session file in the index beside it. Never raises: a
     session must not fail because of its index (which ``station index rebuild`` can redo).

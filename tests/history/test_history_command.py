@@ -36,9 +36,14 @@ def test_history_text_and_json(recovery_dir: Path, capsys: pytest.CaptureFixture
 def test_history_errors(recovery_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["history", "P-0042", "--dir", str(tmp_path / "none")]) == 2
     assert "no such directory" in capsys.readouterr().err
-    assert main(["history", "P-0042", "--dir", str(recovery_dir)]) == 2  # not indexed yet
-    assert "station index rebuild" in capsys.readouterr().err
-    rebuild(recovery_dir)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["history", "P-0042", "--dir", str(empty)]) == 2
+    assert "no sessions in the results index" in capsys.readouterr().err
+    # files recorded before the index existed: it is built on first use
+    assert main(["history", "P-0042", "--dir", str(recovery_dir), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "built the results index (3 session(s))" in captured.err and json.loads(captured.out)["protocols"]
     assert main(["history", "P-9", "--dir", str(recovery_dir)]) == 2
     assert "patient P-9: no sessions" in capsys.readouterr().err
     assert main(["history", "P-0042", "--dir", str(recovery_dir), "--protocol", "hip-abduction-hhd"]) == 2
