@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             n = len(block) if block is not None else 0
             if block is not None:
                 received += n
+                assert block.t_device_s is not None  # SFP frames carry device time
                 if first_t is None:
                     first_t = float(block.t_device_s[0])
                 last_t = float(block.t_device_s[-1])
@@ -99,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu = time.process_time() - cpu0
         if tail is not None:
             received += len(tail)
+            assert tail.t_device_s is not None
             last_t = float(tail.t_device_s[-1])
         child1 = child_cpu_s(sim.pid)
         stats = driver.stats

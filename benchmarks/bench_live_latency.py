@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -72,7 +72,8 @@ class Probe:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self) -> None:
-        sim, driver = self.device.simulator, self.device.driver
+        sim: Any = self.device.simulator
+        driver = self.device.driver
         assert sim is not None
         send = sim.send
 
@@ -117,7 +118,7 @@ class Probe:
 
     def aligned(self) -> bool:
         """Sample counts match the simulator's, so blocks were matched to the right writes."""
-        s, sim = self.device.driver.stats, self.device.simulator
+        s, sim = self.device.driver.stats, cast(Any, self.device.simulator)
         clean = not (s.crc_errors or s.resyncs or s.garbage_bytes or s.gaps or s.lost_samples)
         return clean and sim is not None and sim.overflow_bytes == 0 and s.samples <= sim._sent
 

@@ -63,7 +63,7 @@ MAX_MODEL_ORDER: int = 3
 _MODEL_NAMES = {1: "linear", 2: "quadratic", 3: "cubic"}
 
 
-def evaluate_polynomial(x_counts: Any, coefficients_n_per_count_k: Sequence[float]) -> np.ndarray:
+def evaluate_polynomial(x_counts: Any, coefficients_n_per_count_k: Sequence[float] | np.ndarray) -> np.ndarray:
     """``c1*x + c2*x**2 + ...`` by Horner's rule, vectorised over any array shape (N)."""
     x = np.asarray(x_counts, dtype=np.float64)
     coefficients = [float(c) for c in coefficients_n_per_count_k]
@@ -321,7 +321,7 @@ def fit_calibration(
         gravity_m_s2=gravity_m_s2,
         load_unit=load_unit,
         temperature_c=temperature_c,
-        points=tuple(replace(p, residual_n=float(res)) for p, res in zip(points, residuals)),
+        points=tuple(replace(p, residual_n=float(res)) for p, res in zip(points, residuals, strict=False)),
         figures=CalibrationFigures(
             full_scale_n=figures.full_scale_n,
             full_scale_counts=figures.full_scale_counts,

@@ -277,7 +277,7 @@ class CalibrationStore:
             else:
                 self.history_dir.mkdir(parents=True, exist_ok=True)
                 history_path = _unique(self.history_dir / f"{path.stem}.{_stamp()}.json")
-                atomic_write_text(history_path, existing_text)
+                atomic_write_text(history_path, existing_text or "")
         atomic_write_text(path, text)
         return SaveResult(path, history_path, corrupt_backup)
 

@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from force_errors import ForceStationError
 from protocols import extremes
@@ -493,6 +493,24 @@ class _Table:
     def _missing(self, key: str, expected: str) -> ProtocolError:
         return self.error(key, f"missing; expected {expected}")
 
+    @overload
+    def string(self, key: str, *, required: Literal[True], default: str | None = None,
+               one_line: bool = False, non_empty: bool = False,
+               choices: tuple[str, ...] | None = None, pattern: re.Pattern[str] | None = None,
+               expected: str | None = None) -> str: ...
+
+    @overload
+    def string(self, key: str, *, required: bool = False, default: str,
+               one_line: bool = False, non_empty: bool = False,
+               choices: tuple[str, ...] | None = None, pattern: re.Pattern[str] | None = None,
+               expected: str | None = None) -> str: ...
+
+    @overload
+    def string(self, key: str, *, required: bool = False, default: None = None,
+               one_line: bool = False, non_empty: bool = False,
+               choices: tuple[str, ...] | None = None, pattern: re.Pattern[str] | None = None,
+               expected: str | None = None) -> str | None: ...
+
     def string(self, key: str, *, required: bool = False, default: str | None = None,
                one_line: bool = False, non_empty: bool = False,
                choices: tuple[str, ...] | None = None, pattern: re.Pattern[str] | None = None,
@@ -556,6 +574,12 @@ class _Table:
         if not isinstance(v, bool):
             raise self.error(key, f"expected true or false, got {_show(v)}")
         return v
+
+    @overload
+    def array(self, key: str, *, required: Literal[True], expected: str) -> list[Any]: ...
+
+    @overload
+    def array(self, key: str, *, required: bool, expected: str) -> list[Any] | None: ...
 
     def array(self, key: str, *, required: bool, expected: str) -> list[Any] | None:
         if key not in self.data:
@@ -679,9 +703,9 @@ class _Builder:
         self._cross_checks(kind, devices, channel_map, sides, order, metrics, normalisation)
 
         return Protocol(
-            id=pid, name=name, version=version, kind=kind, description=description,
+            id=pid, name=name, version=version, kind=kind, description=description,  # type: ignore[arg-type]  # checked against choices
             devices=tuple(d for d, _ in devices), channel_map=tuple(c for c, _ in channel_map),
-            sides=sides, order=order, reps=reps, timing=timing, acceptance=acceptance,
+            sides=sides, order=order, reps=reps, timing=timing, acceptance=acceptance,  # type: ignore[arg-type]  # checked against choices
             metrics=metrics, normalisation=normalisation, cues=cues,
             source_path=source_path, source_text=self.text, builtin=builtin, references=tuple(references),
         )
@@ -700,7 +724,7 @@ class _Builder:
             kind = t.string("kind", required=True, choices=DEVICE_KINDS)
             channels = t.number("channels", required=True, integer=True, ge=1, le=MAX_CHANNELS)
             rate = t.number("min_rate_hz", default=0.0, ge=0, le=MAX_RATE_HZ, unit="Hz")
-            out.append((DeviceRole(role=role, kind=kind, channels=channels, min_rate_hz=rate), t))
+            out.append((DeviceRole(role=role, kind=kind, channels=channels, min_rate_hz=rate), t))  # type: ignore[arg-type]  # checked against choices
         return out
 
     def _channel_map(self, devices: list[tuple[DeviceRole, _Table]]) -> list[tuple[ChannelMap, _Table]]:
@@ -731,7 +755,7 @@ class _Builder:
                                               f"[[channel_map]] #{used[(role, c)] + 1}")
                 used[(role, c)] = t.index or 0
             side = t.string("side", choices=("left", "right", "both"))
-            out.append((ChannelMap(role=role, channels=tuple(chans), side=side), t))
+            out.append((ChannelMap(role=role, channels=tuple(chans), side=side), t))  # type: ignore[arg-type]  # checked against choices
         mapped = {c.role for c, _ in out}
         for d, t in devices:
             if d.role not in mapped:

@@ -241,8 +241,8 @@ def calibration_for(
                 "in_use": c in wanted,
                 "source": origin[c],
                 "state": states[c],
-                "record_id": None if columns[c] is None else columns[c].record_id,
-                "model": None if columns[c] is None else columns[c].model,
+                "record_id": None if columns[c] is None else columns[c].record_id,  # type: ignore[union-attr]
+                "model": None if columns[c] is None else columns[c].model,  # type: ignore[union-attr]
                 "applied": columns[c] is not None,
                 "error": unreadable.get(c),
             }

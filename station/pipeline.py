@@ -336,7 +336,7 @@ class Pipeline:
         (see the module docstring). Returns the token for :meth:`unsubscribe`.
         """
         on_block, on_event = _as_callables(listener)
-        token = Subscription(next(self._ids), name or getattr(listener, "__name__", type(listener).__name__),
+        token = Subscription(next(self._ids), str(name or getattr(listener, "__name__", type(listener).__name__)),
                              critical)
         with self._subs_lock:
             self._subs = (*self._subs, _Sub(token, on_block, on_event))
@@ -535,8 +535,8 @@ class Pipeline:
                     sub.on_block(processed)
                 except Exception as exc:  # noqa: BLE001 - reported as a health event
                     failed.append((sub, exc))
-        for sub, exc in failed:
-            self._listener_failed(sub, exc)
+        for sub, error in failed:
+            self._listener_failed(sub, error)
 
     def _dispatch_event(self, event: PipelineEvent) -> None:
         failed = []
@@ -547,8 +547,8 @@ class Pipeline:
                 sub.on_event(event)
             except Exception as exc:  # noqa: BLE001
                 failed.append((sub, exc))
-        for sub, exc in failed:
-            self._listener_failed(sub, exc)
+        for sub, error in failed:
+            self._listener_failed(sub, error)
 
     def _listener_failed(self, sub: _Sub, exc: BaseException) -> None:
         with self._subs_lock:

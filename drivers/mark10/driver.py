@@ -109,7 +109,9 @@ class Mark10Driver(Driver):
             settings["list"] = listed
             streams = True
         else:
-            unit, fmt = self._unit_from_reading(warnings)
+            # a gauge refuses LIST with *10 at once; one that stayed silent gets less time for ?
+            silent = warnings[-1].startswith("LIST: no Mark-10 reply")
+            unit, fmt = self._unit_from_reading(warnings, OPTIONAL_TIMEOUT_S * 2 if silent else None)
             settings["list"] = ""
             streams = self.opt["readout"] == "stream" or (self.opt["readout"] == "auto" and self._aout_answers(warnings))
         model = self.try_query("RM", warnings) or "unknown"
@@ -150,9 +152,9 @@ class Mark10Driver(Driver):
             warnings=tuple(warnings),
         )
 
-    def _unit_from_reading(self, warnings: list[str]) -> tuple[str, str]:
+    def _unit_from_reading(self, warnings: list[str], timeout_s: float | None = None) -> tuple[str, str]:
         """(unit, format) from a ``?`` reading, for a gauge that does not answer ``LIST``."""
-        reply = self.query("?")
+        reply = self.query("?", min(timeout_s, self.identify_timeout_s) if timeout_s else None)
         reading = parse_reading(reply)
         if reading is None:
             raise DeviceError(f"{self.port}: the device answered neither LIST nor ? like a Mark-10 gauge "

@@ -358,7 +358,7 @@ def analyze_isometric(
             f1 = _on.interp_at(sig, ends[ok])
             rfd = (f1 - f0) / windows[ok]
             imp = _on.trapz_between(sig - base.mean, onset_pos, ends[ok], 1.0 / rate_hz)
-            for w, v_rfd, v_imp in zip(windows[ok], rfd, imp):
+            for w, v_rfd, v_imp in zip(windows[ok], rfd, imp, strict=False):
                 r["rfd_n_per_s"][window_label(w)] = float(v_rfd)
                 r["impulse_n_s"][window_label(w)] = float(v_imp)
         for w in windows[~ok]:

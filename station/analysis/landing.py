@@ -180,7 +180,7 @@ def _prepare(x: np.ndarray, rate_hz: float, p: LandingParams) -> _Prepared | Lan
     """Filter, find the unloaded plate, threshold and contact runs; or an early result."""
     notes: list[str] = []
     flags: list[str] = []
-    base = {"rate_hz": float(rate_hz), "n_samples": int(x.size), "parameters": p,
+    base: dict[str, Any] = {"rate_hz": float(rate_hz), "n_samples": int(x.size), "parameters": p,
             "analysed_contact": p.contact, "tts_method": p.tts_method}
     w_unl = max(2, round(p.unloaded_window_s * rate_hz))
     if x.size < w_unl:

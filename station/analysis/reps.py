@@ -54,7 +54,7 @@ def summarize_reps(peaks_n: Sequence[float | None], drop_pct: float = 10.0) -> R
     A rep is flagged when ``peak < best * (1 - drop_pct / 100)``. None/NaN entries count as
     invalid reps (flagged, excluded from the statistics). Never raises on odd input.
     """
-    values = np.array([np.nan if fnum(v) is None else float(v) for v in peaks_n], dtype=np.float64)
+    values = np.array([np.nan if (x := fnum(v)) is None else x for v in peaks_n], dtype=np.float64)
     valid = np.isfinite(values)
     invalid = tuple(int(i) for i in np.flatnonzero(~valid))
     notes: list[str] = []

@@ -83,7 +83,7 @@ def _ratio(kind: str, num: float | None, den: float | None, pass_pct: float,
     notes: list[str] = []
     value = None
     if n is None or d is None:
-        missing = [name for name, v in zip(names, (n, d)) if v is None]
+        missing = [name for name, v in zip(names, (n, d), strict=False) if v is None]
         notes.append(f"{' and '.join(missing)} missing or not finite")
     elif d <= 0:
         notes.append(f"{names[1]} must be positive, got {d:g}")
@@ -95,7 +95,7 @@ def _ratio(kind: str, num: float | None, den: float | None, pass_pct: float,
     return SymmetryResult(kind, value, passed, float(pass_pct), n, d, baseline_label, tuple(notes))
 
 
-def limb_symmetry_index(involved: float, uninvolved: float, pass_pct: float = 90.0) -> SymmetryResult:
+def limb_symmetry_index(involved: float | None, uninvolved: float | None, pass_pct: float = 90.0) -> SymmetryResult:
     """LSI = involved / uninvolved * 100 (%); ``passed`` when LSI >= ``pass_pct`` (default 90 %)."""
     return _ratio("lsi", involved, uninvolved, pass_pct, ("involved", "uninvolved"))
 
@@ -111,7 +111,7 @@ def relative_to_baseline(current: float, baseline: float, pass_pct: float = 90.0
     return _ratio("relative_to_baseline", current, baseline, pass_pct, ("current", "baseline"), baseline_label)
 
 
-def asymmetry_index(left: float, right: float, *, label: str = "stronger") -> AsymmetryResult:
+def asymmetry_index(left: float | None, right: float | None, *, label: str = "stronger") -> AsymmetryResult:
     """Signed asymmetry (R - L) / max(R, L) * 100 (%); positive = right higher.
 
     Symmetric in the sense that swapping the sides flips the sign only. ``label`` is the word

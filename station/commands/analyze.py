@@ -326,7 +326,7 @@ def _column(trace: Trace, name: str) -> str:
         found = name
     else:
         lower = {c.lower(): c for c in trace.columns}
-        found = lower.get(name.strip().lower())
+        found = lower.get(name.strip().lower())  # type: ignore[assignment]  # None handled below
         if found is None and name.strip().isdigit():
             k = int(name.strip())
             if 1 <= k <= len(trace.columns):
@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
             changes["filter_hz"] = args.filter_hz or None
         if args.rfd_filter_hz is not None:
             changes["rfd_filter_hz"] = args.rfd_filter_hz or None
-        result = an.analyze_isometric(trace.columns[col], rate, replace(params, **changes),
+        result: Any = an.analyze_isometric(trace.columns[col], rate, replace(params, **changes),
                                       body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m)
         if result.status != "ok":
             raise UserError(_failure(result.status, "isometric", f"{trace.path} column {col!r}", result.notes))

@@ -186,7 +186,7 @@ def entry_row(entry: StoredEntry, now: datetime) -> dict[str, Any]:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
     return [fmt(headers), *(fmt(r) for r in rows)]
 
 
@@ -406,7 +406,7 @@ def verify_device(
             if device.load is not None:
                 total = 0.0 if step.is_zero else actual_n
                 if plate:
-                    for c, share in zip(columns, plate_load_shares(step.position)):
+                    for c, share in zip(columns, plate_load_shares(step.position), strict=False):
                         device.load.set(c, total * share)
                 else:
                     device.load.set(columns[0], total)

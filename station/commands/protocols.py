@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import argparse
 import json
 import sys
@@ -107,7 +109,7 @@ def _list(args: argparse.Namespace) -> int:
             for p in protocols.values()]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)]
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
     directory = user_protocols_dir(args.protocols_dir)
     state = "" if directory.is_dir() else " (does not exist yet)"
@@ -122,12 +124,12 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def _plan_text(plan: list[tuple[str, int]]) -> str:
+def _plan_text(plan: Sequence[tuple[str, int]]) -> str:
     short = {"left": "L", "right": "R", "both": "B"}
     return " ".join(f"{short[s]}{r}" for s, r in plan)
 
 
-def _describe(p: Protocol, plan: list[tuple[str, int]], builtin_ids: set[str]) -> str:
+def _describe(p: Protocol, plan: Sequence[tuple[str, int]], builtin_ids: set[str]) -> str:
     t, a, n, c = p.timing, p.acceptance, p.normalisation, p.cues
     lines = [
         f"{p.id}  (version {p.version}, {_source(p, builtin_ids)})",

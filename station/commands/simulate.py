@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     except (DeviceError, ValueError, OSError) as exc:
         raise UserError(f"simulate {family}: {exc}") from None
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -73,7 +73,7 @@ class EngineControl:
     def subscribe(self, callback: EventCallback, *, name: str | None = None) -> EventSubscription:
         """Call ``callback(event)`` for every :class:`~station.session.events.Event` from now
         on, in the engine's thread. Returns the token for :meth:`unsubscribe`. Any thread."""
-        token = EventSubscription(next(self._ids), name or getattr(callback, "__qualname__", "subscriber"))
+        token = EventSubscription(next(self._ids), str(name or getattr(callback, "__qualname__", "subscriber")))
         with self._sub_lock:
             self._subscribers = (*self._subscribers, (token, callback))
         return token
@@ -95,11 +95,11 @@ class EngineControl:
             except Exception as exc:  # noqa: BLE001 - a broken display must not stop a session
                 log.error("event subscriber %r failed and was removed", token.name, exc_info=exc)
                 failed.append((token, exc))
-        for token, exc in failed:
+        for token, error in failed:
             self.unsubscribe(token)
             self.emit(ev.HealthWarning(self.clock.now(), token.name,
                                        f"event subscriber {token.name!r} failed and was removed: "
-                                       f"{type(exc).__name__}: {exc}"))
+                                       f"{type(error).__name__}: {error}"))
 
     def _set_state(self, state: EngineState) -> None:
         if state != self.state:

@@ -188,7 +188,7 @@ class OpenSession:
         Idempotent."""
         if self.status is not None:
             return self.status
-        if self.engine.state not in ("idle", "done") and self.engine._thread is not None:
+        if self.engine.state not in ("idle", "done") and self.engine._thread is not None:  # noqa: SLF001
             self.engine.request_abort("session closed")
             self.engine.join(10.0)
         status = status or self.final_status()
@@ -218,7 +218,7 @@ class OpenSession:
 
 
 def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], patient: Patient, out_dir: Path,
-                 options: RunnerOptions = RunnerOptions(), auto: bool = False, involved_ratio: float = 0.82,
+                 options: RunnerOptions = RunnerOptions(), auto: bool = False, involved_ratio: float = 0.82,  # noqa: B008
                  calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                  on_path: Callable[[Path], None] | None = None, on_warning: Callable[[str], None] | None = None,
                  session_attrs: dict[str, Any] | None = None, clock: Clock | None = None,

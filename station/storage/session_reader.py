@@ -167,7 +167,7 @@ def _outcome(test: str, trial: str, a: dict[str, Any]) -> TrialOutcome:
 
 
 def _summary(test: str, a: dict[str, Any], outcomes: list[TrialOutcome]) -> TestSummary:
-    stored = a.get("summary") if isinstance(a.get("summary"), dict) else {}
+    stored = a["summary"] if isinstance(a.get("summary"), dict) else {}
     sides = {}
     for side, s in (stored.get("sides") or {}).items():
         if isinstance(s, dict):

@@ -447,7 +447,7 @@ class SessionWriter:
             try:
                 item = self._queue.get(timeout=wait)
             except queue.Empty:
-                item = _IDLE
+                item = _IDLE  # type: ignore[assignment]  # a sentinel: flush when idle
             if item is None:
                 return
             if item is not _IDLE:
@@ -477,7 +477,7 @@ class SessionWriter:
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
-        except BaseException as exc:  # kept for the caller
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller
             if isinstance(exc, DiskFullError):
                 if not self._full_reported:  # the caller hears of a full disk once
                     self._error = exc
@@ -609,7 +609,7 @@ class SessionWriter:
             self._spill_trial = path
             raise DiskFullError(self.disk_full.message(self.path, self._spilled_rows()))
         if not self._check_room(16 * 1024 * max(len(spec.devices), 1), f"trial {spec.trial}", trial=path, kept={}):
-            raise DiskFullError(self.disk_full.message(self.path, 0))  # type: ignore[union-attr]
+            raise DiskFullError(self.disk_full.message(self.path, 0))  # type: ignore[union-attr, attr-defined]
         f = self._open_own()
         try:
             g = f.require_group(layout.trial_path(spec.test, spec.trial))
@@ -771,7 +771,7 @@ class SessionWriter:
         if not self._check_room(_attrs_size(attrs), "end of trial", metadata=True, trial=trial):
             self._spill_attrs.append((trial or "", {"ended": True, **attrs}))
             self._save_spill()
-            raise DiskFullError(self.disk_full.message(self.path, self._spilled_rows()))  # type: ignore[union-attr]
+            raise DiskFullError(self.disk_full.message(self.path, self._spilled_rows()))  # type: ignore[union-attr, attr-defined]
         with self._open_own() as f:
             if trial is not None:
                 g = f[trial]

@@ -142,9 +142,9 @@ def constructed_points(loading_dev_pct, unloading_minus_loading_pct, offset=1_23
     Deviations are in % of the 0-400 N output span.
     """
     base = lambda f: offset + SPAN_COUNTS * f / 400.0  # noqa: E731
-    up = {f: base(f) + d / 100 * SPAN_COUNTS for f, d in zip(LOADS_5, loading_dev_pct)}
+    up = {f: base(f) + d / 100 * SPAN_COUNTS for f, d in zip(LOADS_5, loading_dev_pct, strict=False)}
     points = [CalibrationPoint(f, "loading", 1, up[f]) for f in LOADS_5]
-    for f, h in zip(reversed(LOADS_5[:-1]), reversed(unloading_minus_loading_pct)):
+    for f, h in zip(reversed(LOADS_5[:-1]), reversed(unloading_minus_loading_pct), strict=False):
         points.append(CalibrationPoint(f, "unloading", 1, up[f] + h / 100 * SPAN_COUNTS))
     return points
 

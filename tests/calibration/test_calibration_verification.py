@@ -109,12 +109,12 @@ SHARES = {  # fraction of the load on each cell for each position
 def cell_records(gain_errors=(0.0, 0.0, 0.0, 0.0)):
     return [
         linear_record("PLATE-7", i, gain=g * (1 + e), offset=o)
-        for i, (g, o, e) in enumerate(zip(GAINS, OFFSETS, gain_errors))
+        for i, (g, o, e) in enumerate(zip(GAINS, OFFSETS, gain_errors, strict=False))
     ]
 
 
 def plate_counts(total_n, position):
-    return np.array([o + total_n * s / g for g, o, s in zip(GAINS, OFFSETS, SHARES[position])])
+    return np.array([o + total_n * s / g for g, o, s in zip(GAINS, OFFSETS, SHARES[position], strict=False)])
 
 
 def test_plate_check_passes_with_true_calibration():

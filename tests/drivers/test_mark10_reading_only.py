@@ -60,6 +60,7 @@ def test_devices_probe_finds_the_gauge(capsys) -> None:
     assert row["probe"]["family"] == "mark10" and row["probe"]["model"] == "unknown"
 
 
+@pytest.mark.slow
 def test_a_session_runs_on_the_gauge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "no-user-protocols"))
     text = builtin_protocols()["hip-abduction-hhd"].source_text

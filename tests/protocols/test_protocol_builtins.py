@@ -124,7 +124,7 @@ def test_docs_cover_every_key_and_metric():
         k = re.escape(key)
         assert re.search(rf"`{k}`|`\[{k}\]`|`\[\[{k}\]\]`", doc), \
             f"docs/protocols.md does not describe {key}"
-    for kind, metrics in METRICS.items():
+    for _kind, metrics in METRICS.items():
         for m in metrics:
             assert f"`{m}`" in doc, f"docs/protocols.md does not describe metric {m}"
     assert "FORCE_STATION_PROTOCOLS_DIR" in doc

@@ -103,7 +103,7 @@ def test_plan_properties(order, sides, reps, first):
     if first in sides:
         assert plan[0][0] == first
     if order == "blocked":  # one switch of side at most
-        switches = sum(1 for a, b in zip(plan, plan[1:]) if a[0] != b[0])
+        switches = sum(1 for a, b in zip(plan, plan[1:], strict=False) if a[0] != b[0])
         assert switches == len(sides) - 1
 
 

@@ -86,7 +86,7 @@ class Ranges:
         breaks = np.flatnonzero(np.diff(index) != 1)
         starts = np.concatenate([[0], breaks + 1])
         ends = np.concatenate([breaks, [index.size - 1]])
-        for a, b in zip(index[starts].tolist(), index[ends].tolist()):
+        for a, b in zip(index[starts].tolist(), index[ends].tolist(), strict=False):
             if self.runs and a <= self.runs[-1][1]:  # out of order or repeated: merge exactly
                 merged = sorted([*self.runs, [a, b]])
                 self.runs = []

@@ -64,7 +64,7 @@ def test_imtp_metrics_are_plausible(name):
     assert r.onset_s < r.peak_rfd_s < r.onset_s + 0.5
     assert all(v > 0 for v in r.rfd_n_per_s.values())
     impulses = list(r.impulse_n_s.values())
-    assert all(b > a > 0 for a, b in zip(impulses, impulses[1:]))
+    assert all(b > a > 0 for a, b in zip(impulses, impulses[1:], strict=False))
     assert r.peak_rfd_n_per_s >= max(r.rfd_n_per_s.values())
     json.dumps(r.to_dict(), allow_nan=False)
 

@@ -34,7 +34,7 @@ def _landing(rate=1000.0):
 
 def _write(path: Path, header: str | None, columns, delim=",", fmt="{:.6f}") -> Path:
     lines = [header] if header else []
-    lines += [delim.join(fmt.format(v) for v in row) for row in zip(*columns)]
+    lines += [delim.join(fmt.format(v) for v in row) for row in zip(*columns, strict=False)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -82,7 +82,7 @@ def test_tab_and_semicolon_decimal_comma(tmp_path, capsys):
     t, f = _rise()
     tab = _write(tmp_path / "tab.tsv", "t\tF", [t, f], delim="\t")
     semi = tmp_path / "semi.csv"
-    semi.write_text("Time;Force\n" + "".join(f"{a:.6f};{b:.6f}\n".replace(".", ",") for a, b in zip(t, f)))
+    semi.write_text("Time;Force\n" + "".join(f"{a:.6f};{b:.6f}\n".replace(".", ",") for a, b in zip(t, f, strict=False)))
     a = _json(capsys, ["analyze", str(tab), "--test", "isometric", "--json"])
     b = _json(capsys, ["analyze", str(semi), "--test", "isometric", "--json"])
     assert a["peak_force_n"] == pytest.approx(b["peak_force_n"]) and a["onset_s"] == b["onset_s"]

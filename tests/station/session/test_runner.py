@@ -53,7 +53,7 @@ def test_session_results_lsi_and_file(tmp_path: Path) -> None:
         assert f.attrs["status"] == "complete"
         trials = f[f"tests/{summary.test}/trials"]
         assert len(trials) == len(summary.trials)
-        for name, g in trials.items():
+        for _name, g in trials.items():
             force = g["dynamometer/force_n"][:]
             t = g["dynamometer/t_host_s"][:]
             assert force.shape[0] == t.shape[0] > 1000  # 0.8 + 1.5 + 0.3 s at 500 Hz

@@ -79,7 +79,7 @@ def doc_tables() -> dict[str, dict[str, dict[str, dict[str, str]]]]:
             continue
         if set(cells[0]) <= {"-", ":"} or not columns:
             continue
-        row = dict(zip(columns, cells))
+        row = dict(zip(columns, cells, strict=False))
         sections[current][columns[0]][cells[0].strip("`")] = row
     return sections
 
