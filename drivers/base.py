@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import select
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -347,6 +349,15 @@ class Driver(ABC):
         ser = self.serial
         data = b""
         try:
+            fd = getattr(ser, "fd", None)
+            if isinstance(fd, int) and isinstance(ser, serial.Serial):  # a real port: one syscall
+                if select.select([fd], [], [], timeout_s)[0]:
+                    data = os.read(fd, 1 << 16)  # everything the port holds, in one call
+                    if not data:
+                        raise serial.SerialException("device reports readiness to read but returned no data "
+                                                     "(device disconnected?)")
+                self.stats.bytes_in += len(data)
+                return data
             if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
                 ser.timeout = timeout_s
             waiting = ser.in_waiting
