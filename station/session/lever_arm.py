@@ -22,7 +22,9 @@ DEFAULT_RANGE_M: tuple[float, float] = (0.05, 1.5)
 
 def uses_torque(protocol: Protocol) -> bool:
     """True when the protocol reports torque (so needs a lever arm)."""
-    return protocol.kind == "isometric" and "torque" in protocol.metrics
+    from protocols.kinds import PROTOCOL_KINDS
+
+    return PROTOCOL_KINDS[protocol.kind].lever_arm and "torque" in protocol.metrics
 
 
 def plausible_range_m(protocol: Protocol) -> tuple[float, float]:
