@@ -18,7 +18,7 @@ from typing import Any
 from drivers.registry import parse_uri
 from protocols.model import Protocol
 from station.clock import Clock
-from station.errors import SessionError, UserError
+from station.errors import SessionError, StationError
 from station.index.update import index_closed_session
 from station.index.clinic_sync import SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
@@ -86,7 +86,7 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             for p in protocols:
                 maps = [m for m in p.channel_map if bound.get(m.role) is arg and m.side in ("left", "right")]
                 if maps:
-                    channel_for_side = {m.side: m.channels[0] for m in maps}
+                    channel_for_side = {str(m.side): m.channels[0] for m in maps}
                     channels = max(max(m.channels) for m in maps) + 1
             involved = patient.involved_side if patient.involved_side != "none" else None
             forces, sim_patient = simulated_dynamometer(channels, involved_side=involved, ratio=involved_ratio,
@@ -233,7 +233,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
     session file (the station's log records of this session). Raises
-    :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
+    one-line :class:`~station.errors.StationError` (a device, a calibration, a rate) with nothing written.
 
     Typical use (a window)::
 
@@ -260,7 +260,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                 on_warning(line)
     try:
         check_rates(protocols, devices, roles)
-    except UserError:
+    except StationError:
         for d in devices.values():
             d.close()
         raise

@@ -295,7 +295,7 @@ class SessionEngine(EngineControl):
                 self.file.set_trial(test, last.trial, status="rejected")
                 self.emit(ev.TrialRecorded(self.clock.now(), last))
                 plan.appendleft((side, rep))
-                side, rep = last.side, last.rep
+                side, rep = last.side, last.rep  # type: ignore[assignment]  # a side of the plan
                 attempt = attempts.get(side, 0) + 1
             trial_no += 1
             if choice == "skip":
@@ -325,7 +325,7 @@ class SessionEngine(EngineControl):
                     continue
                 summary.status = layout.STATUS_ABORTED
                 break
-            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts)
+            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts)  # type: ignore[arg-type]  # sides are str
             if plan:
                 switching = plan[0][0] != side and protocol.order == "blocked"
                 between = protocol.timing.rest_between_sides_s
@@ -477,7 +477,7 @@ class SessionEngine(EngineControl):
     def _ask_lever_arm(self, protocol: Protocol) -> float | None:
         """``lever_arm``: wait for the lever arm of ``protocol`` (None: none, or on abort); a
         value implausible for its joint is refused with a line and asked again."""
-        from station.errors import UserError
+        from station.errors import StationError
 
         lo, hi = lever_arms.plausible_range_m(protocol)
         test = self.current.test if self.current is not None else protocol.id
@@ -496,7 +496,7 @@ class SessionEngine(EngineControl):
                     return None
                 try:
                     return lever_arms.check_value(protocol, float(cmd.value), option="lever arm")
-                except UserError as exc:
+                except StationError as exc:
                     self.ui.info(str(exc))
         except AbortRequested:
             return None
@@ -510,7 +510,7 @@ class SessionEngine(EngineControl):
                 cmd = self.wait(None)
                 assert cmd is not None
                 if cmd.name == "pain":
-                    return cmd.value
+                    return None if cmd.value is None else int(cmd.value)
                 self.ignored(cmd)
         except AbortRequested:
             return None

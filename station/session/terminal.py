@@ -155,7 +155,7 @@ class TerminalUI:
             at_terminal = False
         if not self.interactive or not at_terminal:
             return None
-        from station.errors import UserError
+        from station.errors import StationError
         from station.session import lever_arm
 
         lo, hi = lever_arm.plausible_range_m(protocol)
@@ -169,7 +169,7 @@ class TerminalUI:
                 return None
             try:
                 return lever_arm.check_value(protocol, lever_arm.parse_value(answer, "lever arm"), option="lever arm")
-            except UserError as exc:
+            except StationError as exc:
                 self.out.write(f"  {exc}\n")
 
     def countdown(self, side: str, rep: int, seconds_left: float) -> None:

@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from station import __version__
-from station.errors import UserError
+from station.errors import StorageError
 from station.storage import layout
 
 try:
@@ -144,11 +144,11 @@ def count_samples(trial: h5py.Group) -> dict[str, int]:
             if isinstance(d, h5py.Group) and "t_host_s" in d}
 
 
-class SessionFileError(UserError):
+class SessionFileError(StorageError):
     """The session file cannot be created or is not the one this writer created; one line."""
 
 
-class DiskFullError(UserError):
+class DiskFullError(StorageError):
     """Recording stopped because the disk of the session file is (nearly) full; one line
     saying where, what the session file kept, and where the samples that did not fit went."""
 
