@@ -110,3 +110,18 @@ def test_schema_newer_than_station_is_refused(tmp_path: Path):
     db.close()
     with pytest.raises(UserError, match="newer"):
         SqliteStore.beside(tmp_path)
+
+
+@pytest.mark.parametrize("symmetry, kind, lsi, asym", [
+    ({"kind": "none", "value_pct": None, "passed": None, "note": "no LSI: the test measured one side only"},
+     None, None, None),
+    ({"kind": "lsi", "value_pct": 81.5, "passed": False}, "lsi", 81.5, None),
+    ({"value_pct": -12.0, "abs_pct": 12.0, "direction": "left stronger"}, "asymmetry", None, -12.0),
+    ({}, None, None, None),
+])
+def test_test_row_symmetry_kind(symmetry, kind, lsi, asym):
+    """A test without a verdict ("kind": "none", as the runner writes it) is neither an LSI nor an asymmetry."""
+    from station.index.extract import _test_row
+    row = _test_row("s", "01_x", {"protocol_id": "x", "kind": "isometric", "status": "complete"},
+                    {"symmetry": symmetry})
+    assert (row.symmetry_kind, row.lsi_pct, row.asymmetry_pct) == (kind, lsi, asym)
