@@ -81,12 +81,12 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             sources[device_id] = src
             landings.append((src, per_protocol))
         else:
-            channel_for_side = None
+            channel_for_side: dict[str, int] | None = None
             channels = 1
             for p in protocols:
                 maps = [m for m in p.channel_map if bound.get(m.role) is arg and m.side in ("left", "right")]
                 if maps:
-                    channel_for_side = {m.side: m.channels[0] for m in maps}
+                    channel_for_side = {str(m.side): m.channels[0] for m in maps}
                     channels = max(max(m.channels) for m in maps) + 1
             involved = patient.involved_side if patient.involved_side != "none" else None
             forces, sim_patient = simulated_dynamometer(channels, involved_side=involved, ratio=involved_ratio,
