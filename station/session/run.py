@@ -20,7 +20,7 @@ from protocols.model import Protocol
 from station.clock import Clock
 from station.errors import SessionError, UserError
 from station.index.update import index_closed_session
-from station.index.clinic_sync import SyncAfterClose
+from station.index.clinic_sync import BackgroundSync, SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
@@ -295,6 +295,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
     prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
     close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
+    early = BackgroundSync(out_dir)  # sessions queued while the clinic store was unreachable go now (own thread)
     session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
                            options=options, auto=auto, involved_ratio=involved_ratio,
                            calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
@@ -311,6 +312,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             raise
         finally:
             session.close(status)
-            for line in session.clinic_sync.wait() if session.clinic_sync else []:
+            for line in early.news("at the start of this session") + (
+                    session.clinic_sync.wait() if session.clinic_sync else []):
                 ui.info(line)
     return SessionResult(session.path, status, session.engine.summaries)
