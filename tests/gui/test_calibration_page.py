@@ -33,7 +33,10 @@ def wait_for(qtbot, predicate, timeout_s: float = 30.0) -> None:
 
 
 def key(qtbot, page: CalibrationPage, k: Qt.Key) -> None:
-    page.steps.setFocus()  # focus inside the page: its keys are page shortcuts
+    """Press ``k`` with the keyboard focus inside the page (its keys are page shortcuts)."""
+    page.window().activateWindow()
+    page.steps.setFocus()
+    wait_for(qtbot, lambda: QApplication.focusWidget() is page.steps, 5)
     qtbot.keyClick(page.steps, k)
 
 
