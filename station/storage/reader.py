@@ -284,7 +284,7 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
             **{k: damage.text(a, k, where) for k in ("family", "model", "serial", "firmware", "unit",
                                                      "time_source", "uri")},
             "channels": damage.integer(a, "channels", where), "rate_hz": damage.number(a, "rate_hz", where)}
-        cal = a.get("calibration") if isinstance(a.get("calibration"), dict) else {}
+        cal: dict[str, Any] = a["calibration"] if isinstance(a.get("calibration"), dict) else {}
         # channels used without a usable calibration (--allow-uncalibrated): an audit fact
         out["devices"][name]["calibration_overrides"] = [
             o for o in (cal.get("overrides") or []) if isinstance(o, dict)]
