@@ -22,6 +22,7 @@ from station.validate import writable_folder
 from station.export.deidentify import Pseudonymiser
 from station.export.source import SessionData, load
 from station.index.store import ResultsStore, SessionRecord
+from station.storage.damage import Damage
 
 
 @dataclass
@@ -120,10 +121,11 @@ def _write_atomic(fmt: ExportFormat, sessions: Sequence[SessionData], dest: Path
 
 
 def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportContext, *, force: bool = False,
-                salt: str | None = None) -> list[Path]:
+                salt: str | None = None, notes: list[str] | None = None) -> list[Path]:
     """Export the session files ``paths`` to every ``outputs`` format → destination.
 
-    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths."""
+    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths.
+    ``notes`` receives one line per damaged session file: what was left out."""
     fmts = formats()
     for name, dest in outputs.items():
         if name not in fmts:
@@ -133,6 +135,9 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
         check_destination(fmts[name], dest, force)
     traces = any(fmts[n].needs_traces for n in outputs)
     sessions = [load(p, traces=traces) for p in paths]
+    if notes is not None:
+        notes.extend(f"{s.path}: damaged session file, exported what is readable; left out: "
+                     f"{Damage(list(s.damaged)).summary()}" for s in sessions if s.damaged)
     if ctx.deidentified:
         if not salt:
             raise UserError("de-identification needs the clinic's salt")
@@ -174,7 +179,7 @@ def export(paths: Sequence[Path], outputs: dict[str, Path], *, deidentify: bool 
             notes.append(f"{folder}: no results index, so the report has no trend "
                          f"(run `station index rebuild {folder}`)")
     try:
-        return run_exports(paths, outputs, ctx, force=force, salt=salt)
+        return run_exports(paths, outputs, ctx, force=force, salt=salt, notes=notes)
     finally:
         if ctx.store is not None:
             ctx.store.close()
