@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError
-from station.validate import writable_folder
+from station.validate import not_a_broken_link, writable_folder
 from station.export.deidentify import Pseudonymiser
 from station.export.source import SessionData, load
 from station.index.store import ResultsStore, SessionRecord
@@ -68,6 +68,8 @@ def formats() -> dict[str, ExportFormat]:
 
 def check_destination(fmt: ExportFormat, dest: Path, force: bool) -> None:
     """One-line :class:`UserError` unless ``dest`` can be written."""
+    not_a_broken_link(dest, f"--{fmt.name}")
+    not_a_broken_link(dest.parent, f"--{fmt.name}", dest)
     if fmt.target == "dir":
         if dest.exists() and not dest.is_dir():
             raise UserError(f"--{fmt.name} {dest}: exists and is not a directory")

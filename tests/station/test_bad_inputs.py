@@ -276,6 +276,40 @@ def test_output_path_under_a_file_or_existing(tmp_path: Path, capsys, argv: list
     refused(capsys, argv, names=str(a_file if any(str(a_file) in a for a in argv) else a_dir), watch=tmp_path)
 
 
+@pytest.mark.parametrize("argv", [
+    [*SESSION_RUN, "--out", "{link}"],
+    ["demo", "--out", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{tmp}/ok.h5", "--spill-dir", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{link}/x.h5"],
+    ["export", "{session}", "--csv", "{link}"],
+    ["export", "{session}", "--raw-csv", "{link}"],
+    ["export", "{session}", "--pdf", "{link}"],
+    ["export", "{session}", "--h5", "{link}"],
+    ["export", "{session}", "--json", "{link}/x.json"],
+    ["calibration", "export", "--out", "{link}"],
+], ids=["session-run", "demo", "acquire", "acquire-spill-dir", "acquire-under-link", "export-csv", "export-raw-csv",
+        "export-pdf", "export-h5", "export-under-link", "calibration-export"])
+@pytest.mark.parametrize("target", ["missing", "loop"])
+def test_output_is_a_broken_symbolic_link(tmp_path: Path, good_session: Path, capsys, argv: list[str],
+                                          target: str) -> None:
+    """A broken symbolic link as output (to nothing, or a loop) is refused in one line naming it;
+    before, export replaced the link (or raised FileExistsError for --raw-csv), calibration
+    export replaced it, and acquire accepted it as --spill-dir."""
+    link = tmp_path / "out-link"
+    link.symlink_to(link if target == "loop" else tmp_path / "gone" / "target")
+    argv = [a.format(link=link, tmp=tmp_path, session=good_session) for a in argv]
+    line = refused(capsys, argv, names=[str(link), "broken symbolic link"], watch=tmp_path)
+    assert link.is_symlink() and not (tmp_path / "gone").exists(), line
+
+
+def test_acquire_spill_dir_is_checked_before_any_device(tmp_path: Path, capsys) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("precious\n")
+    refused(capsys, ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", str(tmp_path / "ok.h5"),
+                     "--spill-dir", str(a_file / "spill")], names=["--spill-dir", str(a_file)], watch=tmp_path)
+
+
 def test_calibration_export_overwrites_only_with_force(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cal.json"
     out.write_text("keep me\n")
