@@ -16,6 +16,7 @@ while recording (writer helper) have their own tests.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -778,3 +779,29 @@ def test_a_damaged_earlier_session_is_no_baseline(tmp_path: Path, good_session: 
     earliest = PatientHistory(folder, "BAD-1").earliest("hip")
     assert earliest is not None and earliest.path.name == "BAD-1_b_good.h5"
     assert earliest.best_n == {"left": 200.0, "right": 200.0}
+
+
+def test_inspect_names_a_spill_file(tmp_path: Path, capsys) -> None:
+    """The file where a full disk's samples went is named for what it is, with where its
+    samples are (before: "not a Force Station session file")."""
+    free = [10 ** 12]
+    w = SessionWriter(tmp_path / "s.h5", free_space=lambda _d: free[0], spill_dir=tmp_path / "spill",
+                      flush_interval_s=0.02)
+    w.create({"session_id": "full"}, {"patient_id": "F"})
+    w.set_attrs("devices/dyn", {"unit": "N", "channels": 1})
+    w.begin_trial(TrialSpec("01_t", "001", {"dyn": TrialDevice(1, False)}, {"side": "left", "rep": 1}))
+    k = np.arange(100.0)
+    w.append("dyn", 1000.0 + k / 100, k[:, None], k[:, None])
+    w.sync()
+    free[0] = 1024  # the disk fills
+    w.append("dyn", 1001.0 + k / 100, k[:, None], k[:, None])
+    with pytest.raises(Exception, match="disk full"):
+        w.sync()
+    with contextlib.suppress(Exception):
+        w.end_trial({"status": "complete"})
+    w.close({"status": "complete"})
+    spill = tmp_path / "spill" / "s.spill.h5"
+    assert spill.is_file()
+    line = refused(capsys, ["inspect", str(spill)], names=[str(spill), "spill file", str(tmp_path / "s.h5")],
+                   watch=tmp_path)
+    assert "t_host_s" in line
