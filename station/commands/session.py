@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -357,7 +358,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  calibration_dir=args.calibration_dir,
                                  allow_uncalibrated=args.allow_uncalibrated, spill_dir=args.spill_dir, **extra)
         except (SessionAborted, KeyboardInterrupt):
-            ui._end_line()  # the message goes on its own line, not after a live progress line
+            ui.end_line()  # the message goes on its own line, not after a live progress line
             seen = signals.read()
             where = f"; session file closed with status aborted: {paths[0]}" if paths else ""
             for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # SIGHUP: once run_session maps it

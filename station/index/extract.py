@@ -130,6 +130,8 @@ def _side_rows(session_id: str, test: str, summary: dict[str, Any], trials: list
 def _test_row(session_id: str, test: str, ta: dict[str, Any], summary: dict[str, Any]) -> TestRow:
     sym: dict[str, Any] = summary["symmetry"] if isinstance(summary.get("symmetry"), dict) else {}
     kind = sym.get("kind") or ("asymmetry" if "direction" in sym else None)  # asymmetry results carry no kind
+    if kind == "none":
+        kind = None          # no verdict (one side measured, too few valid reps): neither LSI nor asymmetry
     lsi = num(sym.get("value_pct")) if kind == "lsi" else None
     asym = num(sym.get("value_pct")) if kind not in (None, "lsi") else None
     passed = sym.get("passed") if isinstance(sym.get("passed"), bool) else None

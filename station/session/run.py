@@ -20,7 +20,7 @@ from protocols.model import Protocol
 from station.clock import Clock
 from station.errors import SessionError, UserError
 from station.index.update import index_closed_session
-from station.index.clinic_sync import SyncAfterClose
+from station.index.clinic_sync import BackgroundSync, SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
 from station.session.events import SessionClosed
 from station.session.logfile import SessionLog
@@ -81,12 +81,12 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             sources[device_id] = src
             landings.append((src, per_protocol))
         else:
-            channel_for_side = None
+            channel_for_side: dict[str, int] | None = None
             channels = 1
             for p in protocols:
                 maps = [m for m in p.channel_map if bound.get(m.role) is arg and m.side in ("left", "right")]
                 if maps:
-                    channel_for_side = {m.side: m.channels[0] for m in maps}
+                    channel_for_side = {str(m.side): m.channels[0] for m in maps}
                     channels = max(max(m.channels) for m in maps) + 1
             involved = patient.involved_side if patient.involved_side != "none" else None
             forces, sim_patient = simulated_dynamometer(channels, involved_side=involved, ratio=involved_ratio,
@@ -297,6 +297,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
     prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
     close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
+    early = BackgroundSync(out_dir)  # sessions queued while the clinic store was unreachable go now (own thread)
     session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
                            options=options, auto=auto, involved_ratio=involved_ratio,
                            calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
@@ -314,6 +315,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
             raise
         finally:
             session.close(status)
-            for line in session.clinic_sync.wait() if session.clinic_sync else []:
+            for line in early.news("at the start of this session") + (
+                    session.clinic_sync.wait() if session.clinic_sync else []):
                 ui.info(line)
     return SessionResult(session.path, status, session.engine.summaries)
