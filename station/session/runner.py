@@ -254,7 +254,7 @@ class SessionEngine(EngineControl):
                              tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side,
                              zero_policy=self.options.zero_policy.as_dict(), lever_arm=lever.as_dict(),
                              lsi_pass_pct=self._pass_pct(protocol))
-        plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
+        plan: deque[tuple[str, int]] = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
         trial_no = 0
         attempts: dict[str, int] = {}
         last: TrialOutcome | None = None

@@ -101,11 +101,9 @@ def judge_zero(device_id: str, window: np.ndarray, cumulative_tare_n: np.ndarray
         lim = policy.limits_n(ranges_n[c] if c < len(ranges_n) else None)
         limits[c] = lim
         now = float(col.mean())
-        load[c] = float(cumulative_tare_n[c]) + now
-        sd[c] = float(col.std(ddof=1))
-        drift[c] = now
-        load_c, sd_c = load[c], sd[c]
-        assert load_c is not None and sd_c is not None
+        load_c = float(cumulative_tare_n[c]) + now
+        sd_c = float(col.std(ddof=1))
+        load[c], sd[c], drift[c] = load_c, sd_c, now
         if abs(load_c) > lim["max_load_n"]:
             refused.append(f"{load_c:.0f} N")
         elif sd_c > lim["max_sd_n"]:
