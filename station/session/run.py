@@ -222,7 +222,8 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                  calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                  on_path: Callable[[Path], None] | None = None, on_warning: Callable[[str], None] | None = None,
                  session_attrs: dict[str, Any] | None = None, clock: Clock | None = None,
-                 log_file: bool = True, simulation: dict[str, Any] | None = None) -> OpenSession:
+                 log_file: bool = True, simulation: dict[str, Any] | None = None,
+                 spill_dir: Path | None = None) -> OpenSession:
     """Open the devices of ``protocols`` (``device_args`` bound to their roles), create the
     session file in ``out_dir``, write its header, start the readers and the pipeline, and
     build the :class:`~station.session.runner.SessionEngine` (not started).
@@ -232,7 +233,8 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     ``strength`` (factor of a typical adult), ``involved_ratio`` and ``seed``. ``on_path`` is
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
-    session file (the station's log records of this session). Raises
+    session file (the station's log records of this session). ``spill_dir``: where samples
+    that do not fit on a full disk go (default: the user data folder). Raises
     :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
 
     Typical use (a window)::
@@ -268,7 +270,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     path = session_path(out_dir, patient.patient_id, session_id)
     if on_path:
         on_path(path)
-    writer = SessionWriter(path)
+    writer = SessionWriter(path, spill_dir=spill_dir)
     pipeline = Pipeline(list(devices.values()), writer)
     engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
                            options=options, actor=actor, history_dir=out_dir,
@@ -291,7 +293,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                 calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                 on_path: Callable[[Path], None] | None = None,
                 session_attrs: dict[str, Any] | None = None, simulation: dict[str, Any] | None = None,
-                ) -> SessionResult:
+                spill_dir: Path | None = None) -> SessionResult:
     """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
     prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
     close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
@@ -299,7 +301,8 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
                            options=options, auto=auto, involved_ratio=involved_ratio,
                            calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
-                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs, simulation=simulation)
+                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs, simulation=simulation,
+                           spill_dir=spill_dir)
     status = layout.STATUS_COMPLETE
     with sigterm_as_interrupt():
         try:

@@ -135,6 +135,11 @@ def open_file(path: str | Path) -> tuple[h5py.File, OpenState]:
 def check_session(f: h5py.File, path: str | Path) -> int:
     """The file's format version; :class:`UserError` for a foreign or too new file."""
     fmt = _plain(f.attrs.get("format"))
+    if fmt == "force-station-spill":  # station.storage.writer: what did not fit on a full disk
+        session = _plain(f.attrs.get("session_file")) or "?"
+        raise UserError(f"{path}: a spill file, not a session file: the samples of {session} that did not fit "
+                        "on a full disk, in tests/<test>/trials/<trial>/<device> (datasets t_host_s, raw, force_n; "
+                        "attribute rows_already_in_session_file); open it with h5py or any HDF5 tool")
     if fmt != layout.FORMAT:
         raise UserError(f"{path}: not a Force Station session file (no format={layout.FORMAT!r} attribute)")
     try:
