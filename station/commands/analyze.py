@@ -129,7 +129,15 @@ def run(args: argparse.Namespace) -> int:
         where = f"{trace.path} column {col!r}" if not kind.paired_columns else str(trace.path)
     source["unit"] = args.unit
     subject = Subject(body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m, body_weight_n=args.body_weight_n)
-    result, status, notes = kind.analyse_trace(columns, rate, kind.params(_parameters(args)), subject)
+    settings = _parameters(args)
+    if trace.analysis and trace.kind == kind.name:  # a session trial: its protocol's [analysis], options over it
+        from_protocol = dict(trace.analysis)
+        if "onset_k" in settings or "onset_s" in settings:
+            from_protocol.pop("onset_threshold_n", None)
+        settings = {**from_protocol, **settings}
+        trace.notes.append("the protocol's [analysis] settings as in the session: " + ", ".join(
+            f"{k} = {v if not isinstance(v, tuple) else list(v)}" for k, v in sorted(trace.analysis.items())))
+    result, status, notes = kind.analyse_trace(columns, rate, kind.params(settings), subject)
     if status != "ok":
         raise UserError(_failure(status, kind.name, where, notes))
     out = result.to_dict()

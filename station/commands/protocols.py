@@ -159,6 +159,10 @@ def _describe(p: Protocol, plan: Sequence[tuple[str, int]], builtin_ids: set[str
     if n.lever_arm_min_m is not None or n.lever_arm_max_m is not None:
         norm.append(f"plausible lever arm {_num(n.lever_arm_min_m or 0)} to {_num(n.lever_arm_max_m or 1.5)} m")
     lines.append(f"normalisation: {'; '.join(norm)}")
+    if p.analysis:  # the protocol's own [analysis] values; the rest are the station's defaults
+        shown = [f"{k} = {_num(v) if not isinstance(v, tuple) else '[' + ', '.join(_num(x) for x in v) + ']'}"
+                 for k, v in p.analysis.items()]
+        lines.append(f"analysis:      {', '.join(shown)} (other parameters: defaults, docs/metrics.md)")
     lines.append("devices:")
     for d in p.devices:
         rate = f", at least {_num(d.min_rate_hz)} Hz" if d.min_rate_hz else ""

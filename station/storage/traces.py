@@ -30,13 +30,17 @@ _H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 @dataclass
 class Trace:
-    """Loaded columns (N after unit conversion), their order, sample rate and loader notes."""
+    """Loaded columns (N after unit conversion), their order, sample rate and loader notes.
+    A session trial also gives its test ``kind`` and the protocol's ``analysis`` settings
+    (its ``[analysis]`` table: what the session analysed with besides the defaults)."""
 
     path: Path
     columns: dict[str, np.ndarray]
     time_column: str | None
     rate_hz: float | None
     notes: list[str] = field(default_factory=list)
+    kind: str | None = None
+    analysis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def force_names(self) -> list[str]:
@@ -141,8 +145,25 @@ def _find_session_trial(reader: Any, path: Path, trial: str) -> Trace | None:
                     columns, rates = common_grid(columns, times, rates)
                     notes.append("devices aligned by linear interpolation on their common host-time grid")
                 known = [r for r in rates.values() if r is not None]
-                return Trace(path, columns, None, min(known) if known else None, notes)
+                kind, analysis = _protocol_analysis(reader, test.summary.protocol_id)
+                return Trace(path, columns, None, min(known) if known else None, notes,
+                             kind=kind or test.summary.kind or None, analysis=analysis)
     return None
+
+
+def _protocol_analysis(reader: Any, protocol_id: str) -> tuple[str | None, dict[str, Any]]:
+    """The stored protocol's kind and ``[analysis]`` table ({} when it has none or its stored
+    text no longer parses)."""
+    from force_errors import ForceStationError
+
+    stored = reader.session().protocols.get(protocol_id)
+    if stored is None:
+        return None, {}
+    try:
+        protocol = stored.load()
+    except (ForceStationError, ValueError):
+        return stored.kind, {}
+    return protocol.kind, dict(protocol.analysis)
 
 
 def _read_h5(path: Path, trial: str | None) -> Trace:

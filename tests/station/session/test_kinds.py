@@ -183,3 +183,21 @@ def _rise(rate_hz: float):
 
     t = np.arange(int(4 * rate_hz)) / rate_hz
     return np.where(t < 1.0, 2.0, 2.0 + 200.0 * (1 - np.exp(-(t - 1.0) / 0.15))) + 0.2 * np.sin(50 * t)
+
+
+def test_analyze_of_a_session_trial_uses_its_protocols_analysis(tmp_path: Path, capsys) -> None:
+    from station import cli
+
+    path, _ = run(tmp_path, hip_with(CUSTOM))
+    with h5py.File(path, "r") as f:
+        stored = json.loads(f[f"{TEST}/trials/001"].attrs["results"])
+    assert cli.main(["analyze", str(path), "--test", "isometric", "--trial", "01_hip-abduction-hhd/001", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["parameters"] == stored["parameters"]
+    assert again["onset_s"] == stored["onset_s"] and again["rfd_n_per_s"] == stored["rfd_n_per_s"]
+    assert any("[analysis]" in n and "onset_threshold_n = 25.0" in n for n in again["notes"])
+    # an option given on the command line wins over the protocol's setting
+    assert cli.main(["analyze", str(path), "--test", "isometric", "--trial", "01_hip-abduction-hhd/001", "--json",
+                     "--onset-k", "3"]) == 0
+    p = json.loads(capsys.readouterr().out)["parameters"]
+    assert p["onset_method"] == "sd" and p["onset_k"] == 3 and p["rfd_windows_s"] == [0.03, 0.09, 0.25]
