@@ -15,6 +15,7 @@ import threading
 import time
 import tty
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +28,12 @@ class PtySimulator(ABC):
 
     Subclasses implement :meth:`handle_command` (reply bytes for one command line) and
     :meth:`encode_samples` (wire bytes for a run of samples). The base class paces streaming
-    from the wall clock at ``rate_hz`` and applies injected faults to outgoing bytes.
+    from its clock at ``rate_hz`` and applies injected faults to outgoing bytes.
+
+    :attr:`clock` (seconds; default the host monotonic clock) is the simulator's time: the
+    stream's pacing, the force source's sample times and timed faults all follow it. A clock
+    that runs faster than real time (:class:`station.clock.ScaledClock`, shared with the
+    driver and the session engine) runs a simulated session faster than real time.
     """
 
     family: ClassVar[str]
@@ -43,6 +49,7 @@ class PtySimulator(ABC):
         self.source = source
         self.rate_hz = float(rate_hz)
         self.rng = np.random.default_rng(seed)
+        self.clock: Callable[[], float] = time.monotonic
         self._lock = threading.RLock()
         self._master: int | None = None
         self._slave: int | None = None
@@ -126,7 +133,7 @@ class PtySimulator(ABC):
     def freeze(self, seconds: float) -> None:
         """Stop sending samples for ``seconds`` (the samples are never produced)."""
         with self._lock:
-            self._frozen_until = time.monotonic() + seconds
+            self._frozen_until = self.clock() + seconds
 
     def unplug(self) -> None:
         """Close the pty: the host sees EIO / a vanished port, as with a pulled cable."""
@@ -157,7 +164,7 @@ class PtySimulator(ABC):
     def begin_streaming(self) -> None:
         with self._lock:
             self.streaming = True
-            self._stream_t0 = time.monotonic()
+            self._stream_t0 = self.clock()
             self._sent = 0
             self.on_stream_start()
 
@@ -166,7 +173,7 @@ class PtySimulator(ABC):
             self.streaming = False
 
     def stream_time_s(self) -> float:
-        return time.monotonic() - self._stream_t0
+        return self.clock() - self._stream_t0
 
     # -- the serving thread -----------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -241,7 +248,7 @@ class PtySimulator(ABC):
         with self._lock:
             if not self.streaming:
                 return
-            now = time.monotonic()
+            now = self.clock()
             due_total = int((now - self._stream_t0) * self.rate_hz)
             n = due_total - self._sent
             if n <= 0:

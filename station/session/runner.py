@@ -558,7 +558,7 @@ class SessionEngine(EngineControl):
                  "zero_offset_n": {d: [v if math.isfinite(v) else None for v in self.pipeline.tare_n[d].tolist()]
                                    for d in devices},
                  # the host monotonic clock of t_host_s paired with UTC at the trial's start
-                 **clock_pair()}
+                 **clock_pair(self.clock.now())}
         self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
         status = layout.STATUS_COMPLETE
@@ -814,12 +814,13 @@ def min_reps(protocol: Protocol) -> int:
     return max(1, min(protocol.acceptance.min_reps, protocol.reps))
 
 
-def clock_pair() -> dict[str, Any]:
+def clock_pair(mono: float | None = None) -> dict[str, Any]:
     """UTC now beside the host monotonic clock that stamps ``t_host_s`` (both read together),
-    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s)."""
+    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s).
+    ``mono``: the engine clock's now (a simulated clock stamps ``t_host_s`` itself)."""
     from datetime import datetime, timezone
 
-    mono = time.monotonic()
+    mono = time.monotonic() if mono is None else mono
     return {"start_utc": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "start_host_s": mono}
 
 
