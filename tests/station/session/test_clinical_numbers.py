@@ -104,6 +104,7 @@ class PushingUI(TerminalUI):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_zero_under_load_is_refused_and_trials_keep_a_true_zero(tmp_path: Path, monkeypatch) -> None:
     forces: dict = {}
     original = run_mod.simulated_dynamometer
