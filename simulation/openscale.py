@@ -78,6 +78,7 @@ class OpenScaleSimulator(PtySimulator):
 
     family: ClassVar[str] = "openscale"
     command_terminators: ClassVar[bytes] = b""  # single-key commands
+    drop_within_first_line: ClassVar[bool] = True  # a lost byte hits one reading, not the millis of the next
 
     def __init__(self, source: ForceSource, *, rate_hz: float = MAX_SPS, seed: int = 0, unit: str = "lbs",
                  timestamp: bool = True, raw: bool = False, local_temp: bool = True, remote_temp: bool = True,

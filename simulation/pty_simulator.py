@@ -44,6 +44,9 @@ class PtySimulator(ABC):
     #: bytes the device buffers when the host does not read (a USB-serial FIFO); beyond it
     #: output is lost and counted in :attr:`overflow_bytes`
     fifo_bytes: ClassVar[int] = 64 * 1024
+    #: :meth:`drop_bytes` cuts the middle of the next output's first line (a text protocol
+    #: whose fields differ in kind), not the middle of the whole output
+    drop_within_first_line: ClassVar[bool] = False
 
     def __init__(self, source: ForceSource, *, rate_hz: float, seed: int = 0) -> None:
         self.source = source
@@ -126,7 +129,8 @@ class PtySimulator(ABC):
             self._pending_garbage += data
 
     def drop_bytes(self, n: int = 1) -> None:
-        """Lose ``n`` bytes from the middle of the next output (a byte lost on the wire)."""
+        """Lose ``n`` bytes from the middle of the next output (a byte lost on the wire;
+        see :attr:`drop_within_first_line`)."""
         with self._lock:
             self._drop_bytes += n
 
@@ -187,6 +191,9 @@ class PtySimulator(ABC):
                 self._pending_garbage = b""
             if self._drop_bytes and len(data) > self._drop_bytes + 2:
                 cut = len(data) // 2
+                first_line = data.find(b"\n") + 1
+                if self.drop_within_first_line and first_line > self._drop_bytes + 2:
+                    cut = first_line // 2  # the same place in a line, however many lines go out at once
                 data = data[:cut] + data[cut + self._drop_bytes :]
                 self._drop_bytes = 0
             if self._backlog:

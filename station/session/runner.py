@@ -515,6 +515,14 @@ class SessionEngine(EngineControl):
         ring = self.pipeline.rings[device_id]
         return self.wait_until(lambda: ring.total >= n, self.options.sample_timeout_s)
 
+    def _sampled_until(self, device_ids: list[str], t_s: float) -> bool:
+        """True once every device's newest sample is stamped within a sample period of ``t_s``."""
+        for device_id in device_ids:
+            t, _ = self.pipeline.rings[device_id].latest(1)
+            if not t.size or t[-1] < t_s - 1.0 / self.pipeline.devices[device_id].info.rate_hz:
+                return False
+        return True
+
     def _devices_present(self, used: list[str]) -> bool:
         return not (self.disconnected & set(used))
 
@@ -584,6 +592,8 @@ class SessionEngine(EngineControl):
                 stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
                     self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
                     {s: d.state() for s, d in self.pipeline.watched.items()})))
+                if not stopped_early:  # the tail's last samples may still be on their way from the readers
+                    self.wait_until(lambda: self._sampled_until(list(devices), end), self.options.tail_s + 1.0)
                 onset = self.pipeline.live.state().onset_t_s
             else:
                 stopped_early = True
