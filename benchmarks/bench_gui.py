@@ -42,6 +42,7 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from station.gui.bridge import write_simulator_calibration  # noqa: E402
@@ -112,8 +113,8 @@ def run(seconds: float, fps: float, optimised: bool, tmp: Path) -> dict[str, flo
     pipeline.stop()
     lost = sum(d.driver.stats.lost_samples for d in devices.values())
     lost += sum(r.status.overflow_samples for r in pipeline.readers.values())
-    for d in devices.values():
-        d.close()
+    for dev in devices.values():
+        dev.close()
     for p in procs:
         p.terminate()
         p.wait(10)
@@ -141,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=60.0, help="plot timer rate (default 60)")
     parser.add_argument("--only-default", action="store_true", help="skip the every-sample comparison run")
     args = parser.parse_args(argv)
-    app = QApplication.instance() or QApplication([])
+    QApplication.instance() or QApplication([])
     print(f"bench_gui: two 4-cell plates at 2 kHz, 10 s window, timer {args.fps:g} Hz, {args.seconds:g} s per "
-          f"variant, platform {app.platformName()}")
+          f"variant, platform {QGuiApplication.platformName()}")
     variants = [("peak downsampling + clip (default)", True)]
     if not args.only_default:
         variants.append(("every sample drawn", False))

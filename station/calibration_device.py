@@ -130,6 +130,10 @@ class CalibrationDevice:
         assert self.info is not None
         return float(self.info.rate_hz)
 
+    def readings(self) -> DeviceReadings:
+        """This device as the reading source of a calibration or verification workflow."""
+        return DeviceReadings(self)
+
     def __enter__(self) -> CalibrationDevice:
         return self
 
@@ -200,3 +204,34 @@ class CalibrationDevice:
                 return False
             time.sleep(0.02)
         return True
+
+
+class DeviceReadings:
+    """A :class:`CalibrationDevice` as a workflow's reading source
+    (:class:`station.calibration_workflow.ReadingSource`): its collector's readings on the
+    host monotonic clock, its connection state and its pipeline's failure."""
+
+    def __init__(self, device: CalibrationDevice) -> None:
+        assert device.collector is not None and device.info is not None
+        self.device = device
+        self.collector = device.collector
+        self.text = device.text
+        self.info = device.info
+
+    def since(self, t0: float) -> np.ndarray:
+        return self.collector.since(t0)
+
+    @property
+    def connected(self) -> bool:
+        return self.collector.connected
+
+    @property
+    def disconnects(self) -> int:
+        return self.collector.disconnects
+
+    @property
+    def failure(self) -> str | None:
+        pipeline = self.device.pipeline
+        if pipeline is None:
+            return "the device is closed"
+        return None if pipeline.failure is None else pipeline.failure.describe()

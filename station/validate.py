@@ -91,10 +91,26 @@ def writable_folder(directory: Path, what: str) -> None:
         pass
 
 
+def not_a_broken_link(path: Path | str, option: str, shown: Path | str | None = None) -> None:
+    """A UserError when ``path`` is a symbolic link to nothing (a missing target, or a loop):
+    writing through it would create a file somewhere else, or fail half-way."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        where = "" if shown is None or Path(shown) == path else f" ({path} is one)"
+        raise UserError(f"{option} {shown if shown is not None else path}: a broken symbolic link{where} "
+                        f"to {target}, which does not exist or loops (remove the link or choose another name)")
+
+
 def _existing_ancestor(path: Path, option: str, shown: Path) -> Path:
-    """The nearest existing ancestor of ``path``; a UserError if some part of it is a file."""
+    """The nearest existing ancestor of ``path``; a UserError if some part of it is a file
+    or a broken symbolic link."""
     for parent in [path, *path.parents]:
-        if parent.exists() or parent.is_symlink():
+        not_a_broken_link(parent, option, shown)
+        if parent.exists():
             if not parent.is_dir():
                 where = "" if parent == shown else f" ({parent} is a file)"
                 raise UserError(f"{option} {shown}: not a directory{where}")
@@ -123,6 +139,7 @@ def output_file(path: Path | str, option: str = "--out", *, force: bool = False,
     no file can be created.
     """
     path = Path(path)
+    not_a_broken_link(path, option)
     if path.is_dir():
         raise UserError(f"{option} {path}: is a directory, expected a file name")
     if path.exists() and not force:

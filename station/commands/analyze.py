@@ -360,7 +360,7 @@ def check_options(args: argparse.Namespace) -> None:
     from protocols.loader import MAX_LEVER_ARM_M, MAX_RATE_HZ
     from station import validate
 
-    limits: dict[str, dict[str, float]] = {
+    limits: dict[str, dict[str, Any]] = {
         "--rate": {"ge": 1, "le": MAX_RATE_HZ}, "--onset-k": {"gt": 0, "le": 100},
         "--onset-threshold-n": {"gt": 0}, "--onset-s": {"ge": 0},
         "--lever-arm-m": {"gt": 0, "le": MAX_LEVER_ARM_M}, "--body-mass-kg": {"gt": 0, "lt": 400},

@@ -253,7 +253,7 @@ class SessionEngine(EngineControl):
                              tare_n=tare, tare_log=tare_log, involved_side=self.patient.involved_side,
                              zero_policy=self.options.zero_policy.as_dict(), lever_arm=lever.as_dict(),
                              lsi_pass_pct=self._pass_pct(protocol))
-        plan = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
+        plan: deque[tuple[str, int]] = deque(protocol.trial_plan(self.options.first_side))  # type: ignore[arg-type]
         trial_no = 0
         attempts: dict[str, int] = {}
         last: TrialOutcome | None = None
@@ -505,7 +505,7 @@ class SessionEngine(EngineControl):
                 cmd = self.wait(None)
                 assert cmd is not None
                 if cmd.name == "pain":
-                    return cmd.value
+                    return None if cmd.value is None else int(cmd.value)
                 self.ignored(cmd)
         except AbortRequested:
             return None
@@ -720,6 +720,7 @@ class SessionEngine(EngineControl):
         from station.analysis import landing
 
         bw = self.patient.body_mass_kg * STANDARD_GRAVITY if self.patient.body_mass_kg else None
+        r: Any
         if len(forces) == 2:
             r = landing.analyze_dual_landing(forces["left"], forces["right"], rates["left"], body_weight_n=bw)
         else:
@@ -762,12 +763,12 @@ class SessionEngine(EngineControl):
             summary.symmetry = asymmetry_index(left.best_n, right.best_n, label="higher").to_dict()
             if involved in ("left", "right"):
                 inv, uninv = (left, right) if involved == "left" else (right, left)
-                summary.symmetry["involved_ratio_pct"] = 100.0 * inv.best_n / uninv.best_n
+                summary.symmetry["involved_ratio_pct"] = 100.0 * float(inv.best_n or 0.0) / float(uninv.best_n or 1.0)
         elif involved in ("left", "right"):
             inv, uninv = (left, right) if involved == "left" else (right, left)
             summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, pass_pct).to_dict()
             summary.symmetry["relative_to_first_session"] = self._relative_to_first(
-                protocol, involved, inv.best_n, pass_pct)
+                protocol, involved, float(inv.best_n or 0.0), pass_pct)
         else:
             summary.symmetry = asymmetry_index(left.best_n, right.best_n).to_dict()
         summary.symmetry["valid_reps"] = verdict.valid_reps

@@ -85,6 +85,10 @@ class TerminalUI:
             self.out.flush()
             self._last_line = now
 
+    def end_line(self) -> None:
+        """End a live progress line so the next message starts on its own line."""
+        self._end_line()
+
     def _end_line(self) -> None:
         if self._open_line:
             self.out.write("\n")

@@ -135,6 +135,11 @@ def open_file(path: str | Path) -> tuple[h5py.File, OpenState]:
 def check_session(f: h5py.File, path: str | Path) -> int:
     """The file's format version; :class:`UserError` for a foreign or too new file."""
     fmt = _plain(f.attrs.get("format"))
+    if fmt == "force-station-spill":  # station.storage.writer: what did not fit on a full disk
+        session = _plain(f.attrs.get("session_file")) or "?"
+        raise UserError(f"{path}: a spill file, not a session file: the samples of {session} that did not fit "
+                        "on a full disk, in tests/<test>/trials/<trial>/<device> (datasets t_host_s, raw, force_n; "
+                        "attribute rows_already_in_session_file); open it with h5py or any HDF5 tool")
     if fmt != layout.FORMAT:
         raise UserError(f"{path}: not a Force Station session file (no format={layout.FORMAT!r} attribute)")
     try:
@@ -284,7 +289,7 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
             **{k: damage.text(a, k, where) for k in ("family", "model", "serial", "firmware", "unit",
                                                      "time_source", "uri")},
             "channels": damage.integer(a, "channels", where), "rate_hz": damage.number(a, "rate_hz", where)}
-        cal = a.get("calibration") if isinstance(a.get("calibration"), dict) else {}
+        cal: dict[str, Any] = a["calibration"] if isinstance(a.get("calibration"), dict) else {}
         # channels used without a usable calibration (--allow-uncalibrated): an audit fact
         out["devices"][name]["calibration_overrides"] = [
             o for o in (cal.get("overrides") or []) if isinstance(o, dict)]

@@ -37,7 +37,7 @@ import numpy as np
 from station import __version__
 from station.errors import UserError
 from station.storage import layout
-from station.storage.reader import attrs_of, check_session, open_file
+from station.storage.reader import HDF5_SIGNATURE, attrs_of, check_session, open_file
 from station.storage.writer import count_samples, is_in_use, utc_now
 from station.validate import writable_folder_of
 
@@ -99,9 +99,18 @@ def _opens_normally(path: Path) -> bool:
 
 def is_unfinished(path: str | Path) -> bool:
     """True for a session file no live station holds whose root ``status`` is ``recording``,
-    or any ``.h5`` file that cannot be opened normally (flagged for SWMR write, damaged)."""
+    or any ``.h5`` file that cannot be opened normally (flagged for SWMR write, damaged, empty).
+    A non-empty file that does not even start like HDF5 (another program's file with an .h5
+    name) is no station's: False."""
     path = Path(path)
     if not path.is_file() or is_in_use(path):
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(HDF5_SIGNATURE))
+    except OSError:
+        return False
+    if head and head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
         return False
     try:
         with h5py.File(path, "r", locking=False) as f:

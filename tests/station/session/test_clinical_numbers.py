@@ -25,7 +25,7 @@ from station.cli import main
 from station.session.model import Patient
 from station.session.run import run_session
 from station.session.runner import RunnerOptions, SessionAborted, replace_timing
-from station.session.setup import DeviceArg, parse_device_arg
+from station.session.setup import parse_device_arg
 from station.session.terminal import TerminalUI
 
 LOADS_N = [0.0, 100.0, 200.0, 400.0, 800.0]
