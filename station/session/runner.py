@@ -516,7 +516,10 @@ class SessionEngine(EngineControl):
         return self.wait_until(lambda: ring.total >= n, self.options.sample_timeout_s)
 
     def _sampled_until(self, device_ids: list[str], t_s: float) -> bool:
-        """True once every device's newest sample is stamped within a sample period of ``t_s``."""
+        """True once every device's newest sample is stamped within a sample period of ``t_s``
+        (or a device is disconnected: nothing more will come)."""
+        if self._lost is not None or self.disconnected & set(device_ids):
+            return True
         for device_id in device_ids:
             t, _ = self.pipeline.rings[device_id].latest(1)
             if not t.size or t[-1] < t_s - 1.0 / self.pipeline.devices[device_id].info.rate_hz:

@@ -447,8 +447,12 @@ class SessionWriter:
             self._queue.put((fn, args))
 
     def _take_appends(self) -> None:
-        """Writer thread: take the blocks appended since the last look."""
+        """Writer thread: take the blocks appended since the last look, unless a queued call
+        is still to run (those blocks came after it: a later look, or the seal of the next
+        queued call, takes them in order, never into a trial that has already ended)."""
         with self._qlock:
+            if not self._queue.empty():
+                return
             blocks, self._appends, self._appends_rows = self._appends, [], 0
         self._do_appends(blocks)
 
