@@ -45,11 +45,23 @@ def test_two_devices_at_once_json_and_file(tmp_path: Path, capsys) -> None:
 def test_unplug_marks_interrupted_and_keeps_samples(tmp_path: Path, capsys) -> None:
     sim = Mark10Simulator(RepeatingEfforts(1), rate_hz=500)
     sim.start()
-    timer = threading.Timer(0.8, sim.unplug)
+    # the gauge's device node vanishes with the cable, as /dev/ttyUSB0 does: the reader's
+    # reconnect attempts cannot reach another test's simulator that reuses the freed pty number
+    node = tmp_path / "ttyUSB-gauge"
+    node.symlink_to(sim.port)
+
+    def pull_cable() -> None:  # 0.8 s into the stream (a condition: a busy machine starts slowly)
+        deadline = time.monotonic() + 60.0
+        while not (sim.streaming and sim.stream_time_s() >= 0.8) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        node.unlink()
+        sim.unplug()
+
+    timer = threading.Thread(target=pull_cable, daemon=True)
     timer.start()
     out = tmp_path / "unplug.h5"
     try:
-        assert main(["acquire", "--device", f"mark10:{sim.port}", "--seconds", "2", "--out", str(out), "--json"]) == 0
+        assert main(["acquire", "--device", f"mark10:{node}", "--seconds", "2", "--out", str(out), "--json"]) == 0
     finally:
         sim.close()
     (rep,) = reports(capsys)
