@@ -600,8 +600,10 @@ class SessionEngine(EngineControl):
                 stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
                     self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
                     {s: d.state() for s, d in self.pipeline.watched.items()})))
-                if not stopped_early:  # the tail's last samples may still be on their way from the readers
-                    self.wait_until(lambda: self._sampled_until(list(devices), end), self.options.tail_s + 1.0)
+                if not stopped_early:  # the tail's last samples may still be on their way from the readers:
+                    # wait up to tail + 1 s of real time (reader lag is real, whatever the clock's speed)
+                    self.wait_until(lambda: self._sampled_until(list(devices), end),
+                                    (self.options.tail_s + 1.0) * getattr(self.clock, "speed", 1.0))
                 onset = self.pipeline.live.state().onset_t_s
             else:
                 stopped_early = True
