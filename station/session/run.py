@@ -18,7 +18,7 @@ from typing import Any
 from drivers.registry import parse_uri
 from protocols.model import Protocol
 from station.clock import Clock
-from station.errors import SessionError, UserError
+from station.errors import SessionError, StationError
 from station.index.update import index_closed_session
 from station.index.clinic_sync import BackgroundSync, SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
@@ -234,8 +234,8 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
     session file (the station's log records of this session). ``spill_dir``: where samples
-    that do not fit on a full disk go (default: the user data folder). Raises
-    :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
+    that do not fit on a full disk go (default: the user data folder). Raises a one-line
+    :class:`~station.errors.StationError` (a device, a calibration, a rate) with nothing written.
 
     Typical use (a window)::
 
@@ -262,7 +262,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                 on_warning(line)
     try:
         check_rates(protocols, devices, roles)
-    except UserError:
+    except StationError:
         for d in devices.values():
             d.close()
         raise
