@@ -520,6 +520,17 @@ class SessionEngine(EngineControl):
         ring = self.pipeline.rings[device_id]
         return self.wait_until(lambda: ring.total >= n, self.options.sample_timeout_s)
 
+    def _sampled_until(self, device_ids: list[str], t_s: float) -> bool:
+        """True once every device's newest sample is stamped within a sample period of ``t_s``
+        (or a device is disconnected: nothing more will come)."""
+        if self._lost is not None or self.disconnected & set(device_ids):
+            return True
+        for device_id in device_ids:
+            t, _ = self.pipeline.rings[device_id].latest(1)
+            if not t.size or t[-1] < t_s - 1.0 / self.pipeline.devices[device_id].info.rate_hz:
+                return False
+        return True
+
     def _devices_present(self, used: list[str]) -> bool:
         return not (self.disconnected & set(used))
 
@@ -563,7 +574,7 @@ class SessionEngine(EngineControl):
                  "zero_offset_n": {d: [v if math.isfinite(v) else None for v in self.pipeline.tare_n[d].tolist()]
                                    for d in devices},
                  # the host monotonic clock of t_host_s paired with UTC at the trial's start
-                 **clock_pair()}
+                 **clock_pair(self.clock.now())}
         self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
         status = layout.STATUS_COMPLETE
@@ -589,6 +600,10 @@ class SessionEngine(EngineControl):
                 stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
                     self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
                     {s: d.state() for s, d in self.pipeline.watched.items()})))
+                if not stopped_early:  # the tail's last samples may still be on their way from the readers:
+                    # wait up to tail + 1 s of real time (reader lag is real, whatever the clock's speed)
+                    self.wait_until(lambda: self._sampled_until(list(devices), end),
+                                    (self.options.tail_s + 1.0) * getattr(self.clock, "speed", 1.0))
                 onset = self.pipeline.live.state().onset_t_s
             else:
                 stopped_early = True
@@ -774,12 +789,13 @@ def min_reps(protocol: Protocol) -> int:
     return max(1, min(protocol.acceptance.min_reps, protocol.reps))
 
 
-def clock_pair() -> dict[str, Any]:
+def clock_pair(mono: float | None = None) -> dict[str, Any]:
     """UTC now beside the host monotonic clock that stamps ``t_host_s`` (both read together),
-    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s)."""
+    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s).
+    ``mono``: the engine clock's now (a simulated clock stamps ``t_host_s`` itself)."""
     from datetime import datetime, timezone
 
-    mono = time.monotonic()
+    mono = time.monotonic() if mono is None else mono
     return {"start_utc": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "start_host_s": mono}
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.base import DeviceError
+from drivers.base import Clock, DeviceError
 from drivers.registry import open_device, parse_uri
 from protocols.model import Protocol
 from simulation.forces import ScheduledForces
@@ -87,13 +87,14 @@ def device_id_for(arg: DeviceArg, bound: dict[str, DeviceArg]) -> str:
 def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatient | None = None,
                          sources: dict[str, Any] | None = None, calibration_dir: Path | None = None,
                          allow_uncalibrated: bool = False, channels: dict[str, list[int]] | None = None,
-                         ) -> tuple[dict[str, BoundDevice], dict[str, str]]:
+                         clock: Clock | None = None) -> tuple[dict[str, BoundDevice], dict[str, str]]:
     """Open every bound device once; returns (device_id → BoundDevice, role → device_id).
 
     ``sources`` maps a device id to the force source its simulator feels (only for ``sim:``).
     ``channels`` maps a device id to the channels the session uses (default: all); those
     must have a usable calibration unless ``allow_uncalibrated`` (see
-    :func:`station.calibration_link.calibration_for`).
+    :func:`station.calibration_link.calibration_for`). ``clock``: the time of the simulated
+    devices and their drivers (see :func:`drivers.registry.open_device`).
     """
     devices: dict[str, BoundDevice] = {}
     roles: dict[str, str] = {}
@@ -105,7 +106,7 @@ def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatie
                     roles[role] = device_id
             try:
                 parse_uri(arg.uri)
-                driver, sim = open_device(arg.uri, (sources or {}).get(device_id))
+                driver, sim = open_device(arg.uri, (sources or {}).get(device_id), clock=clock)
                 info = driver.open()
             except DeviceError:
                 raise  # one line naming the port; the CLI catches the base of every kind
