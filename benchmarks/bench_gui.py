@@ -42,12 +42,13 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from station.gui.bridge import write_simulator_calibration  # noqa: E402
 from station.gui.plot import LivePlot, TraceSource  # noqa: E402
 from station.gui.theme import LEFT, RIGHT  # noqa: E402
-from station.pipeline import Pipeline, trial_spec  # noqa: E402
+from station.pipeline import BoundDevice, Pipeline, trial_spec  # noqa: E402
 from station.session.setup import DeviceArg, open_session_devices  # noqa: E402
 from station.storage.writer import SessionWriter  # noqa: E402
 
@@ -74,10 +75,10 @@ def run(seconds: float, fps: float, optimised: bool, tmp: Path) -> dict[str, flo
     cal = tmp / "cal"
     for serial in PLATES.values():
         write_simulator_calibration(cal, serial, 4)
-    devices = {}
+    devices: dict[str, BoundDevice] = {}
     for a in args:
-        d, _ = open_session_devices({a.roles[0]: a}, calibration_dir=cal)
-        devices.update(d)
+        opened, _ = open_session_devices({a.roles[0]: a}, calibration_dir=cal)
+        devices.update(opened)
     path = tmp / f"bench-{'opt' if optimised else 'naive'}.h5"
     writer = SessionWriter(path)
     writer.create({"session_id": "bench"}, {"patient_id": "BENCH"})
@@ -141,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=60.0, help="plot timer rate (default 60)")
     parser.add_argument("--only-default", action="store_true", help="skip the every-sample comparison run")
     args = parser.parse_args(argv)
-    app = QApplication.instance() or QApplication([])
+    QApplication.instance() or QApplication([])
+    platform = QGuiApplication.platformName()
     print(f"bench_gui: two 4-cell plates at 2 kHz, 10 s window, timer {args.fps:g} Hz, {args.seconds:g} s per "
-          f"variant, platform {app.platformName()}")
+          f"variant, platform {platform}")
     variants = [("peak downsampling + clip (default)", True)]
     if not args.only_default:
         variants.append(("every sample drawn", False))
