@@ -512,16 +512,17 @@ def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> 
     return directory
 
 
-def write_simulator_calibration(directory: Path, serial: str, channels: int) -> None:
+def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> None:
     """Records fitted to the SFP simulator's own load-cell model, as `station calibrate` would
-    measure them: the simulator's factory sheet."""
+    measure them: the simulator's factory sheet, with reference loads up to ``max_load_n`` (N;
+    the calibrated range of each cell)."""
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
     from simulation.sfp import default_cells
 
     store = CalibrationStore(directory)
-    loads = np.array([0.0, 200.0, 500.0, 1000.0, 2000.0])
+    loads = np.array([0.0, 0.1, 0.25, 0.5, 1.0]) * max_load_n
     for ch, cell in enumerate(default_cells(channels)):
         counts = cell.offset_counts + cell.gain_counts_per_n * (loads + cell.quadratic_per_n * np.square(loads))
         points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))

@@ -59,7 +59,7 @@ class Theme:
     both: str = BOTH
     ok: str = GREEN
     bad: str = RED
-    warn: str = AMBER
+    warn: str = "#A35200"  # amber text on the light backgrounds (the band colour is 4.46:1 there)
 
 
 LIGHT = Theme("light", window="#f4f5f7", panel="#ffffff", text="#1d1f23", muted="#5b6270", plot_bg="#ffffff",
