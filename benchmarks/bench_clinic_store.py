@@ -107,6 +107,30 @@ def generate(conn: psycopg.Connection, stations: int, patients: int, trials: int
             "patients": patient_ids}
 
 
+def _local_index_writes(station_url: str, session_ids: list[str], base: Path) -> None:
+    """The SQLite side of a first pull, side by side: the same pulled sessions written one
+    transaction per session (put_session) and in batches of 500 (put_sessions)."""
+    from station.index.clinic_sync import PULL_BATCH
+    from station.index.sqlite import SqliteStore
+    with PostgresStore.open(station_url) as store:
+        records = store.get_sessions(session_ids)
+    figures = {}
+    for how in ("put_session", "put_sessions"):
+        path = base / f"{how}.sqlite3"
+        with SqliteStore(path) as local:
+            t0 = time.perf_counter()
+            if how == "put_session":
+                for r in records:
+                    local.put_session(r)
+            else:
+                for k in range(0, len(records), PULL_BATCH):
+                    local.put_sessions(records[k:k + PULL_BATCH])
+            figures[how] = len(records) / (time.perf_counter() - t0)
+    print(f"local SQLite index writes of {len(records):,} pulled sessions: one transaction each "
+          f"{figures['put_session']:,.0f} sessions/s, batches of {PULL_BATCH} {figures['put_sessions']:,.0f} "
+          f"sessions/s ({figures['put_sessions'] / figures['put_session']:.1f}x)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stations", type=int, default=100)
@@ -180,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             assert first.ok, first.error
             print(f"new station's first pull of the whole clinic: {len(first.pulled):,} sessions into its "
                   f"SQLite index in {dt:.1f} s ({len(first.pulled) / dt:,.0f} sessions/s)", flush=True)
+            _local_index_writes(station_url, first.pulled[:2000], base)
         else:
             sync(folder, station_url, station_name="New room", pull=False)
         times = []

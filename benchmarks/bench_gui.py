@@ -113,8 +113,8 @@ def run(seconds: float, fps: float, optimised: bool, tmp: Path) -> dict[str, flo
     pipeline.stop()
     lost = sum(d.driver.stats.lost_samples for d in devices.values())
     lost += sum(r.status.overflow_samples for r in pipeline.readers.values())
-    for d in devices.values():
-        d.close()
+    for dev in devices.values():
+        dev.close()
     for p in procs:
         p.terminate()
         p.wait(10)
@@ -143,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-default", action="store_true", help="skip the every-sample comparison run")
     args = parser.parse_args(argv)
     QApplication.instance() or QApplication([])
-    platform = QGuiApplication.platformName()
     print(f"bench_gui: two 4-cell plates at 2 kHz, 10 s window, timer {args.fps:g} Hz, {args.seconds:g} s per "
-          f"variant, platform {platform}")
+          f"variant, platform {QGuiApplication.platformName()}")
     variants = [("peak downsampling + clip (default)", True)]
     if not args.only_default:
         variants.append(("every sample drawn", False))

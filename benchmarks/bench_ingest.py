@@ -133,7 +133,23 @@ def naive(frames: int, tmp: Path) -> float:
         flood.close()
 
 
-def ceiling(frames: int, tmp: Path) -> float:
+def _gather(fd: int, first: bytes) -> bytes:
+    """While reads come back full (the device sends faster than one read takes), keep
+    reading for up to 4 ms / 256 KiB, as the station's driver does (drivers/base.py)."""
+    parts, total, last = [first], len(first), len(first)
+    deadline = time.monotonic() + 0.004
+    while last >= 2048 and total < 1 << 18:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 1 << 16)
+        parts.append(chunk)
+        last = len(chunk)
+        total += last
+    return b"".join(parts)
+
+
+def ceiling(frames: int, tmp: Path, gather: bool = True) -> float:
     import h5py
     import numpy as np
 
@@ -151,7 +167,8 @@ def ceiling(frames: int, tmp: Path) -> float:
             got, written, parts, last = 0, 0, [], time.monotonic()
             while written < frames:
                 select.select([fd], [], [], 0.05)
-                out = dec.feed(os.read(fd, 1 << 20))
+                data = os.read(fd, 1 << 16)
+                out = dec.feed(_gather(fd, data) if gather else data)
                 if len(out):
                     parts.append(out.counts)
                     got += len(out)
@@ -199,11 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device:
         flood_device(args.device)
         return 0
-    res: dict[str, list[float]] = {"naive": [], "ceiling": [], "station": []}
+    res: dict[str, list[float]] = {"naive": [], "ceiling1": [], "ceiling": [], "station": []}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         for run in range(args.runs):
             res["naive"].append(naive(args.naive_frames, tmp))
+            res["ceiling1"].append(ceiling(args.frames, tmp, gather=False))
             res["ceiling"].append(ceiling(args.frames, tmp))
             res["station"].append(station(args.frames, tmp))
             print(f"  run {run + 1}: " + ", ".join(f"{k} {v[-1] / 1000:.0f} k frames/s" for k, v in res.items()),

@@ -25,6 +25,15 @@ except ImportError:  # pragma: no cover - not POSIX
 
 log = logging.getLogger(__name__)
 
+#: bytes asked of the OS per read of a real port (a tty returns at most ~4 KiB at a time)
+READ_BYTES = 1 << 16
+#: a read at least this long means the device sends faster than we read: keep reading
+FLOWING_BYTES = 2048
+#: how long one flowing read may keep gathering (s; bounds the added live latency) …
+COALESCE_S = 0.004
+#: … and how many bytes
+COALESCE_BYTES = 1 << 18
+
 TimeSource = Literal["device", "host"]
 
 
@@ -254,11 +263,15 @@ class Driver(ABC):
         self.info: DeviceInfo | None = None
         self._serial: SerialLike | None = None
         self.streaming = False
+        #: streaming when the port vanished: restart it once reconnected, also when the first
+        #: calls of :meth:`reconnect` time out before the device is back
+        self._resume_streaming = False
         self._pending_error: DeviceDisconnected | None = None
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
         """Open the port and identify the device. Raises :class:`DeviceError`."""
+        self._resume_streaming = False
         self._serial = self._connect(self.port, self.baudrate)
         try:
             self.info = self.identify()
@@ -291,8 +304,9 @@ class Driver(ABC):
         in ``stats.reconnect_attempts``, logged, and tried again until ``timeout_s``, then
         :class:`DeviceDisconnected` is raised (callers such as the reader thread call again).
         """
-        was_streaming = self.streaming
+        was_streaming = self.streaming or self._resume_streaming
         self.close()
+        self._resume_streaming = was_streaming
         deadline = time.monotonic() + timeout_s
         last_error: BaseException | None = None
         while True:
@@ -308,6 +322,7 @@ class Driver(ABC):
                 self.info = self.identify()
                 if was_streaming:
                     self.start()
+                self._resume_streaming = False
                 self.stats.reconnects += 1
                 log.info("%s: reconnected after %d attempt(s)", self.port, self.stats.reconnect_attempts)
                 return self.info
@@ -352,10 +367,12 @@ class Driver(ABC):
             fd = getattr(ser, "fd", None)
             if isinstance(fd, int) and isinstance(ser, serial.Serial):  # a real port: one syscall
                 if select.select([fd], [], [], timeout_s)[0]:
-                    data = os.read(fd, 1 << 16)  # everything the port holds, in one call
+                    data = os.read(fd, READ_BYTES)  # everything the port holds, in one call
                     if not data:
                         raise serial.SerialException("device reports readiness to read but returned no data "
                                                      "(device disconnected?)")
+                    if len(data) >= FLOWING_BYTES:
+                        data = self._take_flowing(fd, data)
                 self.stats.bytes_in += len(data)
                 return data
             if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
@@ -376,6 +393,37 @@ class Driver(ABC):
             self._pending_error = error
         self.stats.bytes_in += len(data)
         return data
+
+    def _take_flowing(self, fd: int, first: bytes) -> bytes:
+        """Bytes arrive faster than one read takes them (a tty hands over at most ~4 KiB per
+        read): keep reading for up to :data:`COALESCE_S` or :data:`COALESCE_BYTES`, so one
+        decode and one hand-over cover many reads. Stops as soon as a read comes back short
+        (the port is drained), so a device at clinic rates is never held back. A port that
+        vanishes meanwhile keeps what was read; the disconnect is raised by the next call."""
+        parts = [first]
+        total = len(first)
+        deadline = time.monotonic() + COALESCE_S
+        last = total
+        while last >= FLOWING_BYTES and total < COALESCE_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if not select.select([fd], [], [], left)[0]:
+                    break
+                chunk = os.read(fd, READ_BYTES)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                self._pending_error = DeviceDisconnected(f"{self.port}: device disconnected ({exc})")
+                break
+            if not chunk:
+                self._pending_error = DeviceDisconnected(f"{self.port}: device disconnected (no data)")
+                break
+            parts.append(chunk)
+            last = len(chunk)
+            total += last
+        return b"".join(parts)
 
     # -- device specific --------------------------------------------------------------
     @abstractmethod

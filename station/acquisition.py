@@ -66,6 +66,7 @@ class DeviceReader(threading.Thread):
         self.reconnect_timeout_s = reconnect_timeout_s
         self.status = ReaderStatus()
         self._halt = threading.Event()
+        self._t_read = 0.0  # host monotonic time the last read began
 
     def stop(self) -> None:
         self._halt.set()
@@ -87,7 +88,7 @@ class DeviceReader(threading.Thread):
 
     def _read_until_stopped(self) -> None:
         while not self._halt.is_set():
-            started = time.monotonic()
+            self._t_read = time.monotonic()
             try:
                 block = self.driver.read(timeout_s=0.05)
             except DeviceDisconnected as exc:
@@ -118,9 +119,16 @@ class DeviceReader(threading.Thread):
                     self.status.events.append(ReaderEvent(
                         "overflow", self.device_id, time.monotonic(), f"queue full: {len(block)} samples lost"))
                 if len(block) < 64:
-                    rest = self.min_period_s - (time.monotonic() - started)
-                    if rest > 0:
-                        self._halt.wait(rest)
+                    self._pause()
+
+    def _pause(self) -> None:
+        """Sleep until ``min_period_s`` after the last read began."""
+        period = self.min_period_s
+        rest = period - (time.monotonic() - self._t_read)
+        if rest > 0.05:
+            self._halt.wait(rest)
+        elif rest > 0:
+            time.sleep(rest)  # half the CPU of an Event wait; stop() waits at most this long
 
     def _reconnect(self) -> bool:
         deadline = time.monotonic() + self.reconnect_timeout_s

@@ -64,8 +64,15 @@ class CalibrationCollector:
 
     def since(self, t0: float) -> np.ndarray:
         """Readings ``(n, channels)`` stamped at or after ``t0`` (host monotonic clock)."""
+        parts = []
         with self._lock:
-            parts = [v[t >= t0] for t, v in self._blocks if t.size and t[-1] >= t0]
+            for t, v in reversed(self._blocks):  # newest first; blocks are in time order
+                if not t.size:
+                    continue
+                if t[-1] < t0:
+                    break
+                parts.append(v if t[0] >= t0 else v[t >= t0])
+        parts.reverse()
         if not parts:
             return np.empty((0, self.channels))
         return np.concatenate(parts)
@@ -129,6 +136,10 @@ class CalibrationDevice:
     def rate_hz(self) -> float:
         assert self.info is not None
         return float(self.info.rate_hz)
+
+    def readings(self) -> DeviceReadings:
+        """This device as the reading source of a calibration or verification workflow."""
+        return DeviceReadings(self)
 
     def __enter__(self) -> CalibrationDevice:
         return self
@@ -200,3 +211,34 @@ class CalibrationDevice:
                 return False
             time.sleep(0.02)
         return True
+
+
+class DeviceReadings:
+    """A :class:`CalibrationDevice` as a workflow's reading source
+    (:class:`station.calibration_workflow.ReadingSource`): its collector's readings on the
+    host monotonic clock, its connection state and its pipeline's failure."""
+
+    def __init__(self, device: CalibrationDevice) -> None:
+        assert device.collector is not None and device.info is not None
+        self.device = device
+        self.collector = device.collector
+        self.text = device.text
+        self.info = device.info
+
+    def since(self, t0: float) -> np.ndarray:
+        return self.collector.since(t0)
+
+    @property
+    def connected(self) -> bool:
+        return self.collector.connected
+
+    @property
+    def disconnects(self) -> int:
+        return self.collector.disconnects
+
+    @property
+    def failure(self) -> str | None:
+        pipeline = self.device.pipeline
+        if pipeline is None:
+            return "the device is closed"
+        return None if pipeline.failure is None else pipeline.failure.describe()

@@ -104,8 +104,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The (sub)command parser the arguments selected, e.g. the one of ``session run``."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of subparsers
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             name = getattr(args, action.dest, None) if isinstance(action.dest, str) else None
             if name in action.choices:
                 return _chosen_parser(action.choices[name], args)

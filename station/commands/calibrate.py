@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 
 from calibration import (
     DEFAULT_EXPIRY_MONTHS,
@@ -32,10 +31,7 @@ from calibration import (
     CalibrationError,
     CalibrationRecord,
     CalibrationStore,
-    MultiPointProcedure,
     SaveResult,
-    StabilityCriteria,
-    assess_stability,
     loads_to_n,
 )
 from calibration.units import normalize_load_unit
@@ -44,17 +40,18 @@ from station.calibration_link import (
     CalibrationDevice,
     Console,
     simulator_cells,
-    stability_criteria,
+)
+from station.calibration_workflow import (
+    AUTO_ATTEMPTS,
+    LEAD_IN_AUTO_S,
+    LEAD_IN_INTERACTIVE_S,
+    CalibrationSettings,
+    CalibrationWorkflow,
+    run_at_console,
 )
 from station import validate
 from station.errors import UserError
 
-#: Attempts per step with ``--yes`` before giving up on an unsettled reading.
-AUTO_ATTEMPTS: int = 3
-#: Extra reading time before the settle window, s: interactive (the mass may still swing
-#: after Enter) and automatic (the simulator's load changes at once).
-LEAD_IN_INTERACTIVE_S: float = 1.0
-LEAD_IN_AUTO_S: float = 0.2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -172,54 +169,6 @@ class CalibrationOutcome:
     truth: dict[str, float] | None = None
 
 
-class _StepReader:
-    """Places a step's load (simulators), waits for the operator, reads a fresh block."""
-
-    def __init__(self, device: CalibrationDevice, channel: int, console: Console, readings_s: float) -> None:
-        self.device = device
-        self.channel = channel
-        self.console = console
-        self.readings_s = readings_s
-
-    def take(self, prompt: str, load_n: float, *, retry: bool = False, can_redo: bool = False) -> np.ndarray | None:
-        """The step's readings (counts, shape (n,)), or None when the operator typed ``r``
-        (redo the previous step; only offered when ``can_redo``)."""
-        if self.device.load is not None:
-            self.device.load.set(self.channel, load_n)
-        note = " [simulator: placed automatically]" if self.device.load is not None else ""
-        if self.console.interactive:
-            keys = "r: redo the previous step, q: abort" if can_redo else "q: abort"
-            action = "read again" if retry else "take the reading"
-            answer = self.console.ask(f"{prompt}{note}\n  Press Enter to {action} ({keys}):")
-            if answer == "r" and can_redo:
-                return None
-        else:
-            self.console.ask(prompt, auto_note=note)
-        return self.device.collect(self.readings_s)[:, self.channel]
-
-
-class _NoResponse(Exception):
-    """The channel's reading did not change when the first load was placed."""
-
-
-def _gain_estimate(zero_block: np.ndarray, load_block: np.ndarray, load_n: float, rate_hz: float,
-                   window_s: float, prompt_channel: int) -> float:
-    """Sensitivity (N/count) from the zero reading and the first load's reading."""
-    loose = StabilityCriteria(max_sd_counts=1e300, max_slope_counts_per_s=1e300, window_s=window_s)
-    zero = assess_stability(zero_block, rate_hz, loose)
-    loaded = assess_stability(load_block, rate_hz, loose)
-    if not (math.isfinite(zero.mean_counts) and math.isfinite(loaded.mean_counts)):
-        raise UserError("too few readings to judge the first steps; increase --readings-s")
-    change = loaded.mean_counts - zero.mean_counts
-    noise = max(zero.sd_counts, loaded.sd_counts, 1e-9)
-    if abs(change) < max(20.0 * noise, 1e-9):
-        raise _NoResponse(
-            f"the reading of channel {prompt_channel} changed by only {change:+.4g} (noise SD {noise:.3g}) when "
-            f"{load_n:.4g} N was placed: is the load on this channel's load cell?"
-        )
-    return load_n / change
-
-
 def calibrate_channel(
     uri: str,
     channel: int,
@@ -246,9 +195,10 @@ def calibrate_channel(
 ) -> CalibrationOutcome:
     """Run a multi-point calibration of ``channel`` of the device at ``uri`` and save it.
 
-    Raises ``UserError`` (one line) for bad input, device problems and readings that would
-    not settle, :class:`~station.calibration_link.CalibrationAborted` when the operator quits.
-    ``on_simulator`` (tests) receives the simulator before the driver opens it.
+    The steps are a :class:`~station.calibration_workflow.CalibrationWorkflow` answered at
+    the console. Raises ``UserError`` (one line) for bad input, device problems and readings
+    that would not settle, :class:`~station.calibration_link.CalibrationAborted` when the
+    operator quits. ``on_simulator`` (tests) receives the simulator before the driver opens it.
     """
     unit = parse_unit(unit)
     loads = list(loads)
@@ -272,120 +222,18 @@ def calibrate_channel(
     store = CalibrationStore(calibration_dir)
     validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
+    settings = CalibrationSettings(
+        loads, unit=unit, cycles=cycles, operator=operator, window_s=window_s, readings_s=readings_s,
+        max_noise_n=max_noise_n, max_drift_n_per_s=max_drift_n_per_s, nominal_gain_n_per_count=nominal_gain_n_per_count,
+        max_order=max_order, expiry_months=expiry_months, gravity_m_s2=gravity_m_s2, temperature_c=temperature_c,
+        notes=notes, automatic=yes, max_attempts=AUTO_ATTEMPTS if yes else None,
+    )
 
-    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=lambda m: console.say(f"  {m}")) as device:
-        info = device.info
-        assert info is not None
-        if not 0 <= channel < info.channels:
-            raise UserError(f"--channel {channel}: out of range, {info.family} {info.model} {info.serial} "
-                            f"has channels 0..{info.channels - 1}")
-        serial = (info.serial or "").strip()
-        if not serial:
-            raise UserError(f"{uri}: the device reports no serial number; calibrations are kept per serial")
-        rate = float(info.rate_hz)
-        try:
-            plan = MultiPointProcedure(
-                serial, channel, loads, unit=unit, sample_rate_hz=rate, cycles=cycles, gravity_m_s2=gravity_m_s2,
-                stability=StabilityCriteria(1.0, 1.0, window_s=window_s),
-            )
-        except CalibrationError as exc:
-            raise UserError(str(exc)) from None
-        full_scale_n = max(s.load_n for s in plan.steps)
-        gain = nominal_gain_n_per_count
-        gain_source = "--nominal-gain"
-        if gain is None:
-            try:
-                previous = store.load(serial, channel)
-            except CalibrationError:
-                previous = None
-            if previous is not None:
-                gain, gain_source = previous.gain_n_per_count, f"previous calibration of {previous.calibrated_at.date()}"
-
-        console.say(f"Calibrating channel {channel} of {info.family} {info.model} serial {serial} ({uri}), "
-                    f"{info.rate_hz:g} samples/s, readings in {info.unit}")
-        console.say(f"{len(plan.steps)} steps: {', '.join(f'{v:g}' for v in plan.load_values)} {unit}, loading then "
-                    f"unloading{f', {cycles} cycles' if cycles > 1 else ''}; each reading averages the last "
-                    f"{window_s:g} s once steady")
-        reader = _StepReader(device, channel, console, readings_s)
-
-        def criteria_for(g: float) -> StabilityCriteria:
-            return stability_criteria(full_scale_n, g, window_s=window_s, max_noise_n=max_noise_n,
-                                      max_drift_n_per_s=max_drift_n_per_s)
-
-        def make_procedure(g: float) -> MultiPointProcedure:
-            return MultiPointProcedure(serial, channel, loads, unit=unit, sample_rate_hz=rate, cycles=cycles,
-                                       gravity_m_s2=gravity_m_s2, stability=criteria_for(g))
-
-        attempts = 0
-
-        def unsettled(message: str) -> None:
-            nonlocal attempts
-            attempts += 1
-            console.say(f"  {message}")
-            if yes and attempts >= AUTO_ATTEMPTS:
-                raise UserError(f"channel {channel} of {serial}: reading did not settle after {attempts} attempts "
-                                f"({message.removesuffix(' — hold still and try again')}); nothing saved")
-
-        proc: MultiPointProcedure
-        if gain is not None:
-            console.say(f"Settle limits from the nominal gain {gain:.6g} N/count ({gain_source}).")
-            proc = make_procedure(gain)
-        else:
-            # The gain is unknown: take zero and the first load, estimate it, then judge both readings.
-            step0, step1 = plan.steps[0], plan.steps[1]
-            zero_block: np.ndarray | None = None
-            retry_zero = retry_load = False
-            while True:
-                if zero_block is None:
-                    zero_block = reader.take(step0.prompt, step0.load_n, retry=retry_zero)
-                    console.say("  zero read; it is judged with the first load, which gives the sensitivity")
-                load_block = reader.take(step1.prompt, step1.load_n, retry=retry_load)
-                assert zero_block is not None and load_block is not None
-                try:
-                    gain = _gain_estimate(zero_block, load_block, step1.load_n, rate, window_s, channel)
-                except _NoResponse as exc:
-                    unsettled(str(exc))
-                    zero_block, retry_zero, retry_load = None, False, False
-                    continue
-                proc = make_procedure(gain)
-                first = proc.submit(zero_block)
-                if not first.accepted:
-                    unsettled(f"zero reading: {first.message}; starting again from zero")
-                    zero_block, retry_zero, retry_load = None, True, False
-                    continue
-                console.say(f"  {first.message}")
-                second = proc.submit(load_block)
-                if not second.accepted:
-                    # Keep the zero; the next reading of the load gives a new estimate and
-                    # both readings are judged again with it.
-                    unsettled(second.message)
-                    retry_load = True
-                    continue
-                console.say(f"  {second.message}")
-                console.say(f"  Settle limits from the estimated gain {gain:.6g} N/count.")
-                attempts = 0
-                break
-
-        retry = False
-        while (step := proc.next_step()) is not None:
-            block = reader.take(step.prompt, step.load_n, retry=retry, can_redo=len(proc.points) > 2)
-            if block is None:
-                back = proc.retake_previous()
-                console.say(f"  redoing step {back.index + 1 if back else '?'}: the previous reading is discarded")
-                retry = False
-                continue
-            result = proc.submit(block)
-            if result.accepted:
-                console.say(f"  {result.message}")
-                attempts, retry = 0, False
-            else:
-                unsettled(result.message)
-                retry = True
-        try:
-            record = proc.fit(operator=operator, expiry_months=expiry_months, temperature_c=temperature_c,
-                              max_order=max_order, notes=notes or f"calibrated with {uri}")
-        except CalibrationError as exc:
-            raise UserError(f"channel {channel} of {serial}: {exc}; nothing saved") from None
+    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=None) as device:
+        workflow = CalibrationWorkflow(device.readings(), channel, settings, store=store, load=device.load, uri=uri)
+        run_at_console(workflow, console)
+        record = workflow.record
+        assert record is not None
         truth = None
         cells = simulator_cells(device.simulator)
         if cells is not None and channel < len(cells):
@@ -394,19 +242,14 @@ def calibrate_channel(
     console.say("")
     for line in report_lines(record):
         console.say(line)
-    try:
-        saved = store.save(record)
-    except CalibrationError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"{store.directory}: cannot save the calibration: {exc.strerror or exc}") from None
+    saved = workflow.save()
     console.say("")
     console.say(f"Saved: {saved.path}")
     if saved.history_path is not None:
         console.say(f"Previous record kept: {saved.history_path}")
     if saved.corrupt_backup is not None:
         console.say(f"The unreadable file that was there was moved to {saved.corrupt_backup}")
-    return CalibrationOutcome(record, saved, serial, truth)
+    return CalibrationOutcome(record, saved, workflow.serial, truth)
 
 
 # --------------------------------------------------------------------------------------

@@ -24,21 +24,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 
 from calibration import (
     DEFAULT_TOLERANCE_MIN_N,
     DEFAULT_TOLERANCE_PCT,
-    PLATE_POSITIONS,
     CalibrationError,
     CalibrationRecord,
     CalibrationState,
     CalibrationStore,
     StoredEntry,
-    VerificationProcedure,
     VerificationReport,
     check_usable,
-    factory_record,
     loads_to_n,
     snapshot_dict,
 )
@@ -47,13 +43,16 @@ from station.calibration_link import (
     CalibrationAborted,
     CalibrationDevice,
     Console,
-    plate_load_shares,
-    stability_criteria,
 )
-from station.commands.calibrate import (
+from station.calibration_workflow import (
     AUTO_ATTEMPTS,
     LEAD_IN_AUTO_S,
     LEAD_IN_INTERACTIVE_S,
+    VerificationSettings,
+    VerificationWorkflow,
+    run_at_console,
+)
+from station.commands.calibrate import (
     default_operator,
     parse_int,
     parse_unit,
@@ -338,7 +337,6 @@ def verify_device(
                         "device (sim:...); a real device needs an operator at the prompts")
     if sim_actual_load is not None and not uri.startswith("sim:"):
         raise UserError("--sim-actual-load only works with a simulated device")
-    actual_n = reference_n if sim_actual_load is None else loads_to_n([sim_actual_load], unit)[0]
     if plate and len(channels) != 4:
         raise UserError(f"--plate needs the plate's 4 cells in --channels (front-left, front-right, back-right, "
                         f"back-left), got {len(channels)}")
@@ -351,96 +349,19 @@ def verify_device(
     store = CalibrationStore(calibration_dir)
     validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
-    columns = list(channels)
+    settings = VerificationSettings(
+        load, unit=unit, plate=plate, operator=operator, window_s=window_s, readings_s=readings_s,
+        tolerance_pct=tolerance_pct, tolerance_min_n=tolerance_min_n, actual_load=sim_actual_load,
+        automatic=yes, max_attempts=AUTO_ATTEMPTS if yes else None,
+    )
 
-    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=lambda m: console.say(f"  {m}")) as device:
-        info = device.info
-        assert info is not None
-        for c in columns:
-            if not 0 <= c < info.channels:
-                raise UserError(f"channel {c}: out of range, {info.family} {info.model} {info.serial} "
-                                f"has channels 0..{info.channels - 1}")
-        serial = (info.serial or "").strip()
-        if not serial:
-            raise UserError(f"{uri}: the device reports no serial number; calibrations are kept per serial")
-        now = datetime.now(timezone.utc)
-        records: list[CalibrationRecord] = []
-        for c in columns:
-            try:
-                record = store.load(serial, c)
-            except CalibrationError as exc:
-                raise UserError(str(exc)) from None
-            if record is None:
-                if info.unit != "N":
-                    raise UserError(f"channel {c} of device {serial} has no calibration to verify; run "
-                                    f"`station calibrate --device {uri} --channel {c}` first")
-                record = factory_record(
-                    serial, c, operator="factory", calibrated_at=now,
-                    notes=f"{info.family} {info.model} reports newtons; factory calibration confirmed by check loads",
-                )
-                console.say(f"Channel {c} reports newtons and has no record yet: checking its factory calibration.")
-            state = check_usable(record, now)
-            if state.state is CalibrationState.EXPIRED:
-                console.say(f"Note: {state.reason}; a passing check does not renew it — recalibrate.")
-            records.append(record)
+    with CalibrationDevice(uri, on_simulator=on_simulator) as device:
+        workflow = VerificationWorkflow(device.readings(), channels, settings, store=store, load=device.load, uri=uri)
+        run_at_console(workflow, console)
 
-        full_scale_n = max([reference_n] + [r.figures.full_scale_n for r in records if r.figures is not None])
-        gain = float(np.mean([abs(r.gain_n_per_count) for r in records]))
-        criteria = stability_criteria(full_scale_n, gain, window_s=window_s)
-        common: dict[str, Any] = dict(unit=unit, sample_rate_hz=float(info.rate_hz), stability=criteria,
-                                      operator=operator, tolerance_pct=tolerance_pct, tolerance_min_n=tolerance_min_n)
-        try:
-            if plate:
-                proc = VerificationProcedure.plate(records, load, positions=PLATE_POSITIONS, **common)
-            else:
-                proc = VerificationProcedure.check_load(records[0], load, **common)
-        except CalibrationError as exc:
-            raise UserError(str(exc)) from None
-        what = (f"force plate cells {','.join(map(str, columns))}" if plate else f"channel {columns[0]}")
-        console.say(f"Verifying {what} of {info.family} {info.model} serial {serial} ({uri}) with {load:g} {unit} "
-                    f"({reference_n:.2f} N)")
-
-        attempts = 0
-        retry = False
-        while (step := proc.next_step()) is not None:
-            if device.load is not None:
-                total = 0.0 if step.is_zero else actual_n
-                if plate:
-                    for c, share in zip(columns, plate_load_shares(step.position), strict=False):
-                        device.load.set(c, total * share)
-                else:
-                    device.load.set(columns[0], total)
-            note = " [simulator: placed automatically]" if device.load is not None else ""
-            if console.interactive:
-                console.ask(f"{step.prompt}{note}\n  Press Enter to {'read again' if retry else 'take the reading'} "
-                            "(q: abort):")
-            else:
-                console.ask(step.prompt, auto_note=note)
-            block = device.collect(readings_s)[:, columns]
-            try:
-                result = proc.submit(block)
-            except CalibrationError as exc:
-                raise UserError(str(exc)) from None
-            console.say(f"  {result.message}")
-            if result.accepted:
-                attempts, retry = 0, False
-                continue
-            attempts += 1
-            retry = True
-            if yes and attempts >= AUTO_ATTEMPTS:
-                raise UserError(f"{what} of {serial}: reading did not settle after {attempts} attempts "
-                                f"({result.message.removesuffix(' — hold still and try again')}); nothing saved")
-
-    report = proc.report()
-    updated = report.apply_to(records)
-    saved: list[Path] = []
-    for record in updated:
-        try:
-            saved.append(store.save(record).path)
-        except CalibrationError as exc:
-            raise UserError(str(exc)) from None
-        except OSError as exc:
-            raise UserError(f"{store.directory}: cannot save the verification: {exc.strerror or exc}") from None
+    report = workflow.report
+    assert report is not None
+    saved = workflow.save()
     if len(report.results) > 1:  # each position was printed as it was read: a one-line summary here
         worst = max(report.results, key=lambda r: abs(r.measured_n - r.reference_n))
         good = sum(1 for r in report.results if r.passed)
@@ -448,7 +369,7 @@ def verify_device(
                     f"{worst.measured_n - worst.reference_n:+.2f} N at {worst.position or 'the check load'}")
     console.say(f"Verification {'PASSED' if report.passed else 'FAILED'}; saved to "
                 + ", ".join(str(p) for p in saved))
-    return VerificationOutcome(report, updated, saved, serial)
+    return VerificationOutcome(report, workflow.updated, saved, workflow.serial)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from station.errors import UserError
 from station.export import export, formats
+from station.index.store import SessionRecord
 from station.index.update import open_or_build
 
 _EPILOG = """\
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _session_paths(args: argparse.Namespace) -> tuple[list[Path], Path]:
+def _session_paths(args: argparse.Namespace) -> tuple[list[Path | SessionRecord], Path]:
     if args.session is not None and args.patient:
         raise UserError("give either SESSION.h5 or --patient ID, not both")
     if args.session is not None:
@@ -60,12 +61,18 @@ def _session_paths(args: argparse.Namespace) -> tuple[list[Path], Path]:
     store = open_or_build(args.dir)
     try:
         rows = store.sessions(args.patient)
+        # read from the session file where it is here; a session recorded on another station (pulled
+        # by `station sync`, its file not in a shared folder here) or a damaged file: from its index rows
+        sources: list[Path | SessionRecord] = []
+        for r in rows:
+            record = store.get_session(r.session_id)
+            sources.append(record if record is not None else Path(r.path))
     finally:
         store.close()
     if not rows:
         raise UserError(f"patient {args.patient}: no sessions in the index of {args.dir} "
                         f"(run `station index rebuild {args.dir}`)")
-    return [Path(r.path) for r in rows], args.dir
+    return sources, args.dir
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from station.errors import UserError
 from station.index.clinic_config import clinic_settings
-from station.index.clinic_sync import pending_sessions, sync
+from station.index.clinic_sync import sync, sync_status
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "never duplicates) and pulls every other station's results into the local "
                                    "index, so `station history` shows all sessions of a patient. With the "
                                    "store unreachable, sessions stay queued and this says what is pending "
-                                   "(exit status 1). Sessions also sync by themselves after each session.")
+                                   "(exit status 1). Sessions also sync by themselves: at the start of `station "
+                                   "session run` and after each session closes.")
     p.add_argument("--store", metavar="URL",
                    help="postgresql://USER@HOST/DB (default: store_url in the config file); the password "
                         "comes from ~/.pgpass or PGPASSWORD, never from the URL")
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also copy the session files here (default: shared_folder in the config file)")
     p.add_argument("--station-name", default=None, metavar="NAME",
                    help="this station's name in the store (default: station_name in the config, else HOST/FOLDER)")
-    p.add_argument("--pending", action="store_true", help="only list what is waiting to be pushed (no network)")
+    p.add_argument("--status", "--pending", dest="status", action="store_true",
+                   help="say what is waiting to be pushed and how the last sync went (no network)")
     p.add_argument("--no-pull", action="store_true", help="push only")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary lines")
     p.set_defaults(func=run)
@@ -37,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     session_dir = args.sessions or Path("sessions")
     if not session_dir.is_dir():
         raise UserError(f"{session_dir}: no such session folder")
-    if args.pending:
-        names = pending_sessions(session_dir)
-        print(f"{len(names)} session(s) pending" + (": " + ", ".join(names) if names else ""))
+    if args.status:
+        status = sync_status(session_dir, args.store or settings.store_url)
+        for line in status.lines():
+            print(line)
         return 0
     url = args.store or settings.store_url
     if not url:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError
-from station.validate import writable_folder
+from station.validate import not_a_broken_link, writable_folder
 from station.export.deidentify import Pseudonymiser
-from station.export.source import SessionData, load
+from station.export.source import SessionData, from_record, load
 from station.index.store import ResultsStore, SessionRecord
+from station.storage.damage import Damage
 
 
 @dataclass
@@ -67,6 +68,8 @@ def formats() -> dict[str, ExportFormat]:
 
 def check_destination(fmt: ExportFormat, dest: Path, force: bool) -> None:
     """One-line :class:`UserError` unless ``dest`` can be written."""
+    not_a_broken_link(dest, f"--{fmt.name}")
+    not_a_broken_link(dest.parent, f"--{fmt.name}", dest)
     if fmt.target == "dir":
         if dest.exists() and not dest.is_dir():
             raise UserError(f"--{fmt.name} {dest}: exists and is not a directory")
@@ -119,11 +122,48 @@ def _write_atomic(fmt: ExportFormat, sessions: Sequence[SessionData], dest: Path
         tmp.unlink(missing_ok=True)
 
 
-def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportContext, *, force: bool = False,
-                salt: str | None = None) -> list[Path]:
-    """Export the session files ``paths`` to every ``outputs`` format → destination.
+#: what an export reads: a session file, or a session's results-index rows (a session recorded on
+#: another station and pulled from the clinic store, whose file is not here)
+Source = Path | SessionRecord
 
-    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths."""
+
+def _where(record: SessionRecord) -> str:
+    s = record.session
+    return f"session {s.started_utc[:16].replace('T', ' ')} ({s.path or s.session_id})"
+
+
+def load_sources(sources: Sequence[Source], *, traces: bool, notes: list[str] | None = None) -> list[SessionData]:
+    """Read each source. A :class:`SessionRecord` whose file is here (on this station or in the
+    shared folder) is read from the file; otherwise, or when that file cannot be read, from the
+    index rows (:func:`~station.export.source.from_record`), with a note. A path is read from its file."""
+    out: list[SessionData] = []
+    for src in sources:
+        if not isinstance(src, SessionRecord):
+            out.append(load(src, traces=traces))
+            continue
+        path = Path(src.session.path) if src.session.path else None
+        if path is not None and path.is_file():
+            try:
+                out.append(load(path, traces=traces))
+                continue
+            except UserError as exc:
+                reason = f"its file cannot be read ({exc})"
+        else:
+            reason = "its file is not on this station (recorded elsewhere; no shared folder copy here)"
+        if notes is not None:
+            notes.append(f"{_where(src)}: {reason}; exported from the results index"
+                         + (" (no samples, so no curves or raw samples for it)" if traces else ""))
+        out.append(from_record(src))
+    return out
+
+
+def run_exports(paths: Sequence[Source], outputs: dict[str, Path], ctx: ExportContext, *, force: bool = False,
+                salt: str | None = None, notes: list[str] | None = None) -> list[Path]:
+    """Export the sessions ``paths`` (session files, or index records: see :func:`load_sources`)
+    to every ``outputs`` format → destination.
+
+    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths.
+    ``notes`` receives one line per damaged session file: what was left out."""
     fmts = formats()
     for name, dest in outputs.items():
         if name not in fmts:
@@ -132,7 +172,15 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
             raise UserError(f"--{name}: takes one session file, not a patient's {len(paths)} sessions")
         check_destination(fmts[name], dest, force)
     traces = any(fmts[n].needs_traces for n in outputs)
-    sessions = [load(p, traces=traces) for p in paths]
+    sessions = load_sources(paths, traces=traces, notes=notes)
+    if notes is not None:
+        notes.extend(f"{s.path}: damaged session file, exported what is readable; left out: "
+                     f"{Damage(list(s.damaged)).summary()}" for s in sessions if s.damaged)
+    if "h5" in outputs:
+        missing = [s for s in sessions if s.index_only]
+        if missing:
+            raise UserError(f"--h5: {_where(missing[0].record)}: its file is not on this station, "
+                            f"only its results; copy the file from the station that recorded it")
     if ctx.deidentified:
         if not salt:
             raise UserError("de-identification needs the clinic's salt")
@@ -151,7 +199,7 @@ def run_exports(paths: Sequence[Path], outputs: dict[str, Path], ctx: ExportCont
 
 
 
-def export(paths: Sequence[Path], outputs: dict[str, Path], *, deidentify: bool = False, force: bool = False,
+def export(paths: Sequence[Source], outputs: dict[str, Path], *, deidentify: bool = False, force: bool = False,
            session_dir: Path | None = None, notes: list[str] | None = None) -> list[Path]:
     """The export entry point for front ends (the CLI, the window's Report and Export buttons):
     clinic name and logo from the config file, the salt when de-identifying, the results index
@@ -166,7 +214,9 @@ def export(paths: Sequence[Path], outputs: dict[str, Path], *, deidentify: bool 
     if ctx.logo is not None and not ctx.logo.is_file() and "pdf" in outputs:
         raise UserError(f"{cfg.path}: clinic.logo {ctx.logo}: no such file")
     salt = ensure_salt() if deidentify else None
-    folder = session_dir if session_dir is not None else (Path(paths[0]).parent if paths else Path("."))
+    first = paths[0] if paths else None
+    folder = session_dir if session_dir is not None else (
+        Path(first).parent if first is not None and not isinstance(first, SessionRecord) else Path("."))
     if "pdf" in outputs:
         if (folder / INDEX_NAME).exists():
             ctx.store = open_store(folder)
@@ -174,7 +224,7 @@ def export(paths: Sequence[Path], outputs: dict[str, Path], *, deidentify: bool 
             notes.append(f"{folder}: no results index, so the report has no trend "
                          f"(run `station index rebuild {folder}`)")
     try:
-        return run_exports(paths, outputs, ctx, force=force, salt=salt)
+        return run_exports(paths, outputs, ctx, force=force, salt=salt, notes=notes)
     finally:
         if ctx.store is not None:
             ctx.store.close()

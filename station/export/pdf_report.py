@@ -344,7 +344,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
                 if v in vcol:
                     styles.append(("TEXTCOLOR", (col, r), (col, r), colors.HexColor(vcol[v])))
     wide = any(len(r[0]) > 10 for r in rows[1:])
-    widths = (27, 12, 14, 27, 37, 25, 39) if wide else (18, 13, 14, 28, 39, 28, 40)
+    widths = (27, 11, 13, 26, 38, 27, 39) if wide else (18, 13, 14, 28, 39, 28, 40)
     table = Table(rows, colWidths=[x * 2.83465 for x in widths], hAlign="LEFT")
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), st["regular"], 7.5), ("FONT", (0, 0), (-1, 0), st["bold"], 7.5),
@@ -352,6 +352,7 @@ def _trend_section(s: SessionData, t: TestRow, ctx: ExportContext, st: dict[str,
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.HexColor(NAVY)),
         ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor(LIGHT)]),
         ("ALIGN", (2, 1), (3, -1), "RIGHT"), ("ALIGN", (5, 1), (5, -1), "RIGHT"),
+        ("RIGHTPADDING", (4, 0), (4, -1), 8),   # a verdict never runs into the next change
         ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5), *styles]))
     out.append(table)
     epic = sessions[-1]
@@ -434,6 +435,9 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
         fig = curves_figure(s, t.test, involved, t.kind)
         if fig is not None:
             right += [Spacer(1, 1.5 * mm), Image(fig, width=80 * mm, height=48 * mm)]
+        elif s.index_only:
+            right += [Spacer(1, 1.5 * mm), Paragraph("No force-time curves: this session was recorded on another "
+                                                     "station and only its results are here.", st["small"])]
         left = [_side_table(s, t, involved, st), Spacer(1, 1 * mm),
                 Paragraph("* involved side. " + ("Per-plate values are those of the trial with the highest peak."
                                                    if t.kind == "landing" else

@@ -11,10 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from station.errors import UserError
 from station.index.extract import record_from_file
 from station.index.store import SessionRecord, TestRow, TrialRow
-from station.storage.reader import _short
 from station.storage.session_reader import SessionReader, StoredTrial
 
 
@@ -46,6 +44,8 @@ class SessionData:
     devices: dict[str, dict[str, Any]]
     record: SessionRecord
     traces: dict[tuple[str, str], list[Trace]] = field(default_factory=dict)  # filled by load(traces=True)
+    index_only: bool = False   # built from the results index (the file is on another station): no samples
+    damaged: tuple[str, ...] = ()        # what could not be read (station.storage.damage); the rest is exported
 
     @property
     def patient_id(self) -> str:
@@ -85,11 +85,36 @@ def load(path: str | Path, *, traces: bool = False) -> SessionData:
                 trials={(t.test, tr.trial): dict(tr.attrs) for t in stored.tests for tr in t.trials},
                 protocols={k: dict(v.attrs) for k, v in stored.protocols.items()},
                 devices={k: dict(v.attrs) for k, v in stored.devices.items()},
-                record=record_from_file(r.h5, path))
+                record=record_from_file(r.h5, path), damaged=stored.damaged)
             if traces:
                 for t in stored.tests:
                     for tr in t.trials:
                         data.traces[(t.test, tr.trial)] = _trial_traces(r, tr)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-            raise UserError(f"{path}: damaged session file, cannot be exported ({_short(exc)})") from None
+            raise r.damaged_error(exc, "exported") from None
     return data
+
+
+def from_record(record: SessionRecord) -> SessionData:
+    """A session known only by its results-index rows (e.g. pulled from the clinic store while
+    its file stays on the station that recorded it): the results, no samples and none of the
+    file's other attributes. The attribute dicts hold what the rows say, so every exporter
+    (and de-identification) works on it; ``index_only`` is set."""
+    s = record.session
+    root = {"session_id": s.session_id, "created_utc": s.started_utc, "closed_utc": s.closed_utc,
+            "status": s.status, "station_version": s.station_version, "algorithm_version": s.algorithm_version,
+            "source": "results index (the session file is not on this station)"}
+    if s.baseline:
+        root["baseline"] = s.baseline
+    session = {"patient_id": s.patient_id, "body_mass_kg": s.body_mass_kg, "involved_side": s.involved_side}
+    tests = {t.test: {"protocol_id": t.protocol_id, "name": t.name, "kind": t.kind, "status": t.status}
+             for t in record.tests}
+    trials: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in record.trials:   # a two-sided trial has a row per side (and a bilateral landing a "both" row)
+        a = trials.setdefault((t.test, t.trial), {"side": t.side, "rep": t.rep, "attempt": t.attempt,
+                                                  "status": t.status})
+        if a["side"] != t.side:
+            a["side"] = "both"
+    return SessionData(path=Path(s.path) if s.path else Path(s.session_id), root=root,
+                       session={k: v for k, v in session.items() if v is not None}, tests=tests, trials=trials,
+                       protocols={}, devices={}, record=record, index_only=True)

@@ -13,8 +13,11 @@
    every session of a patient, and keeps showing them while the store is unreachable.
 
 With the store unreachable nothing fails: sessions run and are indexed as usual, and the
-report says how many are pending. :func:`sync_after_close` runs after each session (quietly,
-with a short timeout), so the queue drains by itself once the network is back.
+report says how many are pending. The queue drains by itself once the network is back: the
+station retries (:func:`retry_sync`, in a :class:`BackgroundSync` thread, short timeout) at the
+start of each ``station session run`` and after each session closes; a window may call
+:func:`retry_sync` periodically on a worker thread. :func:`sync_status` says what is pending
+and how the last attempt went, without the network (``station sync --status``).
 
 What the station remembers lives in ``.station-sync.sqlite3`` beside the session files: its
 own UUID and name, which files it pushed to which store (by store UUID, so a recreated
@@ -290,40 +293,81 @@ def sync(session_dir: str | Path, url: str, *, shared_folder: str | Path | None 
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
         raise UserError(f"{session_dir}: no such session folder")
+    with _folder_lock(session_dir):      # one sync of a folder at a time in this process
+        return _sync(session_dir, url, shared_folder=shared_folder, station_name=station_name, push=push,
+                     pull=pull, timeout_s=timeout_s, on_event=on_event, before_commit=before_commit)
+
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _folder_lock(session_dir: Path) -> threading.Lock:
+    key = session_dir.resolve()
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _sync(session_dir: Path, url: str, *, shared_folder: str | Path | None, station_name: str | None, push: bool,
+          pull: bool, timeout_s: float, on_event: Event | None,
+          before_commit: Callable[[str], None] | None) -> SyncReport:
     emit = on_event or (lambda kind, text: None)
     state = SyncState(session_dir)
     report = SyncReport(session_dir)
     try:
-        station = state.station(station_name)
-        try:
-            store = PostgresStore.open(url, station=station, timeout_s=timeout_s)
-        except StoreError as exc:
-            report.error = str(exc)
-            report.pending = [p.name for p, _ in _candidates(session_dir, state, state.last_store())]
-            return report
-        report.where = store.where
-        try:
-            store_id = store.store_id()
-            state.set("last_store_id", store_id)
-            store.register_station()
-            if push:
-                _push(session_dir, store, store_id, state, report, shared_folder, emit, before_commit)
-            if pull and report.error is None:
-                _pull(session_dir, store, store_id, state, station, report, shared_folder, emit)
-        except StoreError as exc:
-            report.error = str(exc)
-        finally:
-            try:
-                store.close()
-            except Exception:  # noqa: BLE001 - the connection may be gone already
-                pass
-        if report.error:
-            known = set(report.pending)
-            report.pending += [p.name for p, _ in _candidates(session_dir, state, state.last_store())
-                               if p.name not in known]
+        report = _sync_with_state(session_dir, url, state, report, shared_folder, station_name, push, pull,
+                                  timeout_s, emit, before_commit)
+        _remember(state, report)
         return report
     finally:
         state.close()
+
+
+def _remember(state: SyncState, report: SyncReport) -> None:
+    """What ``station sync --status`` tells without the network: when the last attempt was, how it ended."""
+    now = _now()
+    state.set("last_attempt_utc", now)
+    if report.where:
+        state.set("last_store_where", report.where)
+    if report.ok:
+        state.set("last_ok_utc", now)
+        state.set("last_error", None)
+        state.set("last_result", f"pushed {len(report.pushed)}, pulled {len(report.pulled)}")
+    else:
+        state.set("last_error", report.error)
+
+
+def _sync_with_state(session_dir: Path, url: str, state: SyncState, report: SyncReport,
+                     shared_folder: str | Path | None, station_name: str | None, push: bool, pull: bool,
+                     timeout_s: float, emit: Event, before_commit: Callable[[str], None] | None) -> SyncReport:
+    station = state.station(station_name)
+    try:
+        store = PostgresStore.open(url, station=station, timeout_s=timeout_s)
+    except StoreError as exc:
+        report.error = str(exc)
+        report.pending = [p.name for p, _ in _candidates(session_dir, state, state.last_store())]
+        return report
+    report.where = store.where
+    try:
+        store_id = store.store_id()
+        state.set("last_store_id", store_id)
+        store.register_station()
+        if push:
+            _push(session_dir, store, store_id, state, report, shared_folder, emit, before_commit)
+        if pull and report.error is None:
+            _pull(session_dir, store, store_id, state, station, report, shared_folder, emit)
+    except StoreError as exc:
+        report.error = str(exc)
+    finally:
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            pass
+    if report.error:
+        known = set(report.pending)
+        report.pending += [p.name for p, _ in _candidates(session_dir, state, state.last_store())
+                           if p.name not in known]
+    return report
 
 
 def _push(session_dir: Path, store: PostgresStore, store_id: str, state: SyncState, report: SyncReport,
@@ -425,45 +469,144 @@ def _localise(record: SessionRecord, shared_folder: str | Path | None) -> Sessio
     return dataclasses.replace(record, session=dataclasses.replace(record.session, path=path))
 
 
+def retry_sync(session_dir: str | Path, *, timeout_s: float = 3.0, settings: Any = None) -> SyncReport | None:
+    """One unattended sync of ``session_dir`` with the clinic store named in the config file:
+    pushes what is queued, pulls what the other stations added. For the station's own retries
+    (at the start of a session, after each close, and a window's periodic background retry on a
+    worker thread). Blocks for at most about ``timeout_s`` when the store is unreachable; never
+    raises. None when the config names no clinic store (or the folder does not exist yet)."""
+    from station.index.clinic_config import clinic_settings
+    session_dir = Path(session_dir)
+    try:
+        settings = settings or clinic_settings()
+        if not settings.store_url or not session_dir.is_dir():
+            return None
+        return sync(session_dir, settings.store_url, shared_folder=settings.shared_folder,
+                    station_name=settings.station_name, timeout_s=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        report = SyncReport(session_dir, error=f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__)
+        try:
+            report.pending = pending_sessions(session_dir)
+        except Exception:  # noqa: BLE001
+            pass
+        log.warning("clinic store: not synced: %s", report.error)
+        return report
+
+
+def retry_lines(report: SyncReport | None, session_dir: str | Path) -> list[str]:
+    """The lines a station shows after an unattended sync ([] when no store is configured)."""
+    if report is None:
+        return []
+    lines = report.lines()
+    if report.error:
+        lines = [f"clinic store unreachable, sessions kept here and queued: {report.error}"] + lines[1:]
+        lines.append(f"retried by itself at the next session and after each one; or run "
+                     f"`station sync --dir {session_dir}`")
+    return lines
+
+
 def sync_after_close(path: str | Path, *, say: Callable[[str], None] | None = None,
                      timeout_s: float = 3.0) -> list[str]:
     """After a session closes: if the config names a clinic store, sync its folder (this
     session and anything queued before), quickly. Never raises: a session never fails because
     of the network. Returns (and passes to ``say``) the report's lines; [] when no store is set."""
-    from station.index.clinic_config import clinic_settings
     path = Path(path)
-    try:
-        settings = clinic_settings()
-        if not settings.store_url:
-            return []
-        report = sync(path.parent, settings.store_url, shared_folder=settings.shared_folder,
-                      station_name=settings.station_name, timeout_s=timeout_s)
-        lines = report.lines()
-        if report.error:
-            lines = [f"clinic store unreachable, session kept here and queued: {report.error}"] + lines[1:]
-    except Exception as exc:  # noqa: BLE001 - see docstring
-        lines = [f"clinic store: not synced ({exc}); run `station sync --dir {path.parent}`"]
-        log.warning("%s", lines[0])
+    lines = retry_lines(retry_sync(path.parent, timeout_s=timeout_s), path.parent)
     if say is not None:
         for line in lines:
             say(line)
     return lines
 
 
-class SyncAfterClose:
-    """:func:`sync_after_close` in its own thread, so closing a session never waits on the
-    network (a window stays responsive). :meth:`wait` returns the report's lines. The thread is
+class BackgroundSync:
+    """:func:`retry_sync` of a session folder in its own thread, so the caller never waits on
+    the network (a window stays responsive; a session starts at once). :meth:`wait` returns
+    the report's lines, :attr:`report` the report (None: no store configured). The thread is
     not a daemon: a station that exits right after a session still finishes this sync (bounded
-    by the connect timeout)."""
+    by the connect timeout). Syncs of one folder run one at a time."""
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 3.0) -> None:
+    def __init__(self, session_dir: str | Path, *, timeout_s: float = 3.0, name: str = "clinic-sync") -> None:
+        self.session_dir = Path(session_dir)
+        self.report: SyncReport | None = None
         self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._run, args=(Path(path), timeout_s), name="clinic-sync")
+        self._thread = threading.Thread(target=self._run, args=(timeout_s,), name=name)
         self._thread.start()
 
-    def _run(self, path: Path, timeout_s: float) -> None:
-        self.lines = sync_after_close(path, timeout_s=timeout_s)
+    def _run(self, timeout_s: float) -> None:
+        self.report = retry_sync(self.session_dir, timeout_s=timeout_s)
+        self.lines = retry_lines(self.report, self.session_dir)
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def news(self, when: str = "") -> list[str]:
+        """One line if this sync moved sessions (pushed queued ones, pulled others'), else []:
+        for a retry whose failure the next sync reports anyway. Waits for the sync to end."""
+        self.wait()
+        r = self.report
+        if r is None or not r.ok or not (r.pushed or r.pulled):
+            return []
+        return [f"clinic store{' ' + when if when else ''}: pushed {len(r.pushed)} queued session(s), "
+                f"pulled {len(r.pulled)} from other stations"]
 
     def wait(self, timeout_s: float | None = None) -> list[str]:
         self._thread.join(timeout_s)
         return list(self.lines)
+
+
+class SyncAfterClose(BackgroundSync):
+    """The sync a session starts when it closes: :class:`BackgroundSync` of the file's folder."""
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 3.0) -> None:
+        super().__init__(Path(path).parent, timeout_s=timeout_s, name="clinic-sync")
+
+
+# -- what is pending, without the network ------------------------------------------------------
+@dataclass
+class SyncStatus:
+    session_dir: Path
+    store: str | None                 # the configured store (URL, never with a password), None if none
+    pending: list[str]                # session files not in the store yet
+    last_attempt_utc: str | None = None
+    last_ok_utc: str | None = None
+    last_error: str | None = None     # how the last attempt failed (None: it worked, or none yet)
+    last_result: str | None = None
+    where: str | None = None          # host and database of the last store reached
+
+    def lines(self) -> list[str]:
+        out = [f"clinic store: {self.store}" if self.store else
+               "clinic store: none configured (set store_url in the config file, or pass --store URL)"]
+        if self.where:
+            out[0] += f" ({self.where})"
+        if self.last_attempt_utc is None:
+            out.append("last sync: never")
+        elif self.last_error:
+            out.append(f"last sync: failed {self.last_attempt_utc}: {self.last_error}")
+            out.append(f"last successful sync: {self.last_ok_utc or 'never'}")
+        else:
+            out.append(f"last sync: {self.last_attempt_utc} ({self.last_result or 'ok'})")
+        if self.pending:
+            out.append(f"{len(self.pending)} session(s) pending: " + ", ".join(self.pending))
+        else:
+            out.append("nothing pending")
+        return out
+
+
+def sync_status(session_dir: str | Path, store_url: str | None = None) -> SyncStatus:
+    """What is waiting to be pushed from ``session_dir`` and how the last sync went; reads only
+    the folder and its sync state (no network), so a window may call it on its timer."""
+    from station.index.clinic_config import clinic_settings
+    from station.index.postgres import redact
+    session_dir = Path(session_dir)
+    if not session_dir.is_dir():
+        raise UserError(f"{session_dir}: no such session folder")
+    if store_url is None:
+        store_url = clinic_settings().store_url
+    state = SyncState(session_dir)
+    try:
+        pending = [p.name for p, _ in _candidates(session_dir, state, state.last_store())]
+        return SyncStatus(session_dir, redact(store_url) if store_url else None, pending,
+                          state.get("last_attempt_utc"), state.get("last_ok_utc"), state.get("last_error"),
+                          state.get("last_result"), state.get("last_store_where"))
+    finally:
+        state.close()

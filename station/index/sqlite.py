@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,6 +114,17 @@ class SqliteStore:
             self._insert("tests", record.tests)
             self._insert("sides", record.sides)
             self._insert("trials", record.trials)
+
+    def put_sessions(self, records: Sequence[SessionRecord]) -> None:
+        """:meth:`put_session` for many sessions in one transaction (a station's first pull of a
+        whole clinic): all or none of them."""
+        with self._db:
+            self._db.executemany("DELETE FROM sessions WHERE session_id = ?",
+                                 [(r.session.session_id,) for r in records])
+            self._insert("sessions", [r.session for r in records])
+            self._insert("tests", [t for r in records for t in r.tests])
+            self._insert("sides", [s for r in records for s in r.sides])
+            self._insert("trials", [t for r in records for t in r.trials])
 
     def _insert(self, table: str, rows: Iterable[Any]) -> None:
         cls = _TABLES[table][0]

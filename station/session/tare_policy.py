@@ -101,13 +101,13 @@ def judge_zero(device_id: str, window: np.ndarray, cumulative_tare_n: np.ndarray
         lim = policy.limits_n(ranges_n[c] if c < len(ranges_n) else None)
         limits[c] = lim
         now = float(col.mean())
-        load[c] = float(cumulative_tare_n[c]) + now
-        sd[c] = float(col.std(ddof=1))
-        drift[c] = now
-        if abs(load[c]) > lim["max_load_n"]:
-            refused.append(f"{load[c]:.0f} N")
-        elif sd[c] > lim["max_sd_n"]:
-            refused.append(f"unsteady ({sd[c]:.1f} N SD)")
+        load_c = float(cumulative_tare_n[c]) + now
+        sd_c = float(col.std(ddof=1))
+        load[c], sd[c], drift[c] = load_c, sd_c, now
+        if abs(load_c) > lim["max_load_n"]:
+            refused.append(f"{load_c:.0f} N")
+        elif sd_c > lim["max_sd_n"]:
+            refused.append(f"unsteady ({sd_c:.1f} N SD)")
         elif abs(now) > lim["drift_warn_n"]:
             warnings.append(f"zero of {name} channel {c} moved {now:+.1f} N since the previous zero "
                             f"(warning above {lim['drift_warn_n']:.1f} N): check the cell and that nothing touched it")
@@ -155,7 +155,7 @@ def calibrated_range_n(snapshot: dict[str, Any], info: Any) -> list[float | None
 
 def beyond_range(force_n: np.ndarray, ranges_n: list[float | None], channels: list[int]) -> list[dict[str, float]]:
     """Channels whose force went beyond the calibrated range in a trial: channel, max |N|, range."""
-    out = []
+    out: list[dict[str, float]] = []
     f = np.asarray(force_n, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] == 0:
         return out

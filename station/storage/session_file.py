@@ -61,7 +61,7 @@ class SessionFile:
         for p in protocols:
             self.writer.set_attrs(f"protocols/{p.id}", {
                 "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
-                "text": p.source_text, "timing": asdict(p.timing)})
+                "text": p.source_text, "timing": asdict(p.timing), "analysis": dict(p.analysis)})
 
     def set_session(self, **attrs: Any) -> None:
         """More attributes on the ``session`` group (the clinician's ``notes`` for the whole session)."""

@@ -110,3 +110,36 @@ def test_schema_newer_than_station_is_refused(tmp_path: Path):
     db.close()
     with pytest.raises(UserError, match="newer"):
         SqliteStore.beside(tmp_path)
+
+
+@pytest.mark.parametrize("symmetry, kind, lsi, asym", [
+    ({"kind": "none", "value_pct": None, "passed": None, "note": "no LSI: the test measured one side only"},
+     None, None, None),
+    ({"kind": "lsi", "value_pct": 81.5, "passed": False}, "lsi", 81.5, None),
+    ({"value_pct": -12.0, "abs_pct": 12.0, "direction": "left stronger"}, "asymmetry", None, -12.0),
+    ({}, None, None, None),
+])
+def test_test_row_symmetry_kind(symmetry, kind, lsi, asym):
+    """A test without a verdict ("kind": "none", as the runner writes it) is neither an LSI nor an asymmetry."""
+    from station.index.extract import _test_row
+    row = _test_row("s", "01_x", {"protocol_id": "x", "kind": "isometric", "status": "complete"},
+                    {"symmetry": symmetry})
+    assert (row.symmetry_kind, row.lsi_pct, row.asymmetry_pct) == (kind, lsi, asym)
+
+
+def test_put_sessions_batch_equals_one_by_one(tmp_path: Path):
+    """The batch write (a first pull) gives the same index as one transaction per session, and
+    replaces a session already there, as put_session does."""
+    records = []
+    for i in range(4):
+        p = write_session(tmp_path / f"P-1_{i}.h5", patient_id=f"P-{i % 2}", seed=i,
+                          created_utc=f"2026-0{i + 1}-01T10:00:00.000+00:00",
+                          tests=[Spec("hip-abduction-hhd", {"left": [200.0 + i, 190.0], "right": [150.0 + i, 149.0]})])
+        records.append(read_record(p))
+    with SqliteStore(tmp_path / "one.sqlite3") as one, SqliteStore(tmp_path / "batch.sqlite3") as batch:
+        for r in records:
+            one.put_session(r)
+        batch.put_session(records[1])          # already there: replaced, not duplicated
+        batch.put_sessions(records)
+        assert batch.dump() == one.dump()
+        assert len(batch.sessions()) == 4 and sum(len(v) for v in batch.dump().values()) > 20

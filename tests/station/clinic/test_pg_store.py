@@ -189,6 +189,16 @@ def test_tls_is_required_unless_the_url_says_otherwise(pg_db, no_pg_env, monkeyp
         PostgresStore.open(plain)
     assert "SSL" in str(err.value) and "sslmode=disable" in str(err.value)
     assert "pw-room1-secret" not in str(err.value)
+    msg = str(err.value)
+    assert "\n" not in msg and f"host 127.0.0.1:{pg_db.server.port}" in msg and f"database {pg_db.name}" in msg
+    assert not isinstance(err.value, StoreUnreachable)     # a refusal to fix, not a network outage to queue
+    monkeypatch.setenv("PGSSLMODE", "disable")               # the environment does not lower it: only the URL
+    with pytest.raises(StoreError, match="TLS is required"):
+        PostgresStore.open(plain)
+    monkeypatch.delenv("PGSSLMODE")
+    for mode in ("prefer", "allow"):                         # the URL says otherwise: TLS if the server has it
+        with PostgresStore.open(f"{plain}?sslmode={mode}") as store:
+            assert store.patients() == []
     with PostgresStore.open(plain + "?sslmode=disable") as store:     # the URL says otherwise
         assert store.patients() == []
 
