@@ -715,7 +715,7 @@ class SessionPage(QWidget):
         nl.addWidget(_label("Note (N):"))
         self.notes = QLineEdit()
         self.notes.setPlaceholderText("clinician's note, stored in the session file — Enter saves, Esc cancels")
-        self.notes.returnPressed.connect(self._note_entered)
+        self.notes.returnPressed.connect(self.enter_note)
         nl.addWidget(self.notes, 1)
         self.note_scope = QComboBox()
         self.note_scope.addItems(["for this test", "for the whole session"])
@@ -723,7 +723,7 @@ class SessionPage(QWidget):
         nl.addWidget(self.note_scope)
         self.note_button = QPushButton("Add note")
         self.note_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.note_button.clicked.connect(self._note_entered)
+        self.note_button.clicked.connect(self.enter_note)
         nl.addWidget(self.note_button)
         main.addWidget(self.notes_box)
         self.notes_list = _label("", role="muted", wrap=True)
@@ -739,12 +739,12 @@ class SessionPage(QWidget):
         if self.notes_box.isEnabled() and self.isVisible():
             self.notes.setFocus()
 
-    def _note_entered(self) -> None:
+    def enter_note(self) -> None:
         text = self.notes.text().strip()
         if text:
             self.notes_entered.emit(text, self.note_scope.currentIndex() == 1)
         self.notes.clear()
-        self.window().setFocus()  # the session keys work again
+        self.notes.clearFocus()  # the session keys work again
 
     def note_added(self, text: str, where: str) -> None:
         self.added_notes.append((where, text))

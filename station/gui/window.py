@@ -387,7 +387,9 @@ class MainWindow(QMainWindow):
             self.phase = "trial_done"
 
     def key_enter(self) -> None:
-        if self.phase == "pain":
+        if self.session_page.notes.hasFocus():  # the window's Return shortcut comes before the field's own
+            self.session_page.enter_note()
+        elif self.phase == "pain":
             self._commit_pain()
         elif self.phase == "ready":
             self.command("go")
@@ -800,7 +802,7 @@ class MainWindow(QMainWindow):
             self.patient_back()
         elif self.session_page.notes.hasFocus():
             self.session_page.notes.clear()
-            self.setFocus()
+            self.session_page.notes.clearFocus()
         else:
             self.confirm_abort()
 

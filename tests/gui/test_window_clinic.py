@@ -145,8 +145,8 @@ def test_notes_change_since_last_session_and_the_patient_page(qtbot, tmp_path: P
     test = f"01_{HIP}"
     # the notes are in the file (test group, session group), and on the summary
     with h5py.File(e.path, "r") as f:
-        assert list(f[f"tests/{test}"].attrs["notes"]) == ["felt a pinch at 30 deg, R"]
-        assert list(f["session"].attrs["notes"]) == ["came by bike"]
+        assert json.loads(f[f"tests/{test}"].attrs["notes"]) == ["felt a pinch at 30 deg, R"]  # JSON, as lists are
+        assert json.loads(f["session"].attrs["notes"]) == ["came by bike"]
     assert w.summary_page.notes[test].text() == "Notes: felt a pinch at 30 deg, R"
     assert "came by bike" in w.summary_page.session_notes.text()
     # the summary: change since the last session, as `station history` computes it from the index
