@@ -202,6 +202,10 @@ class TerminalUI:
             parts.append(f"RFD 0–200 ms {rfd:.0f} N/s")
         if outcome.flags:
             parts.append("⚠ " + "; ".join(outcome.flags))
+        analysis = r.get("status")
+        if analysis not in (None, "ok") and not any(str(analysis).replace("_", " ") in f for f in outcome.flags):
+            notes = [n for n in (r.get("notes") or []) if isinstance(n, str)]
+            parts.append(f"⚠ analysis {str(analysis).replace('_', ' ')}, not counted" + (f": {notes[0]}" if notes else ""))
         self.print("   ".join(parts))
 
     def rest(self, seconds_left: float) -> None:
