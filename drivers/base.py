@@ -360,17 +360,13 @@ class Driver(ABC):
         try:
             fd = getattr(ser, "fd", None)
             if isinstance(fd, int) and isinstance(ser, serial.Serial):  # a real port: one syscall
-                try:  # pyserial's fd does not block: take what is there without a select first
-                    data = os.read(fd, READ_BYTES)
-                except BlockingIOError:
-                    data = b""
-                if not data and select.select([fd], [], [], timeout_s)[0]:
+                if select.select([fd], [], [], timeout_s)[0]:
                     data = os.read(fd, READ_BYTES)  # everything the port holds, in one call
                     if not data:
                         raise serial.SerialException("device reports readiness to read but returned no data "
                                                      "(device disconnected?)")
-                if len(data) >= FLOWING_BYTES:
-                    data = self._take_flowing(fd, data)
+                    if len(data) >= FLOWING_BYTES:
+                        data = self._take_flowing(fd, data)
                 self.stats.bytes_in += len(data)
                 return data
             if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
