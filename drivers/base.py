@@ -263,11 +263,15 @@ class Driver(ABC):
         self.info: DeviceInfo | None = None
         self._serial: SerialLike | None = None
         self.streaming = False
+        #: streaming when the port vanished: restart it once reconnected, also when the first
+        #: calls of :meth:`reconnect` time out before the device is back
+        self._resume_streaming = False
         self._pending_error: DeviceDisconnected | None = None
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
         """Open the port and identify the device. Raises :class:`DeviceError`."""
+        self._resume_streaming = False
         self._serial = self._connect(self.port, self.baudrate)
         try:
             self.info = self.identify()
@@ -300,8 +304,9 @@ class Driver(ABC):
         in ``stats.reconnect_attempts``, logged, and tried again until ``timeout_s``, then
         :class:`DeviceDisconnected` is raised (callers such as the reader thread call again).
         """
-        was_streaming = self.streaming
+        was_streaming = self.streaming or self._resume_streaming
         self.close()
+        self._resume_streaming = was_streaming
         deadline = time.monotonic() + timeout_s
         last_error: BaseException | None = None
         while True:
@@ -317,6 +322,7 @@ class Driver(ABC):
                 self.info = self.identify()
                 if was_streaming:
                     self.start()
+                self._resume_streaming = False
                 self.stats.reconnects += 1
                 log.info("%s: reconnected after %d attempt(s)", self.port, self.stats.reconnect_attempts)
                 return self.info

@@ -80,6 +80,8 @@ LEAD_IN_INTERACTIVE_S: float = 1.0
 LEAD_IN_AUTO_S: float = 0.2
 #: How long an unplugged device is waited for before the workflow fails, s.
 RECONNECT_TIMEOUT_S: float = 120.0
+#: How far behind the clock the newest readings may be stamped (transport), s.
+LIVE_LAG_S: float = 2.0
 #: Poll period of :meth:`_Workflow.wait`, s.
 POLL_S: float = 0.01
 
@@ -479,7 +481,8 @@ class _Workflow:
     def live(self, seconds: float | None = None) -> LiveReading | None:
         """The reading over the last ``seconds`` (default: the settle window), or None without readings."""
         span = self.window_s if seconds is None else float(seconds)
-        values = self.source.since(self.clock.now() - span)
+        # the newest ``span`` worth of readings (their host stamps may lag the clock a little)
+        values = self.source.since(self.clock.now() - span - LIVE_LAG_S)[-max(3, int(span * self.rate_hz)):]
         if values.shape[0] < 3:
             return None
         series = values[:, self.columns].sum(axis=1)

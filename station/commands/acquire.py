@@ -71,6 +71,8 @@ def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     validate.number(args.seconds, "--seconds", unit="seconds", gt=0, le=MAX_SECONDS)
     validate.output_file(args.out, force_option=None)  # exists, a directory, under a file, read-only folder: before any device
+    if getattr(args, "spill_dir", None) is not None:
+        validate.output_dir(args.spill_dir, "--spill-dir")
     devices: dict[str, BoundDevice] = {}
     try:
         for i, uri in enumerate(args.device, start=1):

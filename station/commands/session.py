@@ -114,6 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--operator", metavar="NAME", default="", help="who runs the session (stored in the file)")
     r.add_argument("--out", type=Path, default=Path("sessions"), metavar="DIR",
                    help="directory for the session file (default: sessions)")
+    r.add_argument("--spill-dir", type=Path, default=None, metavar="DIR",
+                   help="where samples that do not fit go if the disk of --out fills up (default: the user data "
+                        "folder, ~/.local/share/force-station/spill on Linux)")
     r.add_argument("--auto", action="store_true", help="no prompts; simulated patient on sim: devices")
     r.add_argument("--fast", action="store_true",
                    help=f"countdown {FAST_COUNTDOWN_S:g} s, rest {FAST_REST_S:g} s (demos, rehearsals)")
@@ -332,6 +335,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     lever_arms_m = parse_lever_arms(args.lever_arm, protocols)
     simulation = simulation_from_args(args)
     validate.output_dir(args.out)
+    if args.spill_dir is not None:
+        validate.output_dir(args.spill_dir, "--spill-dir")
     interactive = not args.auto
     ui = SessionTerminal(interactive=interactive)
     offer_recovery(args.out, ui, interactive)
@@ -351,7 +356,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = run_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=args.out,
                                  ui=ui, options=options, auto=args.auto, on_path=paths.append,
                                  calibration_dir=args.calibration_dir,
-                                 allow_uncalibrated=args.allow_uncalibrated, **extra)
+                                 allow_uncalibrated=args.allow_uncalibrated, spill_dir=args.spill_dir, **extra)
         except (SessionAborted, KeyboardInterrupt):
             ui.end_line()  # the message goes on its own line, not after a live progress line
             seen = signals.read()

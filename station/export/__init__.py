@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from station.errors import UserError
-from station.validate import writable_folder
+from station.validate import not_a_broken_link, writable_folder
 from station.export.deidentify import Pseudonymiser
 from station.export.source import SessionData, from_record, load
 from station.index.store import ResultsStore, SessionRecord
+from station.storage.damage import Damage
 
 
 @dataclass
@@ -67,6 +68,8 @@ def formats() -> dict[str, ExportFormat]:
 
 def check_destination(fmt: ExportFormat, dest: Path, force: bool) -> None:
     """One-line :class:`UserError` unless ``dest`` can be written."""
+    not_a_broken_link(dest, f"--{fmt.name}")
+    not_a_broken_link(dest.parent, f"--{fmt.name}", dest)
     if fmt.target == "dir":
         if dest.exists() and not dest.is_dir():
             raise UserError(f"--{fmt.name} {dest}: exists and is not a directory")
@@ -159,7 +162,8 @@ def run_exports(paths: Sequence[Source], outputs: dict[str, Path], ctx: ExportCo
     """Export the sessions ``paths`` (session files, or index records: see :func:`load_sources`)
     to every ``outputs`` format → destination.
 
-    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths."""
+    ``salt`` (with ``ctx.deidentified``) pseudonymises first. Returns the written paths.
+    ``notes`` receives one line per damaged session file: what was left out."""
     fmts = formats()
     for name, dest in outputs.items():
         if name not in fmts:
@@ -169,6 +173,9 @@ def run_exports(paths: Sequence[Source], outputs: dict[str, Path], ctx: ExportCo
         check_destination(fmts[name], dest, force)
     traces = any(fmts[n].needs_traces for n in outputs)
     sessions = load_sources(paths, traces=traces, notes=notes)
+    if notes is not None:
+        notes.extend(f"{s.path}: damaged session file, exported what is readable; left out: "
+                     f"{Damage(list(s.damaged)).summary()}" for s in sessions if s.damaged)
     if "h5" in outputs:
         missing = [s for s in sessions if s.index_only]
         if missing:

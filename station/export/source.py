@@ -11,10 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from station.errors import UserError
 from station.index.extract import record_from_file
 from station.index.store import SessionRecord, TestRow, TrialRow
-from station.storage.reader import _short
 from station.storage.session_reader import SessionReader, StoredTrial
 
 
@@ -47,6 +45,7 @@ class SessionData:
     record: SessionRecord
     traces: dict[tuple[str, str], list[Trace]] = field(default_factory=dict)  # filled by load(traces=True)
     index_only: bool = False   # built from the results index (the file is on another station): no samples
+    damaged: tuple[str, ...] = ()        # what could not be read (station.storage.damage); the rest is exported
 
     @property
     def patient_id(self) -> str:
@@ -86,13 +85,13 @@ def load(path: str | Path, *, traces: bool = False) -> SessionData:
                 trials={(t.test, tr.trial): dict(tr.attrs) for t in stored.tests for tr in t.trials},
                 protocols={k: dict(v.attrs) for k, v in stored.protocols.items()},
                 devices={k: dict(v.attrs) for k, v in stored.devices.items()},
-                record=record_from_file(r.h5, path))
+                record=record_from_file(r.h5, path), damaged=stored.damaged)
             if traces:
                 for t in stored.tests:
                     for tr in t.trials:
                         data.traces[(t.test, tr.trial)] = _trial_traces(r, tr)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-            raise UserError(f"{path}: damaged session file, cannot be exported ({_short(exc)})") from None
+            raise r.damaged_error(exc, "exported") from None
     return data
 
 

@@ -144,6 +144,7 @@ class DeviceRow(QWidget):
     """One device: status light, name, live reading, Zero, calibration status, Verify."""
 
     zero_clicked = Signal(str)
+    verify_clicked = Signal(str)
 
     def __init__(self, role: str, uri: str) -> None:
         super().__init__()
@@ -167,9 +168,8 @@ class DeviceRow(QWidget):
         self.calibration = _label("calibration: not checked", role="muted")
         self.description = _label("", role="muted")
         self.verify = QPushButton("Verify…")
-        self.verify.setEnabled(False)
-        self.verify.setToolTip("verification with a known load: `station calibration verify` "
-                               "(the window's calibration page comes with the engine's calibration workflow)")
+        self.verify.setToolTip("check this device with a known load, or calibrate it (the calibration page)")
+        self.verify.clicked.connect(lambda: self.verify_clicked.emit(self.role))
         lay.addWidget(self.light, 0, 0, 3, 1)
         lay.addWidget(self.name, 0, 1)
         lay.addWidget(self.uri, 0, 2)
@@ -221,6 +221,7 @@ class StartPage(QWidget):
     start_requested = Signal()
     check_devices = Signal()
     zero_device = Signal(str)
+    verify_device = Signal(str)  # role: open the calibration page on its device
 
     def __init__(self, protocols: dict[str, Protocol], device_uris: dict[str, str]) -> None:
         super().__init__()
@@ -390,6 +391,7 @@ class StartPage(QWidget):
             if role not in self.device_rows:
                 row = DeviceRow(role, self.default_uris.get(role, ""))
                 row.zero_clicked.connect(self.zero_device.emit)
+                row.verify_clicked.connect(self.verify_device.emit)
                 self._offer_ports(row)
                 self.device_rows[role] = row
                 self.device_layout.insertWidget(i + 1, row)

@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.relay.exported.connect(self._exported)
         for page in (self.start_page, self.session_page, self.summary_page):
             self.stack.addWidget(page)
+        self._build_calibration_page(uris)
         self.session_page.plot.peaks_changed.connect(self.on_peaks)
 
         self.patient_view = PatientView()
@@ -175,6 +176,46 @@ class MainWindow(QMainWindow):
                              name="patient-scan", daemon=True).start()
             threading.Thread(target=lambda: self.relay.ports.emit(list_ports()), name="port-scan", daemon=True).start()
         self.relay.ports.connect(self.start_page.set_ports)
+
+    # -- the calibration page (station/gui/calibration_page.py) ----------------------------
+    def _build_calibration_page(self, uris: dict[str, str]) -> None:
+        from station.gui.calibration_page import CalibrationPage
+
+        folders: dict[str, Path | None] = {}  # once per device: a simulator's folder is seeded only once
+
+        def folder_for(uri: str) -> Path | None:
+            if uri not in folders:
+                folders[uri] = self._calibration_dir([DeviceArg(("calibration",), uri)])
+            return folders[uri]
+
+        self.calibration_page = CalibrationPage(self.theme, devices=uris, calibration_dir_for=folder_for)
+        self.calibration_page.back.connect(self.close_calibration)
+        self.stack.addWidget(self.calibration_page)
+        self.start_page.verify_device.connect(
+            lambda role: self.open_calibration(self.start_page.device_uris().get(role, ""), verify=True))
+        tools = self.menuBar().addMenu("&Calibration")
+        act = QAction("Calibrate or verify a device…", self)
+        act.triggered.connect(lambda: self.open_calibration("", verify=False))
+        tools.addAction(act)
+
+    def open_calibration(self, uri: str, *, verify: bool) -> None:
+        """Show the calibration page (not during a session); the window's session keys rest meanwhile."""
+        if self.stack.currentWidget() is not self.start_page:
+            return
+        self.close_preview()  # the page opens the device itself
+        self.calibration_page.set_devices({**self.start_page.device_uris(), **(
+            dict(B.SIMULATED_DEVICES) if self.simulate else {})})
+        self.calibration_page.open_for(uri, verify=verify)
+        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            sc.setEnabled(False)
+        self.stack.setCurrentWidget(self.calibration_page)
+        self.setWindowTitle(f"{TITLE} — calibration")
+
+    def close_calibration(self) -> None:
+        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            sc.setEnabled(True)
+        self.stack.setCurrentWidget(self.start_page)
+        self.setWindowTitle(f"{TITLE} — new session")
 
     # -- menus and keys ---------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -683,6 +724,7 @@ class MainWindow(QMainWindow):
             self.bridge.send("abort")
             self.bridge.closed.wait(30)
         self.close_preview()
+        self.calibration_page.shutdown()
         self.patient_view.close()
         if self._tmp is not None:
             self._tmp.cleanup()

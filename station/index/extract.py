@@ -14,7 +14,7 @@ import h5py
 
 from station.errors import UserError
 from station.index.store import SessionRecord, SessionRow, SideRow, TestRow, TrialRow
-from station.storage.reader import _short, attrs_of, open_session
+from station.storage.reader import attrs_of
 
 STANDARD_GRAVITY = 9.80665  # m/s²
 
@@ -176,9 +176,12 @@ def record_from_file(f: h5py.File, path: Path) -> SessionRecord:
 
 def read_record(path: str | Path) -> SessionRecord:
     """The index rows of the session file ``path``. :class:`UserError` if it cannot be read."""
+    from station.storage.session_reader import SessionReader
+
     path = Path(path)
-    with open_session(path) as f:
+    with SessionReader(path) as r:
         try:
-            return record_from_file(f, path)
+            return record_from_file(r.h5, path)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-            raise UserError(f"{path}: damaged session file, cannot be indexed ({_short(exc)})") from None
+            r.session()  # what is damaged, in words (station.storage.damage)
+            raise r.damaged_error(exc, "indexed") from None

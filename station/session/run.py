@@ -17,8 +17,8 @@ from typing import Any
 
 from drivers.registry import parse_uri
 from protocols.model import Protocol
-from station.clock import Clock
-from station.errors import SessionError, UserError
+from station.clock import Clock, ScaledClock
+from station.errors import SessionError, StationError
 from station.index.update import index_closed_session
 from station.index.clinic_sync import BackgroundSync, SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
@@ -222,18 +222,22 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                  calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                  on_path: Callable[[Path], None] | None = None, on_warning: Callable[[str], None] | None = None,
                  session_attrs: dict[str, Any] | None = None, clock: Clock | None = None,
-                 log_file: bool = True, simulation: dict[str, Any] | None = None) -> OpenSession:
+                 log_file: bool = True, simulation: dict[str, Any] | None = None,
+                 spill_dir: Path | None = None) -> OpenSession:
     """Open the devices of ``protocols`` (``device_args`` bound to their roles), create the
     session file in ``out_dir``, write its header, start the readers and the pipeline, and
     build the :class:`~station.session.runner.SessionEngine` (not started).
 
     Simulated devices (``sim:``) get a simulated patient who follows the cues whether or not
     ``auto`` is set (a clinic rehearses interactively); ``simulation`` may set its
-    ``strength`` (factor of a typical adult), ``involved_ratio`` and ``seed``. ``on_path`` is
+    ``strength`` (factor of a typical adult), ``involved_ratio``, ``seed`` and ``speed``
+    (simulated time runs that many times faster than real time: engine, simulators and
+    drivers share a :class:`~station.clock.ScaledClock`; every device must be ``sim:``). ``on_path`` is
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
-    session file (the station's log records of this session). Raises
-    :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
+    session file (the station's log records of this session). ``spill_dir``: where samples
+    that do not fit on a full disk go (default: the user data folder). Raises a one-line
+    :class:`~station.errors.StationError` (a device, a calibration, a rate) with nothing written.
 
     Typical use (a window)::
 
@@ -248,9 +252,15 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     sources, actor = simulated_actors(protocols, bound, patient,
                                       involved_ratio=float(sim.get("involved_ratio", involved_ratio)),
                                       seed=int(sim.get("seed", 1)), strength=float(sim.get("strength", 1.0)))
+    speed = float(sim.get("speed", 1.0))
+    device_clock = None
+    if speed != 1.0:
+        if clock is not None:
+            raise ValueError("give a clock or a simulation speed, not both")
+        device_clock = clock = ScaledClock(speed)
     devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
                                           allow_uncalibrated=allow_uncalibrated,
-                                          channels=used_channels(protocols, bound))
+                                          channels=used_channels(protocols, bound), clock=device_clock)
     warnings: list[str] = []
     for d in devices.values():
         for o in d.calibration_snapshot.get("overrides", []):
@@ -260,7 +270,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                 on_warning(line)
     try:
         check_rates(protocols, devices, roles)
-    except UserError:
+    except StationError:
         for d in devices.values():
             d.close()
         raise
@@ -268,7 +278,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     path = session_path(out_dir, patient.patient_id, session_id)
     if on_path:
         on_path(path)
-    writer = SessionWriter(path)
+    writer = SessionWriter(path, spill_dir=spill_dir)
     pipeline = Pipeline(list(devices.values()), writer)
     engine = SessionEngine(patient=patient, protocols=protocols, pipeline=pipeline, writer=writer, roles=roles,
                            options=options, actor=actor, history_dir=out_dir,
@@ -291,7 +301,7 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
                 calibration_dir: Path | None = None, allow_uncalibrated: bool = False,
                 on_path: Callable[[Path], None] | None = None,
                 session_attrs: dict[str, Any] | None = None, simulation: dict[str, Any] | None = None,
-                ) -> SessionResult:
+                spill_dir: Path | None = None) -> SessionResult:
     """The CLI's session: :func:`open_session`, the engine answered by ``ui`` (blocking
     prompts, :func:`~station.session.ui_bridge.run_with_ui`), then close. Ctrl-C and SIGTERM
     close the file with status aborted and are re-raised (so is :class:`SessionAborted`)."""
@@ -299,7 +309,8 @@ def run_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pati
     session = open_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=out_dir,
                            options=options, auto=auto, involved_ratio=involved_ratio,
                            calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated,
-                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs, simulation=simulation)
+                           on_path=on_path, on_warning=ui.info, session_attrs=session_attrs, simulation=simulation,
+                           spill_dir=spill_dir)
     status = layout.STATUS_COMPLETE
     with sigterm_as_interrupt():
         try:

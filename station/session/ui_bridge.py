@@ -28,6 +28,14 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
     """Hand one event to ``ui``; prompts send the answer to ``engine`` as a command."""
     if isinstance(event, ev.Info):
         ui.info(event.text)
+    elif isinstance(event, ev.TestStarted):
+        started = getattr(ui, "test_started", None)
+        if started is not None:
+            started(next(p for p in engine.protocols if p.id == event.protocol_id))
+    elif isinstance(event, ev.Recording):
+        recording = getattr(ui, "recording", None)
+        if recording is not None:
+            recording(event.during)
     elif isinstance(event, ev.TrialReady):
         summary = engine.current or TestSummary(event.test, "", "", "")
         choice = ui.before_trial(summary, event.side, event.rep, event.attempt, event.cue)
@@ -55,7 +63,7 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
         ui.test_done(event.summary)
     elif isinstance(event, ev.Paused):
         ui.info(event.message)
-        answer = ask_paused(ui, event)
+        answer = ask_paused(ui, event, engine)
         if answer == "skip":
             engine.skip()
         elif answer == "abort":
@@ -67,22 +75,41 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
 PAUSE_KEYS = {"": "wait", "s": "skip", "q": "abort"}
 
 
-def ask_paused(ui: SessionUI, event: ev.Paused) -> str:
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def ask_paused(ui: SessionUI, event: ev.Paused, engine: Any = None) -> str:
     """The clinician's choice while a device is disconnected: "wait" (for it to come back,
     then the trial is repeated), "skip" (this trial) or "abort" (end the session).
 
     A UI with ``ask_paused(event)`` answers itself; an interactive terminal (``interactive``,
-    ``inp``, ``out``) gets one prompt; anything else waits."""
+    ``inp``, ``out``) gets one prompt; anything else waits. At a terminal whose input can be
+    polled, the prompt also ends by itself, saying so, as soon as ``engine`` sees every device
+    back (the reconnect is shown live, no key needed)."""
     own = getattr(ui, "ask_paused", None)
     if own is not None:
         return str(own(event))
     inp, out = getattr(ui, "inp", None), getattr(ui, "out", None)
     if not getattr(ui, "interactive", False) or inp is None or out is None:
         return "wait"
+    fd = _fileno(inp)
+    gone = getattr(engine, "disconnected", None)
     while True:
         out.write(f"  {', '.join(event.devices)} disconnected: Enter = wait for it (the trial is repeated once it is "
                   "back), s = skip this trial, q = end the session > ")
         out.flush()
+        if fd is not None and isinstance(gone, set):
+            import select
+
+            while not select.select([fd], [], [], 0.2)[0]:
+                if not gone & set(event.devices):
+                    out.write(f"\n  {', '.join(event.devices)} reconnected\n")
+                    out.flush()
+                    return "wait"
         line = inp.readline()
         if line == "":
             return "abort"

@@ -10,7 +10,11 @@
 Opening goes through :func:`station.storage.reader.open_session` (also while a station is
 recording the file, or after one died), so a bad file is one :class:`~station.errors.StorageError`
 line. Attributes the reader does not know are kept in each object's ``attrs``; a missing one
-is None, never an exception: files from older stations read fine.
+is None, never an exception: files from older stations read fine. A damaged file (an attribute
+of the wrong type, JSON garbage, a group replaced by a dataset, sample datasets of the wrong
+shape) is read as far as it is readable, through the :class:`~station.storage.damage.Damage`
+log: ``StoredSession.damaged`` lists what was left out, and :meth:`SessionReader.damaged_error`
+makes the one-line error that names the file and the damage.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import numpy as np
 from station.errors import StorageError
 from station.pipeline import TrialData
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
+from station.storage.damage import Damage
 from station.storage.reader import _short, attrs_of, open_session
 
 
@@ -120,6 +125,8 @@ class StoredSession:
     tests: tuple[StoredTest, ...]
     attrs: dict[str, Any] = field(repr=False)
     session_attrs: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: what could not be read as expected (one short text per problem; see station.storage.damage)
+    damaged: tuple[str, ...] = ()
 
 
 def _num(v: Any) -> float | None:
@@ -142,43 +149,129 @@ def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in names}
 
 
-def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
-    return sorted((k, v) for k, v in g.items() if isinstance(v, h5py.Group))
+_SIDES = ("left", "right", "none")
 
 
-def _patient(a: dict[str, Any]) -> Patient | None:
-    if not a.get("patient_id"):
+def _patient(a: dict[str, Any], damage: Damage) -> Patient | None:
+    patient_id = damage.text(a, "patient_id", "/session")
+    if not patient_id:
         return None
-    involved = a.get("involved_side") if a.get("involved_side") in ("left", "right", "none") else "none"
-    return Patient(str(a["patient_id"]), body_mass_kg=_num(a.get("body_mass_kg")), height_m=_num(a.get("height_m")),
-                   involved_side=involved, lever_arm_m=_num(a.get("lever_arm_m")))  # type: ignore[arg-type]
+    involved = damage.text(a, "involved_side", "/session")
+    if involved is not None and involved not in _SIDES:
+        damage.add(f"/session attribute 'involved_side' is {involved!r:.40}, expected left, right or none")
+    return Patient(patient_id, body_mass_kg=_num(damage.number(a, "body_mass_kg", "/session")),
+                   height_m=_num(damage.number(a, "height_m", "/session")),
+                   involved_side=involved if involved in _SIDES else "none",  # type: ignore[arg-type]
+                   lever_arm_m=_num(damage.number(a, "lever_arm_m", "/session")))
 
 
-def _outcome(test: str, trial: str, a: dict[str, Any]) -> TrialOutcome:
-    flags = a.get("quality_flags") or []
-    results = a.get("results") or {}
-    pain = _int(a.get("pain_0_10"))
-    return TrialOutcome(test=test, trial=trial, side=str(a.get("side") or ""), rep=_int(a.get("rep")) or 0,
-                        attempt=_int(a.get("attempt")) or 0, status=str(a.get("status") or ""),
-                        peak_force_n=_num(a.get("peak_force_n")),
-                        results=results if isinstance(results, dict) else {},
-                        flags=[str(x) for x in flags] if isinstance(flags, list) else [str(flags)],
-                        pain_0_10=pain)
+def _outcome(test: str, trial: str, a: dict[str, Any], where: str, damage: Damage) -> TrialOutcome:
+    raw_flags = a.get("quality_flags")
+    if isinstance(raw_flags, str) and raw_flags[:1] != "[":
+        flags: list[Any] = [raw_flags]  # one flag stored as plain text
+    else:
+        flags = damage.sequence(a, "quality_flags", where)
+    return TrialOutcome(test=test, trial=trial, side=damage.text(a, "side", where) or "",
+                        rep=damage.integer(a, "rep", where) or 0, attempt=damage.integer(a, "attempt", where) or 0,
+                        status=damage.text(a, "status", where) or "",
+                        peak_force_n=_num(damage.number(a, "peak_force_n", where)),
+                        results=damage.mapping(a, "results", where), flags=[str(x) for x in flags],
+                        pain_0_10=damage.integer(a, "pain_0_10", where))
 
 
-def _summary(test: str, a: dict[str, Any], outcomes: list[TrialOutcome]) -> TestSummary:
-    stored = a["summary"] if isinstance(a.get("summary"), dict) else {}
+def _summary(test: str, a: dict[str, Any], outcomes: list[TrialOutcome], where: str,
+             damage: Damage) -> TestSummary:
+    stored = damage.mapping(a, "summary", where)
+    stored_sides = stored.get("sides") or {}
+    if not isinstance(stored_sides, dict):
+        damage.add(f"{where} attribute 'summary' has sides {stored_sides!r:.40}, expected a JSON object")
+        stored_sides = {}
     sides = {}
-    for side, s in (stored.get("sides") or {}).items():
-        if isinstance(s, dict):
-            values = {"side": side, "best_n": None, "mean_n": None, "cv_pct": None, "reps": 0, "flagged": [],
-                      **_known(SideSummary, s)}
-            sides[side] = SideSummary(**values)
-    return TestSummary(test=test, protocol_id=str(a.get("protocol_id") or stored.get("protocol_id") or ""),
-                       name=str(a.get("name") or stored.get("name") or ""),
-                       kind=str(a.get("kind") or stored.get("kind") or ""), sides=sides,
-                       symmetry=stored.get("symmetry") or {}, trials=outcomes,
-                       status=str(a.get("status") or stored.get("status") or ""))
+    for side, s in stored_sides.items():
+        if not isinstance(s, dict):
+            damage.add(f"{where} attribute 'summary' has side {side!r} {s!r:.40}, expected a JSON object")
+            continue
+        s = damage.numbers_in(s, ("best_n", "mean_n", "cv_pct"), f"{where} summary side {side!r}")
+        reps = damage.integer(s, "reps", f"{where} summary side {side!r}") or 0
+        flagged = s.get("flagged") if isinstance(s.get("flagged"), list) else []
+        values = {"side": side, "best_n": None, "mean_n": None, "cv_pct": None, **_known(SideSummary, s),
+                  "reps": reps, "flagged": flagged}
+        sides[side] = SideSummary(**values)
+    symmetry = stored.get("symmetry") or {}
+    if not isinstance(symmetry, dict):
+        damage.add(f"{where} attribute 'summary' has symmetry {symmetry!r:.40}, expected a JSON object")
+        symmetry = {}
+    symmetry = damage.numbers_in(symmetry, ("value_pct",), f"{where} summary symmetry")
+
+    def text(key: str) -> str:
+        return damage.text(a, key, where) or (stored.get(key) if isinstance(stored.get(key), str) else "") or ""
+
+    return TestSummary(test=test, protocol_id=text("protocol_id"), name=text("name"), kind=text("kind"),
+                       sides=sides, symmetry=symmetry, trials=outcomes, status=text("status"))
+
+
+def _channel_map(a: dict[str, Any], columns: dict[str, int | None], where: str,
+                 damage: Damage) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """A trial's ``channels`` attribute (side → device and its channels), checked against the
+    trial's device groups (``columns``: device → force_n columns); bad entries are noted and left out."""
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for side, m in damage.mapping(a, "channels", where).items():
+        bad = f"{where} attribute 'channels' of side {side!r}"
+        if not isinstance(m, dict) or not isinstance(m.get("device"), str):
+            damage.add(f"{bad} is {m!r:.40}, expected a device and its channels")
+            continue
+        device, chans = m["device"], m.get("channels", [])
+        if not isinstance(chans, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in chans):
+            damage.add(f"{bad} has channels {chans!r:.40}, expected a list of channel numbers")
+            continue
+        if device not in columns:
+            damage.add(f"{bad} names device {device!r:.40}, which has no samples in the trial")
+        n = columns.get(device)
+        if n is not None and any(not 0 <= c < n for c in chans):
+            damage.add(f"{bad} has channels {chans!r:.40}, but {device} recorded {n} channel(s)")
+            continue
+        out[str(side)] = (device, tuple(chans))
+    return out
+
+
+def _sample_rows(d: h5py.Group, damage: Damage) -> tuple[int, int] | None:
+    """(rows, force columns) of a trial's device group when its sample datasets are consistent:
+    ``t_host_s`` (n,), ``raw`` and ``force_n`` (n, channels), ``t_device_s`` (n,) if present.
+    None (and the problem noted) otherwise."""
+    try:
+        t = d["t_host_s"]
+    except (KeyError, OSError, RuntimeError, ValueError):
+        damage.add(f"{d.name}/t_host_s cannot be read")
+        return None
+    n = damage.rows(t, f"{d.name}/t_host_s")
+    if n is None:
+        return None
+    if not isinstance(t, h5py.Dataset) or t.ndim != 1 or t.dtype.kind not in "fiu":
+        damage.add(f"{d.name}/t_host_s has shape {t.shape} of {t.dtype}, expected one column of times in s")
+        return None
+    columns = None
+    for key in ("raw", "force_n", "t_device_s"):
+        try:
+            ds = d[key] if key in d else None
+        except (KeyError, OSError, RuntimeError, ValueError):  # a dangling or broken link
+            damage.add(f"{d.name}/{key} cannot be read")
+            return None
+        if ds is None:
+            if key != "t_device_s":
+                damage.add(f"{d.name} has no {key} dataset")
+                return None
+            continue
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu":
+            damage.add(f"{d.name}/{key} is not a dataset of numbers")
+            return None
+        want = 1 if key == "t_device_s" else 2
+        if ds.ndim != want or ds.shape[0] != n:
+            damage.add(f"{d.name}/{key} has shape {ds.shape}, expected {n} rows"
+                       + ("" if want == 1 else " of channels"))
+            return None
+        if key == "force_n":
+            columns = int(ds.shape[1])
+    return n, columns or 0
 
 
 class SessionReader:
@@ -206,48 +299,73 @@ class SessionReader:
         return self._f
 
     def session(self) -> StoredSession:
-        """The session without samples (read once, then cached)."""
+        """The session without samples (read once, then cached). What is damaged in the file
+        (an attribute of the wrong type, JSON garbage, a group replaced by a dataset, sample
+        datasets of the wrong shape) is left out and listed in ``StoredSession.damaged``."""
         if self._session is None:
+            damage = Damage()
             try:
-                self._session = self._read()
-            except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
-                raise StorageError(f"{self.path}: damaged session file, cannot be read ({_short(exc)})") from None
+                self._session = self._read(damage)
+            except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
+                raise self.damaged_error(exc, "read", damage) from None
         return self._session
 
-    def _read(self) -> StoredSession:
+    def damaged_error(self, exc: BaseException | None = None, verb: str = "read",
+                      damage: Damage | None = None) -> StorageError:
+        """One line naming the file and what is damaged in it: the problems found while
+        reading (see :mod:`station.storage.damage`), else the underlying error."""
+        problems = damage.problems if damage is not None else list(self._session.damaged) if self._session else []
+        what = Damage(list(problems)).summary() if problems else (_short(exc) if exc is not None else "unknown damage")
+        return StorageError(f"{self.path}: damaged session file, cannot be {verb}: {what}")
+
+    def _read(self, damage: Damage) -> StoredSession:
         f = self._f
         root = attrs_of(f)
-        sess = attrs_of(f["session"]) if "session" in f else {}
+        sg = damage.child_group(f, "session")
+        sess = attrs_of(sg) if sg is not None else {}
         devices = {}
-        for name, g in _groups(f["devices"]) if "devices" in f else []:
+        dg = damage.child_group(f, "devices")
+        for name, g in damage.groups(dg, "/devices") if dg is not None else []:
             a = attrs_of(g)
-            devices[name] = StoredDevice(name, a.get("family"), a.get("model"), a.get("serial"),
-                                         _int(a.get("channels")) or 0, _num(a.get("rate_hz")), a.get("unit"),
-                                         a.get("time_source"), a.get("uri"), a.get("calibration") or {}, a)
+            w = g.name
+            cal = a.get("calibration")
+            if cal is not None and not isinstance(cal, dict):
+                damage.add(f"{w} attribute 'calibration' is {cal!r:.40}, expected a JSON object")
+            devices[name] = StoredDevice(name, damage.text(a, "family", w), damage.text(a, "model", w),
+                                         damage.text(a, "serial", w), damage.integer(a, "channels", w) or 0,
+                                         _num(damage.number(a, "rate_hz", w)), damage.text(a, "unit", w),
+                                         damage.text(a, "time_source", w), damage.text(a, "uri", w),
+                                         cal if isinstance(cal, dict) else {}, a)
         protocols = {}
-        for name, g in _groups(f["protocols"]) if "protocols" in f else []:
+        pg = damage.child_group(f, "protocols")
+        for name, g in damage.groups(pg, "/protocols") if pg is not None else []:
             a = attrs_of(g)
-            protocols[name] = StoredProtocol(name, a.get("name"), a.get("kind"), _int(a.get("version")),
-                                             str(a.get("text") or ""), a)
+            w = g.name
+            protocols[name] = StoredProtocol(name, damage.text(a, "name", w), damage.text(a, "kind", w),
+                                             damage.integer(a, "version", w), damage.text(a, "text", w) or "", a)
         tests = []
-        for test, tg in _groups(f["tests"]) if "tests" in f else []:
+        tsg = damage.child_group(f, "tests")
+        for test, tg in damage.groups(tsg, "/tests") if tsg is not None else []:
             ta = attrs_of(tg)
             trials = []
-            for trial, trg in _groups(tg["trials"]) if "trials" in tg else []:
+            trg_all = damage.child_group(tg, "trials")
+            for trial, trg in damage.groups(trg_all, f"{tg.name}/trials") if trg_all is not None else []:
                 a = attrs_of(trg)
-                channels = {}
-                for side, m in (a.get("channels") or {}).items():
-                    if isinstance(m, dict) and "device" in m:
-                        channels[side] = (str(m["device"]), tuple(int(c) for c in m.get("channels", [])))
-                samples = {k: int(d["t_host_s"].shape[0]) for k, d in _groups(trg) if "t_host_s" in d}
-                trials.append(StoredTrial(test, _outcome(test, trial, a), channels, samples,
-                                          _num(a.get("cue_host_s")), a))
-            tests.append(StoredTest(_int(ta.get("index")), _summary(test, ta, [t.outcome for t in trials]),
+                shapes = {k: _sample_rows(d, damage) for k, d in damage.groups(trg, trg.name) if "t_host_s" in d}
+                samples = {k: v[0] for k, v in shapes.items() if v is not None}
+                columns = {k: (v[1] if v is not None else None) for k, v in shapes.items()}
+                trials.append(StoredTrial(test, _outcome(test, trial, a, trg.name, damage),
+                                          _channel_map(a, columns, trg.name, damage), samples,
+                                          _num(damage.number(a, "cue_host_s", trg.name)), a))
+            tests.append(StoredTest(damage.integer(ta, "index", tg.name),
+                                    _summary(test, ta, [t.outcome for t in trials], tg.name, damage),
                                     tuple(trials), ta))
-        return StoredSession(self.path, root.get("session_id"), root.get("status"), root.get("created_utc"),
-                             root.get("closed_utc"), _int(root.get("format_version")), root.get("station_version"),
-                             root.get("algorithm_version"), _patient(sess), sess.get("operator"), devices, protocols,
-                             tuple(tests), root, sess)
+        return StoredSession(self.path, damage.text(root, "session_id", "/"), damage.text(root, "status", "/"),
+                             damage.text(root, "created_utc", "/"), damage.text(root, "closed_utc", "/"),
+                             _int(root.get("format_version")), damage.text(root, "station_version", "/"),
+                             damage.text(root, "algorithm_version", "/"), _patient(sess, damage),
+                             damage.text(sess, "operator", "/session"), devices, protocols, tuple(tests), root, sess,
+                             tuple(damage.problems))
 
     def test(self, test: str) -> StoredTest:
         for t in self.session().tests:
@@ -262,14 +380,21 @@ class SessionReader:
         raise StorageError(f"{self.path}: test {test!r} has no trial {trial!r}")
 
     def samples(self, trial: StoredTrial) -> dict[str, TrialData]:
-        """Every device's samples of ``trial`` (as the pipeline recorded them)."""
-        g = self._f[trial.h5_path]
+        """Every device's samples of ``trial`` (as the pipeline recorded them). A device whose
+        sample datasets are damaged (missing, of the wrong shape or type) is a
+        :class:`StorageError` naming the file and the dataset."""
+        damage = Damage()
+        g = damage.child_group(self._f, trial.h5_path.lstrip("/"))
         out = {}
-        for device_id, d in _groups(g):
+        for device_id, d in damage.groups(g, trial.h5_path) if g is not None else []:
             if "t_host_s" not in d:
+                continue
+            if _sample_rows(d, damage) is None:
                 continue
             tdev = d["t_device_s"][:] if "t_device_s" in d else None
             out[device_id] = TrialData(d["t_host_s"][:], d["raw"][:], d["force_n"][:], tdev)
+        if damage.problems:
+            raise self.damaged_error(None, "read", damage)
         return out
 
     def side_force(self, trial: StoredTrial, side: str) -> tuple[np.ndarray, np.ndarray, float | None]:

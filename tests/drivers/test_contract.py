@@ -185,3 +185,23 @@ def test_unplug_and_replug_reconnect(sim_device: Any) -> None:
     info = drv.reconnect(timeout_s=5.0, poll_s=0.05)
     assert info.family == drv.family and drv.stats.reconnects == 1
     assert drv.streaming and read_samples(drv, 0.5) > 0
+
+
+@pytest.mark.parametrize("sim_device", list(FAMILIES), indirect=True)
+def test_streaming_resumes_when_the_device_is_back_after_failed_reconnects(sim_device: Any) -> None:
+    """The reader thread calls reconnect with a short timeout again and again until the device
+    is back: a failed call must not forget that the device was streaming (it did: after a
+    real unplug of a few seconds the session said "back" and then recorded no samples)."""
+    drv, sim = sim_device
+    drv.open()
+    drv.start()
+    assert read_samples(drv, 0.3) > 0
+    sim.unplug()
+    with pytest.raises(DeviceDisconnected):
+        read_samples(drv, 1.0)
+    for _ in range(2):  # still unplugged: these attempts time out
+        with pytest.raises(DeviceDisconnected):
+            drv.reconnect(timeout_s=0.1, poll_s=0.05)
+    sim.replug()
+    drv.reconnect(timeout_s=5.0, poll_s=0.05)
+    assert drv.streaming and read_samples(drv, 0.5) > 0

@@ -16,6 +16,7 @@ while recording (writer helper) have their own tests.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -276,6 +277,40 @@ def test_output_path_under_a_file_or_existing(tmp_path: Path, capsys, argv: list
     refused(capsys, argv, names=str(a_file if any(str(a_file) in a for a in argv) else a_dir), watch=tmp_path)
 
 
+@pytest.mark.parametrize("argv", [
+    [*SESSION_RUN, "--out", "{link}"],
+    ["demo", "--out", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{tmp}/ok.h5", "--spill-dir", "{link}"],
+    ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", "{link}/x.h5"],
+    ["export", "{session}", "--csv", "{link}"],
+    ["export", "{session}", "--raw-csv", "{link}"],
+    ["export", "{session}", "--pdf", "{link}"],
+    ["export", "{session}", "--h5", "{link}"],
+    ["export", "{session}", "--json", "{link}/x.json"],
+    ["calibration", "export", "--out", "{link}"],
+], ids=["session-run", "demo", "acquire", "acquire-spill-dir", "acquire-under-link", "export-csv", "export-raw-csv",
+        "export-pdf", "export-h5", "export-under-link", "calibration-export"])
+@pytest.mark.parametrize("target", ["missing", "loop"])
+def test_output_is_a_broken_symbolic_link(tmp_path: Path, good_session: Path, capsys, argv: list[str],
+                                          target: str) -> None:
+    """A broken symbolic link as output (to nothing, or a loop) is refused in one line naming it;
+    before, export replaced the link (or raised FileExistsError for --raw-csv), calibration
+    export replaced it, and acquire accepted it as --spill-dir."""
+    link = tmp_path / "out-link"
+    link.symlink_to(link if target == "loop" else tmp_path / "gone" / "target")
+    argv = [a.format(link=link, tmp=tmp_path, session=good_session) for a in argv]
+    line = refused(capsys, argv, names=[str(link), "broken symbolic link"], watch=tmp_path)
+    assert link.is_symlink() and not (tmp_path / "gone").exists(), line
+
+
+def test_acquire_spill_dir_is_checked_before_any_device(tmp_path: Path, capsys) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("precious\n")
+    refused(capsys, ["acquire", "--device", "sim:mark10", "--seconds", "0.3", "--out", str(tmp_path / "ok.h5"),
+                     "--spill-dir", str(a_file / "spill")], names=["--spill-dir", str(a_file)], watch=tmp_path)
+
+
 def test_calibration_export_overwrites_only_with_force(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cal.json"
     out.write_text("keep me\n")
@@ -396,6 +431,124 @@ def test_recover_directory_with_a_damaged_file_goes_on(tmp_path: Path, good_sess
     assert code == 1 and "Traceback" not in err
     assert str(good) in out and "recovered" in out
     assert len(err.strip().splitlines()) == 1 and str(bad) in err and "truncated" in err
+
+
+def _replace_dataset(name: str, data: object) -> Callable[[h5py.File], None]:
+    def fn(f: h5py.File) -> None:
+        del f[name]
+        f[name] = data
+    return fn
+
+
+DEVICE = TRIAL + "/dynamometer"
+#: damage to a trial's samples or channel map: name → (damage, words the error or note must contain)
+SAMPLE_DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "channel-out-of-range": (_edit(_set_attrs(TRIAL, channels='{"left": {"device": "dynamometer", "channels": [7]}}')),
+                             "recorded 1 channel"),
+    "channel-not-a-number": (_edit(_set_attrs(TRIAL, channels='{"left": {"device": "dynamometer", "channels": ["x"]}}')),
+                             "expected a list of channel numbers"),
+    "channels-a-list": (_edit(_set_attrs(TRIAL, channels="[1, 2]")), "attribute 'channels' is"),
+    "times-two-dimensional": (_edit(_replace_dataset(DEVICE + "/t_host_s", np.zeros((3, 3)))),
+                              "t_host_s has shape (3, 3)"),
+    "times-a-group": (_edit(lambda f: (f[DEVICE].__delitem__("t_host_s"), f[DEVICE].create_group("t_host_s"))),
+                      "t_host_s is not a dataset of samples"),
+    "force-missing": (_edit(lambda f: f[DEVICE].__delitem__("force_n")), "has no force_n dataset"),
+    "force-one-dimensional": (_edit(_replace_dataset(DEVICE + "/force_n", np.zeros(1500))),
+                              "force_n has shape (1500,)"),
+    "force-text": (_edit(_replace_dataset(DEVICE + "/force_n", "abc")), "force_n is not a dataset of numbers"),
+    "raw-too-short": (_edit(_replace_dataset(DEVICE + "/raw", np.zeros((10, 1)))), "raw has shape (10, 1)"),
+    "dangling-trial-link": (_edit(lambda f: f["tests/01_hip/trials"].__setitem__("003", h5py.SoftLink("/nowhere"))),
+                            "trials/003 cannot be read"),
+    "protocols-a-dataset": (_edit(_replace_by_dataset("protocols")), "/protocols is a dataset"),
+    "summary-side-garbage": (_edit(_set_attrs("tests/01_hip", summary='{"sides": {"left": 5, "right": {"reps": "a"}}}')),
+                             "summary"),
+}
+
+
+@pytest.fixture
+def sample_damaged(request: pytest.FixtureRequest, tmp_path: Path, good_session: Path) -> tuple[Path, str]:
+    damage, words = SAMPLE_DAMAGE[request.param]
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path = folder / f"{request.param}.h5"
+    shutil.copy(good_session, path)
+    damage(path)
+    return path, words
+
+
+@pytest.mark.parametrize("damaged", list(SESSION_DAMAGE), indirect=True)
+def test_session_reader_names_the_damage(damaged: Path) -> None:
+    """SessionReader (export, analyze, index, history) reads what is readable and names the
+    rest, through station/storage/damage.py: a StorageError line naming the file, never a raw
+    KeyError/AttributeError/IndexError."""
+    from station.errors import UserError
+    from station.storage.session_reader import SessionReader
+
+    try:
+        with SessionReader(damaged) as r:
+            stored = r.session()
+            for test in stored.tests:
+                for trial in test.trials:
+                    r.samples(trial)
+                    for side in trial.channels:
+                        r.side_force(trial, side)
+    except UserError as exc:
+        assert str(damaged) in str(exc) and "\n" not in str(exc)
+        assert "object has no attribute" not in str(exc) and "index out of range" not in str(exc), exc
+
+
+@pytest.mark.parametrize("sample_damaged", list(SAMPLE_DAMAGE), indirect=True)
+def test_session_reader_checks_samples_and_channel_maps(sample_damaged: tuple[Path, str]) -> None:
+    from station.errors import StorageError
+    from station.storage.session_reader import SessionReader
+
+    path, words = sample_damaged
+    with SessionReader(path) as r:
+        stored = r.session()
+        problems = list(stored.damaged)
+        for test in stored.tests:
+            for trial in test.trials:
+                try:
+                    data = r.samples(trial)
+                except StorageError as exc:
+                    assert str(path) in str(exc) and "damaged session file" in str(exc)
+                    problems.append(str(exc))
+                    continue
+                for side, (device, channels) in trial.channels.items():  # only channels that exist
+                    assert max(channels, default=0) < data[device].force_n.shape[1]
+                    assert r.side_force(trial, side)[1].shape == data[device].t_host_s.shape
+    assert any(words in p for p in problems), problems
+
+
+@pytest.mark.parametrize("sample_damaged", list(SAMPLE_DAMAGE), indirect=True)
+@pytest.mark.parametrize("fmt", ["--raw-csv", "--pdf", "--csv"])
+def test_export_of_damaged_samples(sample_damaged: tuple[Path, str], fmt: str, capsys) -> None:
+    """Exporting a file with damaged samples or channel maps: what is readable, with a note
+    naming what was left out, or one line naming the file and the damage; never a traceback
+    (channels out of range and two-dimensional times raised IndexError in --raw-csv/--pdf)."""
+    path, words = sample_damaged
+    out = path.parent.parent / "out"
+    code, stdout, err = run_cli(capsys, ["export", str(path), fmt, str(out)])
+    assert "Traceback" not in stdout + err, err
+    if code == 0:
+        assert out.exists()
+        assert f"note: {path}: damaged session file, exported what is readable" in stdout and words in stdout
+    else:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and str(path) in lines[0] and words in lines[0], err
+        assert not out.exists()
+
+
+def test_index_rebuild_names_the_damage_in_words(tmp_path: Path, good_session: Path, capsys) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    path = folder / "tests-a-dataset.h5"
+    shutil.copy(good_session, path)
+    SESSION_DAMAGE["tests-group-is-a-dataset"][0](path)
+    code, out, err = run_cli(capsys, ["index", "rebuild", str(folder)])
+    assert code == 0 and "Traceback" not in out + err
+    assert f"{path}: damaged session file, cannot be indexed: /tests is a dataset, expected a group" in out
+    assert "object has no attribute" not in out
 
 
 # ================================================================================================
@@ -626,3 +779,29 @@ def test_a_damaged_earlier_session_is_no_baseline(tmp_path: Path, good_session: 
     earliest = PatientHistory(folder, "BAD-1").earliest("hip")
     assert earliest is not None and earliest.path.name == "BAD-1_b_good.h5"
     assert earliest.best_n == {"left": 200.0, "right": 200.0}
+
+
+def test_inspect_names_a_spill_file(tmp_path: Path, capsys) -> None:
+    """The file where a full disk's samples went is named for what it is, with where its
+    samples are (before: "not a Force Station session file")."""
+    free = [10 ** 12]
+    w = SessionWriter(tmp_path / "s.h5", free_space=lambda _d: free[0], spill_dir=tmp_path / "spill",
+                      flush_interval_s=0.02)
+    w.create({"session_id": "full"}, {"patient_id": "F"})
+    w.set_attrs("devices/dyn", {"unit": "N", "channels": 1})
+    w.begin_trial(TrialSpec("01_t", "001", {"dyn": TrialDevice(1, False)}, {"side": "left", "rep": 1}))
+    k = np.arange(100.0)
+    w.append("dyn", 1000.0 + k / 100, k[:, None], k[:, None])
+    w.sync()
+    free[0] = 1024  # the disk fills
+    w.append("dyn", 1001.0 + k / 100, k[:, None], k[:, None])
+    with pytest.raises(Exception, match="disk full"):
+        w.sync()
+    with contextlib.suppress(Exception):
+        w.end_trial({"status": "complete"})
+    w.close({"status": "complete"})
+    spill = tmp_path / "spill" / "s.spill.h5"
+    assert spill.is_file()
+    line = refused(capsys, ["inspect", str(spill)], names=[str(spill), "spill file", str(tmp_path / "s.h5")],
+                   watch=tmp_path)
+    assert "t_host_s" in line

@@ -190,3 +190,14 @@ def test_files_that_cannot_be_recovered(tmp_path: Path) -> None:
     report = recover(complete)
     assert not report.recovered and sha(complete) == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == [empty.name, foreign.name, complete.name, truncated.name]
+
+
+def test_a_file_that_is_not_hdf5_is_not_offered_for_recovery(tmp_path: Path) -> None:
+    """A text file named .h5 (another station's name collision, another program) was listed as
+    "unfinished session file (a station stopped while recording it)" at every session start."""
+    text = tmp_path / "P-1_20261205T101500Z_12345678.h5"
+    text.write_bytes(b"OTHER STATION'S DATA " * 100)
+    unfinished = tmp_path / "P-1_b.h5"
+    _session_file(unfinished)
+    assert find_unfinished(tmp_path) == [unfinished]
+    assert not is_unfinished(text)

@@ -173,6 +173,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_real_tmpfs_acquire_fills_the_disk(tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
     disk = tmpfs("1m")
     out, spill = disk / "a.h5", tmp_path / "spill"
@@ -226,6 +227,7 @@ SESSION = textwrap.dedent("""
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_real_tmpfs_session_keeps_its_finished_trials(tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
     disk = tmpfs("500k")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
@@ -248,3 +250,22 @@ def test_real_tmpfs_session_keeps_its_finished_trials(tmpfs: Callable[[str], Pat
     assert subprocess.run([sys.executable, "-m", "station.cli", "inspect", str(path)], cwd=ROOT,
                           capture_output=True, timeout=60).returncode == 0
     assert find_unfinished(disk) == []
+
+
+@pytest.mark.slow
+def test_real_tmpfs_session_run_spills_where_the_user_says(tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
+    """`station session run --spill-dir DIR`: the samples that did not fit go to DIR (the
+    second location the user names), not the user data folder; the one line says so."""
+    disk, spill = tmpfs("300k"), tmp_path / "usb-stick"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "station.cli", "session", "run", "--protocol", "hip-abduction-hhd", "--patient", "FULL-2",
+         "--body-mass", "70", "--involved", "right", "--device", "sim:mark10", "--auto", "--fast",
+         "--lever-arm", "0.8", "--out", str(disk), "--spill-dir", str(spill)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    (line,) = proc.stderr.strip().splitlines()
+    (path,) = disk.glob("*.h5")
+    assert line.startswith("station: error: disk full:") and str(spill / (path.stem + ".spill.h5")) in line
+    assert (spill / (path.stem + ".spill.h5")).is_file()
+    assert not (tmp_path / "xdg" / "force-station" / "spill").exists()

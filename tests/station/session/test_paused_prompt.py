@@ -1,0 +1,49 @@
+"""The terminal's prompt while a device is disconnected (station/session/ui_bridge.py)."""
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from types import SimpleNamespace
+
+from station.session import events as ev
+from station.session.ui_bridge import ask_paused
+
+
+def test_paused_prompt_ends_by_itself_when_the_device_is_back() -> None:
+    """The reconnect is shown live: the prompt returns "wait" and says the device is back as
+    soon as the engine sees it, with no key pressed (before, nothing showed until Enter)."""
+    r, w = os.pipe()
+    inp = os.fdopen(r, "r")
+    out = io.StringIO()
+    ui = SimpleNamespace(interactive=True, inp=inp, out=out)
+    engine = SimpleNamespace(disconnected={"dynamometer"})
+    event = ev.Paused(0.0, "01_hip", ("dynamometer",), "left", 1, "dynamometer disconnected")
+    answer: list[str] = []
+    t = threading.Thread(target=lambda: answer.append(ask_paused(ui, event, engine)))  # type: ignore[arg-type]
+    t.start()
+    time.sleep(0.5)
+    assert t.is_alive() and not answer  # still waiting: the device is gone
+    engine.disconnected.discard("dynamometer")  # the reader reconnected
+    t.join(5)
+    try:
+        assert answer == ["wait"]
+        assert "dynamometer reconnected" in out.getvalue()
+    finally:
+        os.close(w)
+        inp.close()
+
+
+def test_paused_prompt_still_takes_a_key() -> None:
+    r, w = os.pipe()
+    inp = os.fdopen(r, "r")
+    ui = SimpleNamespace(interactive=True, inp=inp, out=io.StringIO())
+    engine = SimpleNamespace(disconnected={"plate_left"})
+    event = ev.Paused(0.0, "01_land", ("plate_left",), "left", 1, "plate_left disconnected")
+    os.write(w, b"s\n")
+    try:
+        assert ask_paused(ui, event, engine) == "skip"  # type: ignore[arg-type]
+    finally:
+        os.close(w)
+        inp.close()
