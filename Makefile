@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/station demo --out $(OUT)
 
+# Tests run in parallel (pytest-xdist): most of the integration layer waits on real time, so
+# more workers than cores pays. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

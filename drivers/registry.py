@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from drivers.base import DeviceError, Driver
+from drivers.base import Clock, DeviceError, Driver
 from drivers.options import Option
 
 if TYPE_CHECKING:
@@ -73,12 +73,14 @@ def family_module(family: str) -> ModuleType:
         raise DeviceError(f"unknown device family {family!r} (expected one of {', '.join(FAMILIES)})") from None
 
 
-def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySimulator | None]:
+def open_device(text: str, source: object | None = None, *, clock: Clock | None = None,
+                ) -> tuple[Driver, PtySimulator | None]:
     """Build the driver for a URI (not yet opened) and, for ``sim:``, start its simulator.
 
     ``source`` is the :class:`~simulation.forces.ForceSource` a simulator feels; None gives
-    the family's default scenario. The caller calls ``driver.open()`` and, at the end,
-    ``driver.close()`` and ``simulator.close()``.
+    the family's default scenario. ``clock`` (``sim:`` only) is the time of both the
+    simulator and the driver (a faster-than-real-time clock for simulated sessions). The
+    caller calls ``driver.open()`` and, at the end, ``driver.close()`` and ``simulator.close()``.
     """
     uri, baudrate, options, sim_names = check_uri(text)
     driver_cls: type[Driver] = family_module(uri.family).DRIVER
@@ -87,14 +89,18 @@ def open_device(text: str, source: object | None = None) -> tuple[Driver, PtySim
         from simulation.registry import simulator_module
 
         simulator = simulator_module(uri.family).make_simulator(options, source)
+        if clock is not None:
+            simulator.clock = clock.monotonic
         port = simulator.start()
         try:
             driver = driver_cls(port, baudrate=baudrate, options=options, port_provider=lambda: simulator.port,
-                                allow_unknown_options=sim_names)
+                                allow_unknown_options=sim_names, clock=clock)
         except DeviceError:
             simulator.close()
             raise
     else:
+        if clock is not None:
+            raise DeviceError(f"{text}: only a simulated device (sim:) runs on a simulated clock")
         assert uri.port is not None
         driver = driver_cls(uri.port, baudrate=baudrate, options=options)
     return driver, simulator

@@ -28,6 +28,7 @@ from typing import Any, Literal, overload
 
 from force_errors import ForceStationError
 from protocols import extremes
+from protocols.kinds import PROTOCOL_KINDS, AnalysisSetting, ProtocolKind
 from protocols.model import (
     DEVICE_KINDS,
     KINDS,
@@ -54,7 +55,7 @@ BUILTIN_PREFIX = "builtin:"
 TOP_KEYS = (
     "format_version", "id", "name", "version", "kind", "description",
     "sides", "order", "reps", "metrics", "references",
-    "timing", "acceptance", "normalisation", "cues", "devices", "channel_map",
+    "timing", "acceptance", "normalisation", "cues", "analysis", "devices", "channel_map",
 )
 TOP_SCALARS = TOP_KEYS[:11]
 TIMING_KEYS = ("countdown_s", "duration_s", "rest_s", "rest_between_sides_s")
@@ -699,6 +700,7 @@ class _Builder:
         cues = self._cues()
         devices = self._devices()
         channel_map = self._channel_map(devices)
+        analysis = self._analysis(PROTOCOL_KINDS[kind], devices)
 
         self._cross_checks(kind, devices, channel_map, sides, order, metrics, normalisation)
 
@@ -708,6 +710,7 @@ class _Builder:
             sides=sides, order=order, reps=reps, timing=timing, acceptance=acceptance,  # type: ignore[arg-type]  # checked against choices
             metrics=metrics, normalisation=normalisation, cues=cues,
             source_path=source_path, source_text=self.text, builtin=builtin, references=tuple(references),
+            analysis=analysis,
         )
 
     def _devices(self) -> list[tuple[DeviceRole, _Table]]:
@@ -828,10 +831,11 @@ class _Builder:
             raise t.error("lever_arm_max_m", f"must be > lever_arm_min_m ({_num(lo)}), got {_num(hi)}")
         if arm is not None and ((lo is not None and arm < lo) or (hi is not None and arm > hi)):
             raise t.error("lever_arm_m", f"{_num(arm)} m lies outside lever_arm_min_m..lever_arm_max_m")
-        if kind != "isometric":
+        if not PROTOCOL_KINDS[kind].lever_arm:
+            allowed = _listing(k.name for k in PROTOCOL_KINDS.values() if k.lever_arm)
             for key in ("lever_arm_m", "lever_arm_label", "lever_arm_min_m", "lever_arm_max_m"):
                 if t.has(key):
-                    raise t.error(key, f"a lever arm only applies to isometric protocols, "
+                    raise t.error(key, f"a lever arm only applies to {allowed} protocols, "
                                        f'this one has kind = "{kind}"')
         return Normalisation(body_mass=body_mass, lever_arm_m=arm, lever_arm_label=label,
                              lever_arm_min_m=lo, lever_arm_max_m=hi)
@@ -845,11 +849,54 @@ class _Builder:
                     during=t.string("during", default=d.during).strip(),
                     stop=t.string("stop", default=d.stop).strip())
 
+    def _analysis(self, kind: ProtocolKind, devices: list[tuple[DeviceRole, _Table]]) -> dict[str, Any]:
+        """The ``[analysis]`` table: only the keys given, each checked against its range."""
+        t = self.sub("analysis", required=False)
+        allowed = tuple(s.key for s in kind.analysis)
+        for key in t.data:
+            other = [k.name for k in PROTOCOL_KINDS.values() if k is not kind and key in {s.key for s in k.analysis}]
+            if key not in allowed and other:
+                raise t.error(key, f"{_a(other[0])} analysis setting; this protocol has kind = \"{kind.name}\" "
+                                   f"(its settings: {_listing(allowed)})")
+        t.check_keys(allowed)
+        out: dict[str, Any] = {}
+        for setting in kind.analysis:
+            if not t.has(setting.key):
+                continue
+            out[setting.key] = (self._windows(t, setting) if setting.windows
+                                else t.number(setting.key, gt=setting.gt, ge=setting.ge, le=setting.le,
+                                              unit=setting.unit))
+        if "onset_k" in out and "onset_threshold_n" in out:
+            raise t.error("onset_threshold_n", "give onset_k (baseline + k SD) or onset_threshold_n "
+                                               "(baseline + newtons), not both")
+        rates = [d.min_rate_hz for d, _ in devices if d.min_rate_hz > 0]
+        for setting in kind.analysis:
+            value = out.get(setting.key)
+            if setting.unit == "Hz" and value and rates and value >= min(rates) / 2:
+                raise t.error(setting.key, f"{_num(value)} Hz must be below half the lowest min_rate_hz "
+                                           f"of [[devices]] ({_num(min(rates) / 2)} Hz)")
+        return out
+
+    @staticmethod
+    def _windows(t: _Table, setting: AnalysisSetting) -> tuple[float, ...]:
+        bounds = " and ".join(c for c in (
+            f"> {_num(setting.gt)}" if setting.gt is not None else "",
+            f">= {_num(setting.ge)}" if setting.ge is not None else "",
+            f"<= {_num(setting.le)}" if setting.le is not None else "") if c)
+        expected = f"a list of increasing numbers {bounds} ({setting.unit}), e.g. [0.05, 0.1, 0.2]"
+        values = t.array(setting.key, required=True, expected=expected)
+        ok = all(_is_number(v) and math.isfinite(v) and (setting.gt is None or v > setting.gt)
+                 and (setting.ge is None or v >= setting.ge) and (setting.le is None or v <= setting.le)
+                 for v in values)
+        if not ok or any(b <= a for a, b in zip(values, values[1:], strict=False)):
+            raise t.error(setting.key, f"expected {expected}, got {_show(values)}")
+        return tuple(float(v) for v in values)
+
     def _cross_checks(self, kind: str, devices: list[tuple[DeviceRole, _Table]],
                       channel_map: list[tuple[ChannelMap, _Table]], sides: tuple[str, ...],
                       order: str, metrics: tuple[str, ...], norm: Normalisation) -> None:
         top = _Table(self, self.data, "")
-        need = "dynamometer" if kind == "isometric" else "force_plate"
+        need = PROTOCOL_KINDS[kind].device_kind
         if not any(d.kind == need for d, _ in devices):
             raise self.error("[[devices]]",
                              f'{_a(kind)} protocol needs a device role with kind = "{need}", '

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from protocols.kinds import PROTOCOL_KINDS
+
 Side = Literal["left", "right", "both"]
 Kind = Literal["isometric", "landing"]
 Order = Literal["alternating", "blocked", "simultaneous"]
@@ -16,33 +18,12 @@ DeviceKind = Literal["dynamometer", "force_plate"]
 
 #: Allowed values, in the order the docs and error messages list them.
 SIDES: tuple[str, ...] = ("left", "right", "both")
-KINDS: tuple[str, ...] = ("isometric", "landing")
+KINDS: tuple[str, ...] = tuple(PROTOCOL_KINDS)
 ORDERS: tuple[str, ...] = ("alternating", "blocked", "simultaneous")
 DEVICE_KINDS: tuple[str, ...] = ("dynamometer", "force_plate")
 
-#: Metric names a protocol may ask for, per protocol kind.
-METRICS: dict[str, tuple[str, ...]] = {
-    "isometric": (
-        "peak_force",     # N, highest force of the rep
-        "time_to_peak",   # s, from force onset to peak
-        "rfd",            # N/s, rate of force development over fixed early windows
-        "peak_rfd",       # N/s, steepest slope of the rise
-        "impulse",        # N*s, force-time integral of the contraction
-        "mean_best_1s",   # N, highest 1 s moving average
-        "torque",         # N*m, peak force x lever arm
-        "normalised",     # N/kg or N*m/kg, peak (force or torque) / body mass
-        "lsi",            # %, limb symmetry index (involved / uninvolved x 100)
-    ),
-    "landing": (
-        "peak_force",     # N (and x body weight), peak vertical ground reaction force
-        "time_to_peak",   # s, from initial contact to peak
-        "loading_rate",   # N/s, peak force / time to peak
-        "impulse_100ms",  # N*s, impulse over the first 100 ms after contact
-        "tts",            # s, time to stabilisation
-        "asymmetry",      # %, left vs right plate within one bilateral trial
-        "lsi",            # %, limb symmetry index between sides
-    ),
-}
+#: Metric names a protocol may ask for, per protocol kind (declared in :mod:`protocols.kinds`).
+METRICS: dict[str, tuple[str, ...]] = {name: k.metrics for name, k in PROTOCOL_KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -118,6 +99,9 @@ class Protocol:
     source_text: str          # the full TOML text, stored verbatim in every session file
     builtin: bool = False     # shipped with Force Station (protocols/builtin/)
     references: tuple[str, ...] = ()  # ids in station/history/reference_values.toml (MDC, norms)
+    #: the ``[analysis]`` table: only the keys the file sets (onset_k, rfd_windows_s, filter_hz, …;
+    #: see :mod:`protocols.kinds`), SI units; every other parameter keeps the station's default
+    analysis: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def trial_plan(self, first_side: Side = "left") -> list[tuple[Side, int]]:
         """Planned (side, rep number starting at 1) in order: alternating L,R,L,R…,

@@ -6,7 +6,6 @@ streams ``%12.4f`` + CR-LF readings, ``H`` (UHS-1K only) sign + six hex digits +
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -97,7 +96,7 @@ class LoadstarSimulator(PtySimulator):
         return NEWTONS_PER.get(self.unit.lower(), 1.0)  # an unknown unit reads as N-valued numbers
 
     def _reading_n(self) -> float:
-        return float(self.source.sample(np.array([time.monotonic()]))[0, 0]) - self.zero_n
+        return float(self.source.sample(np.array([self.clock()]))[0, 0]) - self.zero_n
 
     def _start(self, kind: str) -> None:
         self.stream_kind = kind

@@ -11,7 +11,6 @@ older firmware that must be polled.
 """
 from __future__ import annotations
 
-import time
 from typing import ClassVar
 
 import numpy as np
@@ -68,7 +67,7 @@ class Mark10Simulator(PtySimulator):
         self.aout_hz = 0
 
     def _reading_n(self) -> float:
-        return float(self.source.sample(np.array([time.monotonic()]))[0, 0]) - self.zero_n
+        return float(self.source.sample(np.array([self.clock()]))[0, 0]) - self.zero_n
 
     def format_values(self, force_n: np.ndarray) -> bytes:
         """CR-LF terminated readings in the current unit and format."""

@@ -8,7 +8,6 @@ modified firmware): it streams and ignores every key.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -79,6 +78,7 @@ class OpenScaleSimulator(PtySimulator):
 
     family: ClassVar[str] = "openscale"
     command_terminators: ClassVar[bytes] = b""  # single-key commands
+    drop_within_first_line: ClassVar[bool] = True  # a lost byte hits one reading, not the millis of the next
 
     def __init__(self, source: ForceSource, *, rate_hz: float = MAX_SPS, seed: int = 0, unit: str = "lbs",
                  timestamp: bool = True, raw: bool = False, local_temp: bool = True, remote_temp: bool = True,
@@ -138,7 +138,7 @@ class OpenScaleSimulator(PtySimulator):
             self.end_streaming()
             self.state = "booting"
             self.boots += 1
-            self._boot_t = time.monotonic()
+            self._boot_t = self.clock()
             self._boot_until = self._boot_t + self.boot_s
             try:
                 self._attrs = termios.tcgetattr(self._master) if self._master is not None else None
@@ -164,7 +164,7 @@ class OpenScaleSimulator(PtySimulator):
         with self._lock:
             if self.state != "off" and self._host_opened():
                 self._power_up()  # opening the port pulses DTR: the board resets
-            if self.state == "booting" and time.monotonic() >= self._boot_until:
+            if self.state == "booting" and self.clock() >= self._boot_until:
                 self.send(self._finish_boot())
                 pending, self._pending_keys = self._pending_keys, b""
                 self._on_bytes(pending)
@@ -234,7 +234,7 @@ class OpenScaleSimulator(PtySimulator):
                 self.state = "menu"
                 return self.menu_text()
             if self.trigger and key == self.trigger_char:
-                if time.monotonic() < self._hang_out_until:
+                if self.clock() < self._hang_out_until:
                     return None  # read and dropped by the wait loop between readings
                 return self._reading_now()
             return None  # the reading loop ignores other characters
@@ -252,7 +252,7 @@ class OpenScaleSimulator(PtySimulator):
         if key in toggles:
             return self._toggle(*toggles[key]) + self.menu_text()
         if key == b"1":
-            counts = self.cell.counts(self.source.sample(np.array([time.monotonic()]))[:, 0], np.zeros(1))
+            counts = self.cell.counts(self.source.sample(np.array([self.clock()]))[:, 0], np.zeros(1))
             self.tare_point = int(counts[0])
             note = f"\n\rTare point 1: {self.tare_point}\r\n\n\rTare point 2: {self.tare_point}\r\n"
             return note.encode("ascii") + self.menu_text()
@@ -278,7 +278,7 @@ class OpenScaleSimulator(PtySimulator):
     def _reading_now(self) -> bytes:
         """One reading now (trigger mode); the firmware then waits a report period, during
         which characters other than ``x`` are read and discarded."""
-        now = np.array([time.monotonic()])
+        now = np.array([self.clock()])
         self._hang_out_until = float(now[0]) + self.report_ms / 1000.0
         return self._lines(now, self.source.sample(now)[:, 0])
 

@@ -15,6 +15,7 @@ import threading
 import time
 import tty
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +28,12 @@ class PtySimulator(ABC):
 
     Subclasses implement :meth:`handle_command` (reply bytes for one command line) and
     :meth:`encode_samples` (wire bytes for a run of samples). The base class paces streaming
-    from the wall clock at ``rate_hz`` and applies injected faults to outgoing bytes.
+    from its clock at ``rate_hz`` and applies injected faults to outgoing bytes.
+
+    :attr:`clock` (seconds; default the host monotonic clock) is the simulator's time: the
+    stream's pacing, the force source's sample times and timed faults all follow it. A clock
+    that runs faster than real time (:class:`station.clock.ScaledClock`, shared with the
+    driver and the session engine) runs a simulated session faster than real time.
     """
 
     family: ClassVar[str]
@@ -38,11 +44,15 @@ class PtySimulator(ABC):
     #: bytes the device buffers when the host does not read (a USB-serial FIFO); beyond it
     #: output is lost and counted in :attr:`overflow_bytes`
     fifo_bytes: ClassVar[int] = 64 * 1024
+    #: :meth:`drop_bytes` cuts the middle of the next output's first line (a text protocol
+    #: whose fields differ in kind), not the middle of the whole output
+    drop_within_first_line: ClassVar[bool] = False
 
     def __init__(self, source: ForceSource, *, rate_hz: float, seed: int = 0) -> None:
         self.source = source
         self.rate_hz = float(rate_hz)
         self.rng = np.random.default_rng(seed)
+        self.clock: Callable[[], float] = time.monotonic
         self._lock = threading.RLock()
         self._master: int | None = None
         self._slave: int | None = None
@@ -119,14 +129,15 @@ class PtySimulator(ABC):
             self._pending_garbage += data
 
     def drop_bytes(self, n: int = 1) -> None:
-        """Lose ``n`` bytes from the middle of the next output (a byte lost on the wire)."""
+        """Lose ``n`` bytes from the middle of the next output (a byte lost on the wire;
+        see :attr:`drop_within_first_line`)."""
         with self._lock:
             self._drop_bytes += n
 
     def freeze(self, seconds: float) -> None:
         """Stop sending samples for ``seconds`` (the samples are never produced)."""
         with self._lock:
-            self._frozen_until = time.monotonic() + seconds
+            self._frozen_until = self.clock() + seconds
 
     def unplug(self) -> None:
         """Close the pty: the host sees EIO / a vanished port, as with a pulled cable."""
@@ -157,7 +168,7 @@ class PtySimulator(ABC):
     def begin_streaming(self) -> None:
         with self._lock:
             self.streaming = True
-            self._stream_t0 = time.monotonic()
+            self._stream_t0 = self.clock()
             self._sent = 0
             self.on_stream_start()
 
@@ -166,7 +177,7 @@ class PtySimulator(ABC):
             self.streaming = False
 
     def stream_time_s(self) -> float:
-        return time.monotonic() - self._stream_t0
+        return self.clock() - self._stream_t0
 
     # -- the serving thread -----------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -180,6 +191,9 @@ class PtySimulator(ABC):
                 self._pending_garbage = b""
             if self._drop_bytes and len(data) > self._drop_bytes + 2:
                 cut = len(data) // 2
+                first_line = data.find(b"\n") + 1
+                if self.drop_within_first_line and first_line > self._drop_bytes + 2:
+                    cut = first_line // 2  # the same place in a line, however many lines go out at once
                 data = data[:cut] + data[cut + self._drop_bytes :]
                 self._drop_bytes = 0
             if self._backlog:
@@ -241,7 +255,7 @@ class PtySimulator(ABC):
         with self._lock:
             if not self.streaming:
                 return
-            now = time.monotonic()
+            now = self.clock()
             due_total = int((now - self._stream_t0) * self.rate_hz)
             n = due_total - self._sent
             if n <= 0:

@@ -64,8 +64,15 @@ class CalibrationCollector:
 
     def since(self, t0: float) -> np.ndarray:
         """Readings ``(n, channels)`` stamped at or after ``t0`` (host monotonic clock)."""
+        parts = []
         with self._lock:
-            parts = [v[t >= t0] for t, v in self._blocks if t.size and t[-1] >= t0]
+            for t, v in reversed(self._blocks):  # newest first; blocks are in time order
+                if not t.size:
+                    continue
+                if t[-1] < t0:
+                    break
+                parts.append(v if t[0] >= t0 else v[t >= t0])
+        parts.reverse()
         if not parts:
             return np.empty((0, self.channels))
         return np.concatenate(parts)

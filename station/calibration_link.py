@@ -4,7 +4,7 @@ Two jobs:
 
 * :func:`calibration_for` — the calibration a session applies to one opened device
   (raw values → N), its snapshot for the session file, and the overrides taken with
-  ``--allow-uncalibrated``. It refuses (``UserError``) a channel with no calibration, an
+  ``--allow-uncalibrated``. It refuses (``CalibrationUseError``) a channel with no calibration, an
   expired one or one whose last verification failed.
 * :class:`TareTracker` — the session's tares as zero readings, with the drift between them.
 * Device helpers shared by ``station calibrate`` and ``station calibration verify``:
@@ -45,9 +45,9 @@ from calibration import (
     require_usable,
     snapshot_dict,
 )
-from drivers.base import DeviceInfo
+from drivers.base import DeviceError, DeviceInfo
 from drivers.registry import DeviceURI
-from station.errors import UserError
+from station.errors import CalibrationUseError, PromptError
 
 #: What ``--allow-uncalibrated`` is called on the command line (named in refusals).
 OVERRIDE_OPTION: str = "--allow-uncalibrated"
@@ -107,7 +107,7 @@ def calibration_for(
     allow_uncalibrated: bool = False,
     now: datetime | None = None,
 ) -> DeviceCalibration:
-    """The calibration to apply to an opened device, or a ``UserError`` refusing the session.
+    """The calibration to apply to an opened device, or a ``CalibrationUseError`` refusing the session.
 
     ``channels``: the channels the session uses (default: all of the device's); only they
     must be usable. Others get their stored record when it is usable, else NaN (counts
@@ -133,7 +133,7 @@ def calibration_for(
     wanted = list(range(n_channels)) if channels is None else [int(c) for c in channels]
     for c in wanted:
         if not 0 <= c < n_channels:
-            raise UserError(f"{uri or info.port}: channel {c} out of range: {_device_label(info)} "
+            raise CalibrationUseError(f"{uri or info.port}: channel {c} out of range: {_device_label(info)} "
                             f"{serial} has channels 0..{n_channels - 1}")
     wanted = list(dict.fromkeys(wanted))
     reports_newtons = info.unit == "N"
@@ -142,7 +142,7 @@ def calibration_for(
         if reports_newtons or allow_uncalibrated:
             serial = f"{info.family}@{info.port}"
         else:
-            raise UserError(f"{shown_uri}: {_device_label(info)} reports no serial number, so no calibration "
+            raise CalibrationUseError(f"{shown_uri}: {_device_label(info)} reports no serial number, so no calibration "
                             f"can be found for it (calibrations are kept per serial); pass {OVERRIDE_OPTION} "
                             "to record without one")
 
@@ -164,7 +164,7 @@ def calibration_for(
         if c in unreadable:
             reason = f"calibration file of channel {c} of device {serial} is unreadable: {unreadable[c]}"
             if not allow_uncalibrated:
-                raise UserError(f"{reason}; recalibrate (`{calibrate_command(shown_uri, c, calibration_dir)}`) "
+                raise CalibrationUseError(f"{reason}; recalibrate (`{calibrate_command(shown_uri, c, calibration_dir)}`) "
                                 f"or pass {OVERRIDE_OPTION}")
             pending.append(CalibrationOverride(serial, c, CalibrationState.MISSING, reason, when, None))
 
@@ -185,10 +185,10 @@ def calibration_for(
             override=allow_uncalibrated, now=when, device_uris={serial: shown_uri},
             hint=f"run `{calibrate_command(shown_uri, '{channel}', calibration_dir)}` or pass {OVERRIDE_OPTION}",
         )
-    except CalibrationRefused as exc:
-        raise UserError(str(exc)) from None
+    except CalibrationRefused:
+        raise  # one line naming the device and channel
     except CalibrationError as exc:
-        raise UserError(f"{shown_uri}: {exc}") from None
+        raise CalibrationError(f"{shown_uri}: {exc}") from None
     overrides = sorted([*pending, *overrides], key=lambda o: o.channel)
 
     # Channels not in use: their record only when usable.
@@ -203,7 +203,7 @@ def calibration_for(
     try:
         cal_set = CalibrationSet(columns)
     except CalibrationError as exc:  # pragma: no cover - records were validated on load
-        raise UserError(f"{shown_uri}: {exc}") from None
+        raise CalibrationError(f"{shown_uri}: {exc}") from None
 
     in_force = [r for r in columns if r is not None]
     states = {}
@@ -384,9 +384,9 @@ def simulator_channels(uri: DeviceURI) -> int:
         try:
             value = int(raw)
         except ValueError:
-            raise UserError(f"{uri.text}: channels must be an integer, got {raw!r}") from None
+            raise DeviceError(f"{uri.text}: channels must be an integer, got {raw!r}") from None
         if value < 1:
-            raise UserError(f"{uri.text}: channels must be >= 1, got {value}")
+            raise DeviceError(f"{uri.text}: channels must be >= 1, got {value}")
         return value
     return 8 if uri.family == "sfp" else 1
 
@@ -443,8 +443,8 @@ def stability_criteria(
             nominal_gain_n_per_count=gain_n_per_count,
             window_s=window_s,
         )
-    except CalibrationError as exc:
-        raise UserError(str(exc)) from None
+    except CalibrationError:
+        raise
 
 
 class CalibrationAborted(Exception):
@@ -476,7 +476,7 @@ class Console:
         self.out.flush()
         line = self.inp.readline()
         if line == "":
-            raise UserError("standard input closed while waiting for the operator; run in a terminal "
+            raise PromptError("standard input closed while waiting for the operator; run in a terminal "
                             "(or use --yes with a simulated device)")
         answer = line.strip().lower()
         if answer in ("q", "quit"):

@@ -50,6 +50,37 @@ class SystemClock:
             return None
 
 
+class ScaledClock:
+    """Simulated time running ``speed`` times faster than the host monotonic clock.
+
+    For whole sessions on simulated devices faster than real time (tests, rehearsals): the
+    engine waits on it, the simulators stream by it and the drivers stamp ``t_host_s`` with
+    it, so everything a session measures stays consistent while a 5 s trial takes
+    ``5 / speed`` s. It is also a driver clock (``monotonic()``, ``sleep()``). ``now()``
+    equals the host monotonic time at construction and then runs ``speed`` times faster.
+    """
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, not {speed!r}")
+        self.speed = float(speed)
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._origin + (time.monotonic() - self._origin) * self.speed
+
+    def monotonic(self) -> float:
+        """The same as :meth:`now` (the name a driver clock uses)."""
+        return self.now()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of simulated time."""
+        time.sleep(max(seconds, 0.0) / self.speed)
+
+    def wait(self, inbox: queue.Queue[T], timeout_s: float | None) -> T | None:
+        return SystemClock().wait(inbox, None if timeout_s is None else timeout_s / self.speed)
+
+
 class FakeClock:
     """A clock that only moves when someone waits on it.
 

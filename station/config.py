@@ -25,7 +25,7 @@ from typing import Any
 
 import platformdirs
 
-from station.errors import UserError
+from station.errors import ConfigError
 
 CONFIG_ENV = "FORCE_STATION_CONFIG"
 APP_NAME = "force-station"
@@ -51,7 +51,7 @@ class Config:
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
     t = data.get(name, {})
     if not isinstance(t, dict):
-        raise UserError(f"{path}: [{name}] must be a table")
+        raise ConfigError(f"{path}: [{name}] must be a table")
     return t
 
 
@@ -60,12 +60,12 @@ def _string(t: dict[str, Any], table: str, key: str, path: Path) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str):
-        raise UserError(f"{path}: {table}.{key}: expected text, got {v!r}")
+        raise ConfigError(f"{path}: {table}.{key}: expected text, got {v!r}")
     return v
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read the config file (defaults when it does not exist); one-line :class:`UserError` for a
+    """Read the config file (defaults when it does not exist); one-line :class:`ConfigError` for a
     file that cannot be read or has a field of the wrong type."""
     p = Path(path) if path is not None else config_path()
     if not p.exists():
@@ -73,16 +73,16 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UserError(f"{p}: cannot read the config file ({exc.strerror})") from None
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     clinic = _table(data, "clinic", p)
     deid = _table(data, "deidentify", p)
     name = _string(clinic, "clinic", "name", p) or ""
     logo = _string(clinic, "clinic", "logo", p)
     salt = _string(deid, "deidentify", "salt", p)
     if salt is not None and len(salt) < 16:
-        raise UserError(f"{p}: deidentify.salt: too short (at least 16 characters; delete it to get a new one)")
+        raise ConfigError(f"{p}: deidentify.salt: too short (at least 16 characters; delete it to get a new one)")
     logo_path = None
     if logo:
         logo_path = Path(logo).expanduser()
@@ -98,7 +98,7 @@ def ensure_salt(path: str | Path | None = None) -> str:
     if cfg.salt:
         return cfg.salt
     if "deidentify" in cfg.raw:
-        raise UserError(f"{cfg.path}: [deidentify] has no salt; add salt = \"<64 random hex digits>\"")
+        raise ConfigError(f"{cfg.path}: [deidentify] has no salt; add salt = \"<64 random hex digits>\"")
     salt = secrets.token_hex(32)
     try:
         cfg.path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,5 +113,5 @@ def ensure_salt(path: str | Path | None = None) -> str:
         os.chmod(tmp, 0o600)
         os.replace(tmp, cfg.path)
     except OSError as exc:
-        raise UserError(f"{cfg.path}: cannot save the de-identification salt ({exc.strerror})") from None
+        raise ConfigError(f"{cfg.path}: cannot save the de-identification salt ({exc.strerror})") from None
     return salt

@@ -5,9 +5,10 @@ Every package's user-facing errors derive from one base,
 ``drivers.base.DeviceError``, ``calibration.CalibrationError``, ``protocols.ProtocolError``,
 and the station's own kinds below. The CLI catches that base, prints
 ``station: error: <message>`` on one line and exits with status 2; a window shows the line.
-Library code raises the specific kind; :class:`UserError` is what the CLI's commands raise
-for a bad option, and the name older code catches (it is the base itself, so
-``except UserError`` catches every kind).
+Library code raises the specific kind (below, or the package's own); only the CLI's
+commands (``station/cli.py``, ``station/commands/``) raise :class:`UserError`, for a bad
+option. :class:`UserError` is the base itself, so ``except UserError`` still catches every
+kind; library code catches :class:`StationError`.
 """
 from __future__ import annotations
 
@@ -34,4 +35,24 @@ class CalibrationDeviceError(ForceStationError):
     """A device being calibrated stopped delivering or was never usable (names the device)."""
 
 
-__all__ = ["CalibrationDeviceError", "SessionError", "StationError", "StorageError", "UserError"]
+class CalibrationUseError(ForceStationError):
+    """The calibration a device needs for a session is missing, unusable or does not fit the
+    device (names the device URI, serial number or channel, and how to fix it)."""
+
+
+class ConfigError(ForceStationError):
+    """The station's config file (or a settings file it names) is unreadable or wrong (names
+    the file and the field)."""
+
+
+class OptionError(ForceStationError):
+    """An option value a library function validates for a front end: a number out of range,
+    an output path that cannot be written, a patient id (names the option)."""
+
+
+class PromptError(ForceStationError):
+    """The operator cannot be asked: standard input closed while a prompt waited."""
+
+
+__all__ = ["CalibrationDeviceError", "CalibrationUseError", "ConfigError", "OptionError", "PromptError",
+           "SessionError", "StationError", "StorageError", "UserError"]

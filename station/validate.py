@@ -1,5 +1,5 @@
 """Checks of command-line input, shared by every command: numbers, pseudonymous ids and
-output paths. Each failure is a one-line :class:`~station.errors.UserError` naming the
+output paths. Each failure is a one-line :class:`~station.errors.OptionError` naming the
 option (or file) and what is wrong, raised before any device is opened or file created.
 
 Output paths are checked the honest way: by creating (and at once removing) a probe file
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from station.errors import UserError
+from station.errors import OptionError
 
 #: Pseudonymous patient ids: they become part of file names, so only a safe charset
 #: (no path separators, no "..", no leading dot or dash, no spaces or control characters).
@@ -28,7 +28,7 @@ PATIENT_ID_RULE = "expected a pseudonym of 1-64 letters, digits, '.', '_' or '-'
 def number(value: Any, option: str, *, unit: str = "", gt: float | None = None, ge: float | None = None,
            lt: float | None = None, le: float | None = None, integer: bool = False) -> float:
     """``value`` (text or number) as a finite number within the bounds; else a one-line
-    :class:`UserError` naming ``option``. ``integer``: also a whole number (returned as int)."""
+    :class:`OptionError` naming ``option``. ``integer``: also a whole number (returned as int)."""
     bounds = [f"> {gt:g}" if gt is not None else "", f">= {ge:g}" if ge is not None else "",
               f"< {lt:g}" if lt is not None else "", f"<= {le:g}" if le is not None else ""]
     what = "an integer" if integer else "a number"
@@ -36,15 +36,15 @@ def number(value: Any, option: str, *, unit: str = "", gt: float | None = None, 
                                       " and ".join(b for b in bounds if b)]))
     shown = repr(value) if isinstance(value, str) and not _looks_numeric(value) else str(value)
     if isinstance(value, bool):
-        raise UserError(f"{option} {shown}: {expected}")
+        raise OptionError(f"{option} {shown}: {expected}")
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise UserError(f"{option} {shown}: {expected}") from None
+        raise OptionError(f"{option} {shown}: {expected}") from None
     if (not math.isfinite(x) or (gt is not None and not x > gt) or (ge is not None and not x >= ge)
             or (lt is not None and not x < lt) or (le is not None and not x <= le)
             or (integer and x != int(x))):
-        raise UserError(f"{option} {_short(shown)}: {expected}")
+        raise OptionError(f"{option} {_short(shown)}: {expected}")
     return int(x) if integer else x
 
 
@@ -63,7 +63,7 @@ def _short(text: str, limit: int = 40) -> str:
 def patient_id(text: str, option: str = "--patient") -> str:
     """A pseudonymous patient id that is safe as part of a file name."""
     if not isinstance(text, str) or not PATIENT_ID_RE.fullmatch(text):
-        raise UserError(f"{option} {_short(repr(text))}: {PATIENT_ID_RULE}")
+        raise OptionError(f"{option} {_short(repr(text))}: {PATIENT_ID_RULE}")
     return text
 
 
@@ -79,11 +79,11 @@ def _why(exc: OSError) -> str:
 
 
 def writable_folder(directory: Path, what: str) -> None:
-    """Create and remove a file in ``directory``; UserError naming ``what`` if that fails."""
+    """Create and remove a file in ``directory``; OptionError naming ``what`` if that fails."""
     try:
         fd, name = tempfile.mkstemp(dir=directory, prefix=".station-probe-")
     except OSError as exc:
-        raise UserError(f"{what}: {_why(exc)}") from None
+        raise OptionError(f"{what}: {_why(exc)}") from None
     os.close(fd)
     try:
         os.unlink(name)
@@ -92,7 +92,7 @@ def writable_folder(directory: Path, what: str) -> None:
 
 
 def not_a_broken_link(path: Path | str, option: str, shown: Path | str | None = None) -> None:
-    """A UserError when ``path`` is a symbolic link to nothing (a missing target, or a loop):
+    """An OptionError when ``path`` is a symbolic link to nothing (a missing target, or a loop):
     writing through it would create a file somewhere else, or fail half-way."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
@@ -101,19 +101,19 @@ def not_a_broken_link(path: Path | str, option: str, shown: Path | str | None = 
         except OSError:
             target = "?"
         where = "" if shown is None or Path(shown) == path else f" ({path} is one)"
-        raise UserError(f"{option} {shown if shown is not None else path}: a broken symbolic link{where} "
+        raise OptionError(f"{option} {shown if shown is not None else path}: a broken symbolic link{where} "
                         f"to {target}, which does not exist or loops (remove the link or choose another name)")
 
 
 def _existing_ancestor(path: Path, option: str, shown: Path) -> Path:
-    """The nearest existing ancestor of ``path``; a UserError if some part of it is a file
+    """The nearest existing ancestor of ``path``; an OptionError if some part of it is a file
     or a broken symbolic link."""
     for parent in [path, *path.parents]:
         not_a_broken_link(parent, option, shown)
         if parent.exists():
             if not parent.is_dir():
                 where = "" if parent == shown else f" ({parent} is a file)"
-                raise UserError(f"{option} {shown}: not a directory{where}")
+                raise OptionError(f"{option} {shown}: not a directory{where}")
             return parent
     return Path.cwd()
 
@@ -141,10 +141,10 @@ def output_file(path: Path | str, option: str = "--out", *, force: bool = False,
     path = Path(path)
     not_a_broken_link(path, option)
     if path.is_dir():
-        raise UserError(f"{option} {path}: is a directory, expected a file name")
+        raise OptionError(f"{option} {path}: is a directory, expected a file name")
     if path.exists() and not force:
         hint = f"choose another name or pass {force_option}" if force_option else "choose another name"
-        raise UserError(f"{option} {path}: file exists; not overwritten ({hint})")
+        raise OptionError(f"{option} {path}: file exists; not overwritten ({hint})")
     parent = path.parent
     ancestor = _existing_ancestor(parent, option, path)
     writable_folder(ancestor, f"{option} {path}: {ancestor}")
@@ -153,7 +153,7 @@ def output_file(path: Path | str, option: str = "--out", *, force: bool = False,
             with open(path, "r+b"):
                 pass
         except OSError as exc:
-            raise UserError(f"{option} {path}: {_why(exc)}") from None
+            raise OptionError(f"{option} {path}: {_why(exc)}") from None
     return path
 
 
@@ -165,7 +165,7 @@ def writable_folder_of(path: Path | str) -> None:
 
 # -- every float option ----------------------------------------------------------------------
 def non_finite_options(args: argparse.Namespace) -> None:
-    """A one-line UserError for any float option given as nan or ±inf.
+    """A one-line OptionError for any float option given as nan or ±inf.
 
     argparse's ``type=float`` accepts ``nan`` and ``inf``; no option of the station means
     either. Checked once for every command, after parsing (option ``--x-y`` has dest ``x_y``).
@@ -173,4 +173,4 @@ def non_finite_options(args: argparse.Namespace) -> None:
     for dest, value in vars(args).items():
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, float) and not math.isfinite(v):
-                raise UserError(f"--{dest.replace('_', '-')} {v}: expected a finite number")
+                raise OptionError(f"--{dest.replace('_', '-')} {v}: expected a finite number")

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "index, so `station history` shows all sessions of a patient. With the "
                                    "store unreachable, sessions stay queued and this says what is pending "
                                    "(exit status 1). Sessions also sync by themselves: at the start of `station "
-                                   "session run` and after each session (and periodically in the window).")
+                                   "session run` and after each session closes.")
     p.add_argument("--store", metavar="URL",
                    help="postgresql://USER@HOST/DB (default: store_url in the config file); the password "
                         "comes from ~/.pgpass or PGPASSWORD, never from the URL")

@@ -435,6 +435,9 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
         fig = curves_figure(s, t.test, involved, t.kind)
         if fig is not None:
             right += [Spacer(1, 1.5 * mm), Image(fig, width=80 * mm, height=48 * mm)]
+        elif s.index_only:
+            right += [Spacer(1, 1.5 * mm), Paragraph("No force-time curves: this session was recorded on another "
+                                                     "station and only its results are here.", st["small"])]
         left = [_side_table(s, t, involved, st), Spacer(1, 1 * mm),
                 Paragraph("* involved side. " + ("Per-plate values are those of the trial with the highest peak."
                                                    if t.kind == "landing" else

@@ -220,7 +220,6 @@ class SessionBridge:
         self._last: TrialOutcome | None = None
         self._cue_t = 0.0
         self._pending: list[Command] = []  # commands sent before the engine exists
-        self._redo_sent = False
         self._thread = threading.Thread(target=self._run, name="session-bridge", daemon=True)
         self.closed = threading.Event()
 
@@ -238,8 +237,6 @@ class SessionBridge:
             return
         if command == "abort":
             s.engine.request_abort("aborted in the window")
-        if command == "redo":
-            self._redo_sent = True
         s.engine.send(cmd)
 
     def join(self, timeout: float | None = None) -> None:
@@ -314,12 +311,6 @@ class SessionBridge:
         elif isinstance(e, E.TrialArmed):
             self._armed = e
             self._feedback_this_trial = self.feedback_visible  # shown at any time from go to the trial's end
-            last = self._last
-            if self._redo_sent and last is not None and (e.side, e.rep) == (last.side, last.rep):
-                # the engine marks the redone trial rejected in the file without an event of its own
-                self.emit(TrialRecorded(TrialOutcome(last.test, last.trial, last.side, last.rep, last.attempt,
-                                                     "rejected"), {}, False))
-            self._redo_sent = False
         elif isinstance(e, E.Countdown):
             self._feedback_this_trial |= self.feedback_visible
             self.emit(Countdown(e.side, e.rep, e.seconds_left))
@@ -348,8 +339,6 @@ class SessionBridge:
         elif isinstance(e, E.Info):
             self.emit(Info(e.text))
         elif isinstance(e, E.CommandIgnored):
-            if e.command.name == "redo":
-                self._redo_sent = False
             self.emit(Info(f"{e.command.name} ignored while {e.state}" + (f": {e.reason}" if e.reason else "")))
         elif isinstance(e, E.DeviceWarning):
             self.emit(DeviceWarning(e.kind, e.device_id, e.message))

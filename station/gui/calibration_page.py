@@ -125,6 +125,7 @@ class _Relay(QObject):
     """Results of the worker threads, delivered on the GUI thread."""
 
     opened = Signal(object)   # (token, CalibrationDevice) or (token, error text)
+    workflow_event = Signal(object)  # a workflow event (the save's Saved comes from its worker thread)
     saved = Signal(object)    # (token, text, ok)
 
 
@@ -153,6 +154,7 @@ class CalibrationPage(QWidget):
         self._relay = _Relay()
         self._relay.opened.connect(self._on_opened)
         self._relay.saved.connect(self._on_saved)
+        self._relay.workflow_event.connect(self.on_event)  # direct on the GUI thread, queued from a worker
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 16)
@@ -421,7 +423,7 @@ class CalibrationPage(QWidget):
             self.device = None
             self.start_button.setEnabled(True)
             return
-        self.workflow.subscribe(self.on_event)
+        self.workflow.subscribe(self._relay.workflow_event.emit)
         self._say("")
         self.headings.setText("")
         self.plot.setLabel("left", device.info.unit)

@@ -15,7 +15,7 @@
 With the store unreachable nothing fails: sessions run and are indexed as usual, and the
 report says how many are pending. The queue drains by itself once the network is back: the
 station retries (:func:`retry_sync`, in a :class:`BackgroundSync` thread, short timeout) at the
-start of each ``station session run`` and after each session closes; a window calls
+start of each ``station session run`` and after each session closes; a window may call
 :func:`retry_sync` periodically on a worker thread. :func:`sync_status` says what is pending
 and how the last attempt went, without the network (``station sync --status``).
 

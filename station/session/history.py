@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.errors import UserError
+from station.errors import StationError
 from station.storage.reader import summarize
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class PatientHistory:
                 continue
             try:
                 info = summarize(path)
-            except (UserError, OSError, KeyError, ValueError) as exc:  # unreadable files are not a baseline
+            except (StationError, OSError, KeyError, ValueError) as exc:  # unreadable files are not a baseline
                 log.debug("skipping %s: %s", path, exc)
                 continue
             if info["session"].get("patient_id") != self.patient_id:

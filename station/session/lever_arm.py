@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from protocols.model import Protocol
-from station.errors import UserError
+from station.errors import SessionError
 
 #: Plausible range when a protocol names none (any joint, any adult), m.
 DEFAULT_RANGE_M: tuple[float, float] = (0.05, 1.5)
@@ -22,7 +22,9 @@ DEFAULT_RANGE_M: tuple[float, float] = (0.05, 1.5)
 
 def uses_torque(protocol: Protocol) -> bool:
     """True when the protocol reports torque (so needs a lever arm)."""
-    return protocol.kind == "isometric" and "torque" in protocol.metrics
+    from protocols.kinds import PROTOCOL_KINDS
+
+    return PROTOCOL_KINDS[protocol.kind].lever_arm and "torque" in protocol.metrics
 
 
 def plausible_range_m(protocol: Protocol) -> tuple[float, float]:
@@ -39,23 +41,23 @@ def what_to_measure(protocol: Protocol) -> str:
 
 
 def check_value(protocol: Protocol, value_m: float, *, option: str = "--lever-arm") -> float:
-    """``value_m`` if plausible for the protocol's joint, else a one-line :class:`UserError`."""
+    """``value_m`` if plausible for the protocol's joint, else a one-line :class:`SessionError`."""
     lo, hi = plausible_range_m(protocol)
     if not (math.isfinite(value_m) and lo <= value_m <= hi):
-        raise UserError(f"{option} {protocol.id}={value_m:g}: implausible for {protocol.name} "
+        raise SessionError(f"{option} {protocol.id}={value_m:g}: implausible for {protocol.name} "
                         f"({what_to_measure(protocol)}): expected {lo:g} to {hi:g} m")
     return float(value_m)
 
 
 def parse_value(text: str, option: str) -> float:
-    """A number of metres > 0 and <= 1.5 (any joint), else a one-line :class:`UserError`."""
+    """A number of metres > 0 and <= 1.5 (any joint), else a one-line :class:`SessionError`."""
     top = DEFAULT_RANGE_M[1]
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"{option} {text!r}: expected a number of m > 0 and <= {top:g}, e.g. 0.35") from None
+        raise SessionError(f"{option} {text!r}: expected a number of m > 0 and <= {top:g}, e.g. 0.35") from None
     if not math.isfinite(value) or value <= 0 or value > top:
-        raise UserError(f"{option} {text}: expected a number of m > 0 and <= {top:g}")
+        raise SessionError(f"{option} {text}: expected a number of m > 0 and <= {top:g}")
     return value
 
 
@@ -63,7 +65,7 @@ def parse_lever_arms(texts: list[str], protocols: list[Protocol]) -> dict[str, f
     """``--lever-arm`` values → protocol id → lever arm (m), each checked for its joint.
 
     ``PROTOCOL=M`` names the protocol; a bare ``M`` is taken only when exactly one protocol
-    of the session uses torque. Raises :class:`UserError` (one line) otherwise.
+    of the session uses torque. Raises :class:`SessionError` (one line) otherwise.
     """
     by_id = {p.id: p for p in protocols}
     torque = [p for p in protocols if uses_torque(p)]
@@ -73,21 +75,21 @@ def parse_lever_arms(texts: list[str], protocols: list[Protocol]) -> dict[str, f
         if sep:
             pid = head.strip()
             if pid not in by_id:
-                raise UserError(f"--lever-arm {text}: no protocol {pid!r} in this session "
+                raise SessionError(f"--lever-arm {text}: no protocol {pid!r} in this session "
                                 f"(protocols: {', '.join(by_id)})")
             if not uses_torque(by_id[pid]):
-                raise UserError(f"--lever-arm {text}: protocol {pid!r} computes no torque")
+                raise SessionError(f"--lever-arm {text}: protocol {pid!r} computes no torque")
             protocol, value = by_id[pid], parse_value(tail.strip(), "--lever-arm")
         else:
             value = parse_value(text.strip(), "--lever-arm")
             if len(torque) != 1:
                 names = ", ".join(p.id for p in torque) or "none"
-                raise UserError(f"--lever-arm {text}: say which protocol it is for, e.g. "
+                raise SessionError(f"--lever-arm {text}: say which protocol it is for, e.g. "
                                 f"--lever-arm {torque[0].id if torque else 'PROTOCOL'}={text} "
                                 f"(protocols with torque: {names})")
             protocol = torque[0]
         if protocol.id in out:
-            raise UserError(f"--lever-arm: protocol {protocol.id!r} given twice")
+            raise SessionError(f"--lever-arm: protocol {protocol.id!r} given twice")
         out[protocol.id] = check_value(protocol, value)
     return out
 

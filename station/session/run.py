@@ -17,8 +17,8 @@ from typing import Any
 
 from drivers.registry import parse_uri
 from protocols.model import Protocol
-from station.clock import Clock
-from station.errors import SessionError, UserError
+from station.clock import Clock, ScaledClock
+from station.errors import SessionError, StationError
 from station.index.update import index_closed_session
 from station.index.clinic_sync import BackgroundSync, SyncAfterClose
 from station.pipeline import BoundDevice, Pipeline
@@ -231,12 +231,14 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
 
     Simulated devices (``sim:``) get a simulated patient who follows the cues whether or not
     ``auto`` is set (a clinic rehearses interactively); ``simulation`` may set its
-    ``strength`` (factor of a typical adult), ``involved_ratio`` and ``seed``. ``on_path`` is
+    ``strength`` (factor of a typical adult), ``involved_ratio``, ``seed`` and ``speed``
+    (simulated time runs that many times faster than real time: engine, simulators and
+    drivers share a :class:`~station.clock.ScaledClock`; every device must be ``sim:``). ``on_path`` is
     told the file's path before it is created; ``on_warning`` gets each warning line (also
     kept in :attr:`OpenSession.warnings`). ``log_file``: write ``<file>.log`` next to the
     session file (the station's log records of this session). ``spill_dir``: where samples
-    that do not fit on a full disk go (default: the user data folder). Raises
-    :class:`~station.errors.UserError` (a device, a calibration, a rate) with nothing written.
+    that do not fit on a full disk go (default: the user data folder). Raises a one-line
+    :class:`~station.errors.StationError` (a device, a calibration, a rate) with nothing written.
 
     Typical use (a window)::
 
@@ -251,9 +253,15 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
     sources, actor = simulated_actors(protocols, bound, patient,
                                       involved_ratio=float(sim.get("involved_ratio", involved_ratio)),
                                       seed=int(sim.get("seed", 1)), strength=float(sim.get("strength", 1.0)))
+    speed = float(sim.get("speed", 1.0))
+    device_clock = None
+    if speed != 1.0:
+        if clock is not None:
+            raise ValueError("give a clock or a simulation speed, not both")
+        device_clock = clock = ScaledClock(speed)
     devices, roles = open_session_devices(bound, sources=sources, calibration_dir=calibration_dir,
                                           allow_uncalibrated=allow_uncalibrated,
-                                          channels=used_channels(protocols, bound))
+                                          channels=used_channels(protocols, bound), clock=device_clock)
     warnings: list[str] = []
     for d in devices.values():
         for o in d.calibration_snapshot.get("overrides", []):
@@ -263,7 +271,7 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                 on_warning(line)
     try:
         check_rates(protocols, devices, roles)
-    except UserError:
+    except StationError:
         for d in devices.values():
             d.close()
         raise

@@ -28,9 +28,9 @@ import numpy as np
 from protocols.model import Protocol
 from station import __version__
 from station.analysis import ALGORITHM_VERSION
-from station.analysis.isometric import IsometricParams, analyze_isometric
+from station.analysis.alignment import common_grid  # noqa: F401 - re-exported (older imports)
 from station.analysis.reps import summarize_reps
-from station.analysis.symmetry import asymmetry_index, limb_symmetry_index, relative_to_baseline
+from station.analysis.symmetry import relative_to_baseline
 from station.calibration_link import TareTracker
 from station.session import lever_arm as lever_arms
 from station.session import validity
@@ -40,6 +40,7 @@ from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
 from station.session import events as ev
 from station.session.control import AbortRequested, EngineControl, PipelineFailed
+from station.session.kinds import Subject, get_kind
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
 from station.storage import layout
 from station.storage.session_file import SessionFile
@@ -287,10 +288,14 @@ class SessionEngine(EngineControl):
                 plan.appendleft((side, rep))
                 continue
             if choice == "redo" and last is not None:
-                last.status = "rejected"
+                # a new record: the event already emitted for this trial keeps its outcome
+                rejected = replace(last, status="rejected", flags=list(last.flags))
+                summary.trials[next(i for i, t in enumerate(summary.trials) if t is last)] = rejected
+                last = rejected
                 self.file.set_trial(test, last.trial, status="rejected")
+                self.emit(ev.TrialRecorded(self.clock.now(), last))
                 plan.appendleft((side, rep))
-                side, rep = last.side, last.rep
+                side, rep = last.side, last.rep  # type: ignore[assignment]  # a side of the plan
                 attempt = attempts.get(side, 0) + 1
             trial_no += 1
             if choice == "skip":
@@ -320,7 +325,7 @@ class SessionEngine(EngineControl):
                     continue
                 summary.status = layout.STATUS_ABORTED
                 break
-            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts)
+            self._maybe_add_rep(protocol, summary, plan, side, rep, attempts)  # type: ignore[arg-type]  # sides are str
             if plan:
                 switching = plan[0][0] != side and protocol.order == "blocked"
                 between = protocol.timing.rest_between_sides_s
@@ -472,7 +477,7 @@ class SessionEngine(EngineControl):
     def _ask_lever_arm(self, protocol: Protocol) -> float | None:
         """``lever_arm``: wait for the lever arm of ``protocol`` (None: none, or on abort); a
         value implausible for its joint is refused with a line and asked again."""
-        from station.errors import UserError
+        from station.errors import StationError
 
         lo, hi = lever_arms.plausible_range_m(protocol)
         test = self.current.test if self.current is not None else protocol.id
@@ -491,7 +496,7 @@ class SessionEngine(EngineControl):
                     return None
                 try:
                     return lever_arms.check_value(protocol, float(cmd.value), option="lever arm")
-                except UserError as exc:
+                except StationError as exc:
                     self.ui.info(str(exc))
         except AbortRequested:
             return None
@@ -514,6 +519,17 @@ class SessionEngine(EngineControl):
         """Wait (engine clock) until ``device_id`` has delivered ``n`` samples in total."""
         ring = self.pipeline.rings[device_id]
         return self.wait_until(lambda: ring.total >= n, self.options.sample_timeout_s)
+
+    def _sampled_until(self, device_ids: list[str], t_s: float) -> bool:
+        """True once every device's newest sample is stamped within a sample period of ``t_s``
+        (or a device is disconnected: nothing more will come)."""
+        if self._lost is not None or self.disconnected & set(device_ids):
+            return True
+        for device_id in device_ids:
+            t, _ = self.pipeline.rings[device_id].latest(1)
+            if not t.size or t[-1] < t_s - 1.0 / self.pipeline.devices[device_id].info.rate_hz:
+                return False
+        return True
 
     def _devices_present(self, used: list[str]) -> bool:
         return not (self.disconnected & set(used))
@@ -558,7 +574,7 @@ class SessionEngine(EngineControl):
                  "zero_offset_n": {d: [v if math.isfinite(v) else None for v in self.pipeline.tare_n[d].tolist()]
                                    for d in devices},
                  # the host monotonic clock of t_host_s paired with UTC at the trial's start
-                 **clock_pair()}
+                 **clock_pair(self.clock.now())}
         self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
         status = layout.STATUS_COMPLETE
@@ -584,6 +600,10 @@ class SessionEngine(EngineControl):
                 stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
                     self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
                     {s: d.state() for s, d in self.pipeline.watched.items()})))
+                if not stopped_early:  # the tail's last samples may still be on their way from the readers:
+                    # wait up to tail + 1 s of real time (reader lag is real, whatever the clock's speed)
+                    self.wait_until(lambda: self._sampled_until(list(devices), end),
+                                    (self.options.tail_s + 1.0) * getattr(self.clock, "speed", 1.0))
                 onset = self.pipeline.live.state().onset_t_s
             else:
                 stopped_early = True
@@ -625,7 +645,7 @@ class SessionEngine(EngineControl):
     def _write_plate_forces(self, protocol: Protocol, test: str, trial: str, data: dict[str, TrialData],
                             by_side: dict[str, SideChannels], measured: list[str]) -> None:
         """Each force plate's summed vertical force (N), stored beside its cells as ``fz_n``."""
-        if protocol.kind != "landing":
+        if not get_kind(protocol.kind).plate_force:
             return
         plates: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
         for s in measured:
@@ -674,53 +694,20 @@ class SessionEngine(EngineControl):
             alignment = {"method": "linear interpolation of each device onto their common host-time grid",
                          "rate_hz": next(iter(rates.values()))}
         try:
-            if protocol.kind == "isometric":
-                self._analyse_isometric(protocol, outcome, forces, rates)
-            else:
-                self._analyse_landing(outcome, forces, rates)
+            kind = get_kind(protocol.kind)
+            mass = self.patient.body_mass_kg if protocol.normalisation.body_mass else None
+            subject = Subject(body_mass_kg=mass, lever_arm_m=self._lever_arm_m,
+                              body_weight_n=(self.patient.body_mass_kg * STANDARD_GRAVITY
+                                             if self.patient.body_mass_kg else None))
+            analysed = kind.analyse(forces, rates, kind.params(protocol.analysis), subject)
+            outcome.results, outcome.peak_force_n = analysed.results, analysed.peak_force_n
+            outcome.flags.extend(analysed.flags)
             if alignment:
                 outcome.results["time_alignment"] = alignment
         except (ValueError, FloatingPointError) as exc:  # the raw data is saved; a bad trace must not end the session
             outcome.results = {}
             outcome.peak_force_n = None
             outcome.flags.append(f"analysis failed: {exc}")
-
-    def _analyse_isometric(self, protocol: Protocol, outcome: TrialOutcome, forces: dict[str, np.ndarray],
-                           rates: dict[str, float]) -> None:
-        lever = self._lever_arm_m
-        mass = self.patient.body_mass_kg if protocol.normalisation.body_mass else None
-        per_side = {}
-        for s, f in forces.items():
-            r = analyze_isometric(f, rates[s], IsometricParams(), body_mass_kg=mass, lever_arm_m=lever)
-            per_side[s] = r.to_dict()
-            outcome.flags.extend(f"{s}: {flag}" if len(forces) > 1 else flag for flag in r.flags)
-            if not r.rise_found:
-                what = r.status.replace("_", " ")
-                outcome.flags.append(f"{s}: {what}" if len(forces) > 1 else what)
-        if len(per_side) == 1:
-            (only,) = per_side.values()
-            outcome.results = only
-            outcome.peak_force_n = only.get("peak_force_n")
-        else:
-            # both sides in one effort: each side's peak, labelled; no single unlabelled "peak"
-            outcome.results = {"per_side": per_side}
-            outcome.peak_force_n = None
-
-    def _analyse_landing(self, outcome: TrialOutcome, forces: dict[str, np.ndarray], rates: dict[str, float]) -> None:
-        from station.analysis import landing
-
-        bw = self.patient.body_mass_kg * STANDARD_GRAVITY if self.patient.body_mass_kg else None
-        r: Any
-        if len(forces) == 2:
-            r = landing.analyze_dual_landing(forces["left"], forces["right"], rates["left"], body_weight_n=bw)
-        else:
-            (s, f), = forces.items()
-            r = landing.analyze_landing(f, rates[s], body_weight_n=bw)
-        outcome.results = r.to_dict()
-        outcome.flags.extend(getattr(r, "flags", ()))
-        # one definition: the peak of the summed vertical force (each plate's own peak is in
-        # results["left"/"right"] and shown labelled as a per-plate peak)
-        outcome.peak_force_n = outcome.results.get("peak_force_n")
 
     # -- summaries ----------------------------------------------------------------------------
     def _summarise(self, protocol: Protocol, summary: TestSummary) -> None:
@@ -739,28 +726,15 @@ class SessionEngine(EngineControl):
                                            aborted=summary.status == layout.STATUS_ABORTED)
         left, right = summary.sides.get("left"), summary.sides.get("right")
         if not verdict.allowed or not (left and right and left.best_n and right.best_n):
-            note = verdict.note or "no LSI: the test measured one side only"
-            if protocol.kind == "landing":
-                note = note.replace("no LSI", "no asymmetry")
+            note = get_kind(protocol.kind).no_symmetry_note(verdict.note or "no LSI: the test measured one side only")
             summary.symmetry = {"kind": "none", "value_pct": None, "passed": None, "note": note,
                                 "pass_pct": pass_pct, "valid_reps": verdict.valid_reps,
                                 "min_reps": min_reps(protocol)}
             return
         involved = self.patient.involved_side
-        if protocol.kind == "landing":
-            # a higher landing load is not better: report the signed asymmetry and its direction,
-            # and the involved/uninvolved ratio without a pass verdict
-            summary.symmetry = asymmetry_index(left.best_n, right.best_n, label="higher").to_dict()
-            if involved in ("left", "right"):
-                inv, uninv = (left, right) if involved == "left" else (right, left)
-                summary.symmetry["involved_ratio_pct"] = 100.0 * float(inv.best_n or 0.0) / float(uninv.best_n or 1.0)
-        elif involved in ("left", "right"):
-            inv, uninv = (left, right) if involved == "left" else (right, left)
-            summary.symmetry = limb_symmetry_index(inv.best_n, uninv.best_n, pass_pct).to_dict()
-            summary.symmetry["relative_to_first_session"] = self._relative_to_first(
-                protocol, involved, float(inv.best_n or 0.0), pass_pct)
-        else:
-            summary.symmetry = asymmetry_index(left.best_n, right.best_n).to_dict()
+        summary.symmetry = get_kind(protocol.kind).symmetry(
+            left.best_n, right.best_n, involved, pass_pct,
+            lambda best_n: self._relative_to_first(protocol, involved, best_n, pass_pct))
         summary.symmetry["valid_reps"] = verdict.valid_reps
         summary.symmetry["min_reps"] = min_reps(protocol)
 
@@ -815,24 +789,14 @@ def min_reps(protocol: Protocol) -> int:
     return max(1, min(protocol.acceptance.min_reps, protocol.reps))
 
 
-def clock_pair() -> dict[str, Any]:
+def clock_pair(mono: float | None = None) -> dict[str, Any]:
     """UTC now beside the host monotonic clock that stamps ``t_host_s`` (both read together),
-    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s)."""
+    so any sample time converts to UTC: utc = start_utc + (t_host_s - start_host_s).
+    ``mono``: the engine clock's now (a simulated clock stamps ``t_host_s`` itself)."""
     from datetime import datetime, timezone
 
-    mono = time.monotonic()
+    mono = time.monotonic() if mono is None else mono
     return {"start_utc": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "start_host_s": mono}
-
-
-def common_grid(forces: dict[str, np.ndarray], times: dict[str, np.ndarray], rates: dict[str, float]
-                ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Traces from different devices on one uniform host-time grid (their overlap, at the
-    lowest rate), by linear interpolation, so the sides can be compared sample by sample."""
-    rate = min(rates.values())
-    start = max(float(t[0]) for t in times.values())
-    stop = min(float(t[-1]) for t in times.values())
-    grid = start + np.arange(max(int((stop - start) * rate) + 1, 0)) / rate
-    return ({s: np.interp(grid, times[s], f) for s, f in forces.items()}, {s: rate for s in forces})
 
 
 def replace_timing(protocol: Protocol, **changes: float) -> Protocol:

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.base import DeviceError
+from drivers.base import Clock, DeviceError
 from drivers.registry import open_device, parse_uri
 from protocols.model import Protocol
 from simulation.forces import ScheduledForces
 from simulation.patient import SimulatedPatient
-from station.errors import UserError
+from station.errors import SessionError
 from station.calibration_link import calibration_for
 from station.pipeline import BoundDevice
 
@@ -43,7 +43,7 @@ def bind_roles(protocols: list[Protocol], args: list[DeviceArg]) -> dict[str, De
     for a in args:
         for role in a.roles:
             if role not in needed:
-                raise UserError(f"--device {role}=…: no protocol in this session has a device role {role!r} "
+                raise SessionError(f"--device {role}=…: no protocol in this session has a device role {role!r} "
                                 f"(roles: {', '.join(needed)})")
             bound[role] = a
     free = [a for a in args if not a.roles]
@@ -52,10 +52,10 @@ def bind_roles(protocols: list[Protocol], args: list[DeviceArg]) -> dict[str, De
             bound[role] = free.pop(0)
     missing = [r for r in needed if r not in bound]
     if missing:
-        raise UserError(f"no device for role(s) {', '.join(missing)}: add --device {missing[0]}=URI "
+        raise SessionError(f"no device for role(s) {', '.join(missing)}: add --device {missing[0]}=URI "
                         "(e.g. sim:mark10 or mark10:/dev/ttyUSB0)")
     if free:
-        raise UserError(f"--device {free[0].uri}: more devices than protocol roles ({', '.join(needed)})")
+        raise SessionError(f"--device {free[0].uri}: more devices than protocol roles ({', '.join(needed)})")
     check_channel_overlap(protocols, bound)
     return bound
 
@@ -75,7 +75,7 @@ def check_channel_overlap(protocols: list[Protocol], bound: dict[str, DeviceArg]
                 if other is not None and other != (m.role, m.side):
                     what = (f"roles {other[0]} and {m.role}" if other[0] != m.role
                             else f"the {other[1]} and {m.side} sides of role {m.role}")
-                    raise UserError(f"--device {arg.uri}: {what} of protocol {p.id} would both read channel {c} "
+                    raise SessionError(f"--device {arg.uri}: {what} of protocol {p.id} would both read channel {c} "
                                     "of this one device; give each its own device (or its own channels)")
                 seen[key] = (m.role, m.side)
 
@@ -87,13 +87,14 @@ def device_id_for(arg: DeviceArg, bound: dict[str, DeviceArg]) -> str:
 def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatient | None = None,
                          sources: dict[str, Any] | None = None, calibration_dir: Path | None = None,
                          allow_uncalibrated: bool = False, channels: dict[str, list[int]] | None = None,
-                         ) -> tuple[dict[str, BoundDevice], dict[str, str]]:
+                         clock: Clock | None = None) -> tuple[dict[str, BoundDevice], dict[str, str]]:
     """Open every bound device once; returns (device_id → BoundDevice, role → device_id).
 
     ``sources`` maps a device id to the force source its simulator feels (only for ``sim:``).
     ``channels`` maps a device id to the channels the session uses (default: all); those
     must have a usable calibration unless ``allow_uncalibrated`` (see
-    :func:`station.calibration_link.calibration_for`).
+    :func:`station.calibration_link.calibration_for`). ``clock``: the time of the simulated
+    devices and their drivers (see :func:`drivers.registry.open_device`).
     """
     devices: dict[str, BoundDevice] = {}
     roles: dict[str, str] = {}
@@ -105,10 +106,10 @@ def open_session_devices(bound: dict[str, DeviceArg], *, patient: SimulatedPatie
                     roles[role] = device_id
             try:
                 parse_uri(arg.uri)
-                driver, sim = open_device(arg.uri, (sources or {}).get(device_id))
+                driver, sim = open_device(arg.uri, (sources or {}).get(device_id), clock=clock)
                 info = driver.open()
-            except DeviceError as exc:
-                raise UserError(str(exc)) from None
+            except DeviceError:
+                raise  # one line naming the port; the CLI catches the base of every kind
             try:
                 cal = calibration_for(info, uri=arg.uri, channels=(channels or {}).get(device_id),
                                       calibration_dir=calibration_dir, allow_uncalibrated=allow_uncalibrated)

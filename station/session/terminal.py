@@ -6,6 +6,7 @@ import time
 from typing import Any, TextIO
 
 from station.live import LiveState
+from station.session.kinds import TestKind, get_kind, shown
 from station.session.model import TestSummary, TrialOutcome
 
 SIDE_CODE = {"left": "L", "right": "R", "both": "LR"}
@@ -16,14 +17,15 @@ def fmt(value: float | None, spec: str = ".1f", unit: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{(' ' + unit) if unit else ''}"
 
 
-def clinical_units(r: dict[str, Any]) -> str:
-    """A result's clinical units beside N: N·m and N·m/kg, N/kg, or × body weight ('' if none)."""
+def clinical_units(r: dict[str, Any], metrics: tuple[str, ...] | None = None) -> str:
+    """A result's clinical units beside N: N·m and N·m/kg, N/kg, or × body weight ('' if none);
+    only those a protocol listing ``metrics`` measures (``torque``, ``normalised``; None: all)."""
     parts = []
-    if r.get("peak_torque_nm") is not None:
+    if r.get("peak_torque_nm") is not None and shown("torque", metrics):
         parts.append(f"{r['peak_torque_nm']:.1f} N·m")
-    if r.get("peak_torque_nm_per_kg") is not None:
+    if r.get("peak_torque_nm_per_kg") is not None and shown("torque", metrics) and shown("normalised", metrics):
         parts.append(f"{r['peak_torque_nm_per_kg']:.2f} N·m/kg")
-    if r.get("peak_force_n_per_kg") is not None:
+    if r.get("peak_force_n_per_kg") is not None and shown("normalised", metrics):
         parts.append(f"{r['peak_force_n_per_kg']:.2f} N/kg")
     if r.get("peak_force_bw") is not None:
         parts.append(f"{r['peak_force_bw']:.2f} × BW")
@@ -65,6 +67,17 @@ class TerminalUI:
         self._last_line = 0.0
         self._open_line = False
         self._asked_since_trial = True  # False after a trial: keys typed meanwhile are discarded
+        self.protocol: Any = None  # the protocol of the test running (its kind and metrics)
+        self._cue = ""  # the protocol's cue while the patient pushes (lands)
+
+    def test_started(self, protocol: Any) -> None:
+        """The test of ``protocol`` starts: its kind and ``metrics`` decide what each trial shows."""
+        self.protocol = protocol
+
+    def recording(self, during: str) -> None:
+        """The cue, shown on the progress line while the trial records: the protocol's
+        ``[cues].during``, else its ``start`` cue."""
+        self._cue = during or (self.protocol.cues.start if self.protocol is not None else "")
 
     def _read_answer(self) -> str:
         """One line typed at a prompt; keys typed before the prompt (during a trial) are dropped."""
@@ -146,7 +159,7 @@ class TerminalUI:
             at_terminal = False
         if not self.interactive or not at_terminal:
             return None
-        from station.errors import UserError
+        from station.errors import StationError
         from station.session import lever_arm
 
         lo, hi = lever_arm.plausible_range_m(protocol)
@@ -160,7 +173,7 @@ class TerminalUI:
                 return None
             try:
                 return lever_arm.check_value(protocol, lever_arm.parse_value(answer, "lever arm"), option="lever arm")
-            except UserError as exc:
+            except StationError as exc:
                 self.out.write(f"  {exc}\n")
 
     def countdown(self, side: str, rep: int, seconds_left: float) -> None:
@@ -172,34 +185,36 @@ class TerminalUI:
         self._line(
             f"  {SIDE_CODE.get(side, side)}{rep}  ▶ {min(elapsed_s, duration_s):3.1f}/{duration_s:.1f} s"
             f"   force {state.force_n - state.baseline_n:7.1f} N   peak {state.peak_n - state.baseline_n:7.1f} N   {onset}"
+            + (f"   {self._cue}" if self._cue else "")
         )
 
     def trial_done(self, outcome: TrialOutcome) -> None:
         self._asked_since_trial = False
+        self._cue = ""
         r = outcome.results
         code = f"{SIDE_CODE.get(outcome.side, outcome.side)}{outcome.rep}"
         if outcome.status == "skipped":
             self.print(f"  {code}  skipped")
             return
+        if outcome.status == "rejected":
+            self.print(f"  {code}  rejected (redone)")
+            return
+        metrics = self.protocol.metrics if self.protocol is not None else None
         parts = [f"  {code}  {outcome.status:<9}"]
         per_side = r.get("per_side")
         if isinstance(per_side, dict):  # both sides in one effort (fixed frame): each labelled
             for s in ("left", "right"):
                 sr = per_side.get(s) or {}
-                units = clinical_units(sr)
+                units = clinical_units(sr, metrics)
                 parts.append(f"{s} peak {fmt(sr.get('peak_force_n'), '.1f', 'N')}" + (f" ({units})" if units else ""))
         else:
-            units = clinical_units(r)
+            units = clinical_units(r, metrics)
             label = "peak (sum of plates)" if isinstance(r.get("left"), dict) else "peak"
             parts.append(f"{label} {fmt(outcome.peak_force_n, '.1f', 'N')}" + (f" ({units})" if units else ""))
             if isinstance(r.get("left"), dict):  # two plates: each plate's own peak, labelled
                 parts.append("plate peaks " + ", ".join(
                     f"{s} {fmt((r.get(s) or {}).get('peak_force_n'), '.0f', 'N')}" for s in ("left", "right")))
-        if "time_to_peak_s" in r:
-            parts.append(f"time to peak {fmt(r.get('time_to_peak_s'), '.2f', 's')}")
-        rfd = (r.get("rfd_n_per_s") or {}).get("0-200")
-        if rfd is not None:
-            parts.append(f"RFD 0–200 ms {rfd:.0f} N/s")
+        parts.extend(self._kind(r).trial_parts(r, metrics))
         if outcome.flags:
             parts.append("⚠ " + "; ".join(outcome.flags))
         analysis = r.get("status")
@@ -207,6 +222,12 @@ class TerminalUI:
             notes = [n for n in (r.get("notes") or []) if isinstance(n, str)]
             parts.append(f"⚠ analysis {str(analysis).replace('_', ' ')}, not counted" + (f": {notes[0]}" if notes else ""))
         self.print("   ".join(parts))
+
+    def _kind(self, results: dict[str, Any]) -> TestKind:
+        """The kind of the running test (a result's own shape when no test was announced)."""
+        if self.protocol is not None:
+            return get_kind(self.protocol.kind)
+        return get_kind("landing" if "loading_rate_n_per_s" in results else "isometric")
 
     def rest(self, seconds_left: float) -> None:
         self._line(f"  rest … {seconds_left:4.1f} s")

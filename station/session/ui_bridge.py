@@ -28,6 +28,14 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
     """Hand one event to ``ui``; prompts send the answer to ``engine`` as a command."""
     if isinstance(event, ev.Info):
         ui.info(event.text)
+    elif isinstance(event, ev.TestStarted):
+        started = getattr(ui, "test_started", None)
+        if started is not None:
+            started(next(p for p in engine.protocols if p.id == event.protocol_id))
+    elif isinstance(event, ev.Recording):
+        recording = getattr(ui, "recording", None)
+        if recording is not None:
+            recording(event.during)
     elif isinstance(event, ev.TrialReady):
         summary = engine.current or TestSummary(event.test, "", "", "")
         choice = ui.before_trial(summary, event.side, event.rep, event.attempt, event.cue)

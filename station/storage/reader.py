@@ -1,6 +1,6 @@
 """Reading session files: open safely (also while being written, or after a crash) and summarise.
 
-Every failure to open is a :class:`~station.errors.UserError` with a one-line message that
+Every failure to open is a :class:`~station.errors.StorageError` with a one-line message that
 names the file and says what is wrong (missing, a directory, empty, not HDF5, truncated,
 damaged, not a Force Station file, a newer format version).
 """
@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from station.errors import UserError
+from station.errors import StorageError
 from station.storage import layout
 from station.storage.damage import Damage
 from station.storage.writer import is_in_use
@@ -65,21 +65,21 @@ class OpenState:
 
 
 def check_file(path: str | Path) -> Path:
-    """Raise :class:`UserError` unless ``path`` is an existing, readable, non-empty HDF5 file."""
+    """Raise :class:`StorageError` unless ``path`` is an existing, readable, non-empty HDF5 file."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such file")
+        raise StorageError(f"{path}: no such file")
     if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a session file (.h5)")
+        raise StorageError(f"{path}: is a directory, expected a session file (.h5)")
     if not os.access(path, os.R_OK):
-        raise UserError(f"{path}: permission denied")
+        raise StorageError(f"{path}: permission denied")
     size = path.stat().st_size
     if size == 0:
-        raise UserError(f"{path}: empty file (0 bytes), not a session file")
+        raise StorageError(f"{path}: empty file (0 bytes), not a session file")
     with path.open("rb") as fh:
         head = fh.read(len(HDF5_SIGNATURE))
     if head != HDF5_SIGNATURE and not h5py.is_hdf5(path):
-        raise UserError(f"{path}: not an HDF5 file")
+        raise StorageError(f"{path}: not an HDF5 file")
     return path
 
 
@@ -108,7 +108,7 @@ def read_superblock(path: str | Path) -> Superblock | None:
 
 def open_file(path: str | Path) -> tuple[h5py.File, OpenState]:
     """Open any HDF5 file read-only: normally, else — when the superblock says a writer has
-    it (or had it when it died) in SWMR mode — in SWMR read mode. Raises :class:`UserError`
+    it (or had it when it died) in SWMR mode — in SWMR read mode. Raises :class:`StorageError`
     with a one-line reason.
 
     SWMR read mode skips HDF5's end-of-file check, so it is used only on a flagged file that
@@ -122,32 +122,32 @@ def open_file(path: str | Path) -> tuple[h5py.File, OpenState]:
     sb = read_superblock(path)
     if "truncated file" in reason or (sb is not None and size < sb.eof):
         shown = f"{size} of {sb.eof} bytes" if sb is not None else f"{size} bytes"
-        raise UserError(f"{path}: truncated HDF5 file ({shown} present); it cannot be opened or recovered")
+        raise StorageError(f"{path}: truncated HDF5 file ({shown} present); it cannot be opened or recovered")
     if sb is None or not sb.flags:
-        raise UserError(f"{path}: damaged HDF5 file, cannot be opened ({reason})")
+        raise StorageError(f"{path}: damaged HDF5 file, cannot be opened ({reason})")
     try:
         f = h5py.File(path, "r", libver=layout.LIBVER, locking=False, swmr=True)
     except OSError as exc:
-        raise UserError(f"{path}: damaged HDF5 file, cannot be opened ({_short(exc)})") from None
+        raise StorageError(f"{path}: damaged HDF5 file, cannot be opened ({_short(exc)})") from None
     return f, OpenState(True, is_in_use(path))
 
 
 def check_session(f: h5py.File, path: str | Path) -> int:
-    """The file's format version; :class:`UserError` for a foreign or too new file."""
+    """The file's format version; :class:`StorageError` for a foreign or too new file."""
     fmt = _plain(f.attrs.get("format"))
     if fmt == "force-station-spill":  # station.storage.writer: what did not fit on a full disk
         session = _plain(f.attrs.get("session_file")) or "?"
-        raise UserError(f"{path}: a spill file, not a session file: the samples of {session} that did not fit "
+        raise StorageError(f"{path}: a spill file, not a session file: the samples of {session} that did not fit "
                         "on a full disk, in tests/<test>/trials/<trial>/<device> (datasets t_host_s, raw, force_n; "
                         "attribute rows_already_in_session_file); open it with h5py or any HDF5 tool")
     if fmt != layout.FORMAT:
-        raise UserError(f"{path}: not a Force Station session file (no format={layout.FORMAT!r} attribute)")
+        raise StorageError(f"{path}: not a Force Station session file (no format={layout.FORMAT!r} attribute)")
     try:
         version = int(f.attrs.get("format_version", 0))
     except (TypeError, ValueError):
-        raise UserError(f"{path}: bad format_version attribute {f.attrs.get('format_version')!r}") from None
+        raise StorageError(f"{path}: bad format_version attribute {f.attrs.get('format_version')!r}") from None
     if version > layout.FORMAT_VERSION:
-        raise UserError(f"{path}: session format version {version} is newer than this station reads "
+        raise StorageError(f"{path}: session format version {version} is newer than this station reads "
                         f"({layout.FORMAT_VERSION}); update Force Station")
     return version
 
@@ -156,7 +156,7 @@ def check_session(f: h5py.File, path: str | Path) -> int:
 def open_session(path: str | Path, *, state: list[OpenState] | None = None) -> Iterator[h5py.File]:
     """Open a session file read-only; also works while a trial is being written (SWMR) and
     on a file left open by a station that died. ``state``, if given, receives the
-    :class:`OpenState`. Raises :class:`UserError` for a missing, non-HDF5, damaged or
+    :class:`OpenState`. Raises :class:`StorageError` for a missing, non-HDF5, damaged or
     foreign file, or one of a newer format version."""
     f, st = open_file(path)
     if state is not None:
@@ -243,7 +243,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
         try:
             out = _summarize(f, path, st)
         except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
-            raise UserError(f"{path}: damaged session file, cannot be read ({_short(exc)})") from None
+            raise StorageError(f"{path}: damaged session file, cannot be read ({_short(exc)})") from None
     return out
 
 

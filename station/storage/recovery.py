@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from station import __version__
-from station.errors import UserError
+from station.errors import StationError, StorageError
 from station.storage import layout
 from station.storage.reader import HDF5_SIGNATURE, attrs_of, check_session, open_file
 from station.storage.writer import count_samples, is_in_use, utc_now
@@ -45,7 +45,7 @@ BACKUP_SUFFIX = ".unrecovered"
 TEMP_SUFFIX = ".recovering"
 
 
-class RecoveryError(UserError):
+class RecoveryError(StorageError):
     """A file that cannot (or must not) be recovered; the message is one line."""
 
 
@@ -144,13 +144,13 @@ def recover(path: str | Path, *, keep_original: bool = False) -> RecoveryReport:
                             "not touched — stop that program first")
     try:
         src, state = open_file(path)
-    except UserError as exc:
+    except StationError as exc:
         raise RecoveryError(f"{exc}; nothing can be recovered from it") from None
     tmp = path.with_name(path.name + TEMP_SUFFIX)
     try:
         try:
             check_session(src, path)
-        except UserError as exc:
+        except StationError as exc:
             raise RecoveryError(str(exc)) from None
         status = layout_str(src.attrs.get("status"))
         if not state.swmr_flagged and status != layout.STATUS_RECORDING:
@@ -158,7 +158,7 @@ def recover(path: str | Path, *, keep_original: bool = False) -> RecoveryReport:
         report = RecoveryReport(path, True, status, swmr_flagged=state.swmr_flagged)
         try:  # the copy is written beside the file: refuse a read-only folder before touching anything
             writable_folder_of(path)
-        except UserError as exc:
+        except StationError as exc:
             raise RecoveryError(f"{exc}; the recovered copy is written beside the file, so nothing was "
                                 "changed (copy the file to a writable folder and recover it there)") from None
         tmp.unlink(missing_ok=True)  # a stale copy from a recovery that was itself interrupted

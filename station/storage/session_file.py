@@ -61,7 +61,7 @@ class SessionFile:
         for p in protocols:
             self.writer.set_attrs(f"protocols/{p.id}", {
                 "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
-                "text": p.source_text, "timing": asdict(p.timing)})
+                "text": p.source_text, "timing": asdict(p.timing), "analysis": dict(p.analysis)})
 
     def write_devices(self, devices: dict[str, BoundDevice]) -> None:
         """Only the device groups (a raw acquisition has no patient or protocol)."""

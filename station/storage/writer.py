@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from station import __version__
-from station.errors import UserError
+from station.errors import StorageError
 from station.storage import layout
 
 try:
@@ -150,11 +150,11 @@ def count_samples(trial: h5py.Group) -> dict[str, int]:
             if isinstance(d, h5py.Group) and "t_host_s" in d}
 
 
-class SessionFileError(UserError):
+class SessionFileError(StorageError):
     """The session file cannot be created or is not the one this writer created; one line."""
 
 
-class DiskFullError(UserError):
+class DiskFullError(StorageError):
     """Recording stopped because the disk of the session file is (nearly) full; one line
     saying where, what the session file kept, and where the samples that did not fit went."""
 
@@ -364,8 +364,9 @@ class SessionWriter:
                 self.peak_queue_rows = max(self.peak_queue_rows, self._queued_rows)
                 self._appends.append((device_id, t_host_s, raw, force_n, t_device_s))
                 self._appends_rows += n
-                if self._appends_rows >= self.batch_rows and self._appends_rows - n < self.batch_rows:
-                    self._queue.put((self._take_appends, ()))  # a full batch: wake the writer now
+                if self._appends_rows >= self.batch_rows:  # a full batch: hand it over now, in order
+                    self._queue.put((self._do_appends, (self._appends,)))
+                    self._appends, self._appends_rows = [], 0
         if warn:
             self._warn(warn)
 
@@ -447,8 +448,12 @@ class SessionWriter:
             self._queue.put((fn, args))
 
     def _take_appends(self) -> None:
-        """Writer thread: take the blocks appended since the last look."""
+        """Writer thread: take the blocks appended since the last look, unless something is
+        queued (it was queued after them, with the earlier blocks sealed before it: taking the
+        later blocks now would write them before it)."""
         with self._qlock:
+            if not self._queue.empty():
+                return
             blocks, self._appends, self._appends_rows = self._appends, [], 0
         self._do_appends(blocks)
 

@@ -1,7 +1,6 @@
 """Loadstar decoders: WC lines and H hex records, any split, damage accounted exactly."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -125,20 +124,17 @@ def test_unsupported_unit_names_port_and_unit() -> None:
         unit_factor("psi", "/dev/ttyUSB7")
 
 
-def test_decoder_is_fast_on_whole_blocks() -> None:
-    data = example_stream(20_000)
-    hdata = example_stream(20_000, mode="counts")
-    best = best_h = 1e9
-    for _ in range(3):
-        t0 = time.perf_counter()
-        assert LoadstarDecoder().feed(data).size == 20_000
-        best = min(best, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        assert LoadstarDecoder(mode="counts").feed(hdata).size == 20_000
-        best_h = min(best_h, time.perf_counter() - t0)
-    # pyserial readline() over a pty takes ~100-400 us per line; we need >= 100x that
-    assert best / 20_000 < 2e-6
-    assert best_h / 20_000 < 2e-6
+def test_decoder_takes_a_whole_read_in_one_call() -> None:
+    # 20 000 lines in one feed give the same readings as the stream fed in pieces that cut
+    # lines anywhere, in both output modes. How fast (block decode against pyserial
+    # readline()): bench_decode in `python -m benchmarks`, never a timed test.
+    for mode in ("weight", "counts"):
+        data = example_stream(20_000, mode=mode)
+        whole = LoadstarDecoder(mode=mode).feed(data)
+        assert whole.size == 20_000
+        decoder = LoadstarDecoder(mode=mode)
+        pieces = np.concatenate([decoder.feed(data[i:i + 997]) for i in range(0, len(data), 997)])
+        assert np.array_equal(whole, pieces)
 
 
 @settings(max_examples=80, deadline=None)

@@ -61,6 +61,7 @@ def test_devices_probe_finds_the_gauge(capsys) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_session_runs_on_the_gauge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "no-user-protocols"))
     text = builtin_protocols()["hip-abduction-hhd"].source_text

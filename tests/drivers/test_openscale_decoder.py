@@ -1,7 +1,6 @@
 """OpenScale decoder: CSV columns from the menu settings, banner/menu text, device time."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -151,15 +150,15 @@ def test_parse_menu_reads_every_setting() -> None:
     assert parse_menu(b"1234,0.52,lbs,\r\n") is None
 
 
-def test_decoder_is_fast_on_whole_blocks() -> None:
+def test_decoder_takes_a_whole_read_in_one_call() -> None:
+    # 20 000 lines in one feed give the same readings as the stream fed in pieces that cut
+    # lines anywhere. How fast (block decode against pyserial readline()): bench_decode in
+    # `python -m benchmarks`, never a timed test.
     data = example_stream(20_000)
-    best = 1e9
-    for _ in range(3):
-        t0 = time.perf_counter()
-        assert OpenScaleDecoder(period_s=1 / 80).feed(data).size == 20_000
-        best = min(best, time.perf_counter() - t0)
-    # pyserial readline() over a pty takes ~100-400 us per line; we need >= 100x that
-    assert best / 20_000 < 2e-6
+    whole = OpenScaleDecoder(period_s=1 / 80).feed(data)
+    assert whole.size == 20_000
+    pieces, _ = _chunks(OpenScaleDecoder(period_s=1 / 80), data, list(range(0, len(data), 997)))
+    assert np.array_equal(whole, pieces)
 
 
 @settings(max_examples=80, deadline=None)

@@ -40,8 +40,13 @@ def device_times(blocks: list[SampleBlock]) -> np.ndarray:
     return np.concatenate([b.t_device_s for b in blocks]) if blocks else np.empty(0)
 
 
-def drain(drv) -> None:
+def drain(drv, sim=None) -> None:
+    """Stop the stream and read what is left: once ``sim`` has stopped streaming and its FIFO
+    is empty (a condition, so a busy machine cannot cut it short), until 0.2 s go quiet."""
     drv.stop()
+    deadline = time.monotonic() + 10.0
+    while sim is not None and (sim.streaming or sim._backlog) and time.monotonic() < deadline:  # noqa: SLF001
+        drv.read(0.02)
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < 0.2:
         if drv.read(0.02) is not None:
@@ -195,7 +200,7 @@ def test_injected_garbage_is_skipped_and_counted(rig) -> None:
     sim.inject_garbage(64)
     collect(drv, 0.2)
     assert drv.stats.resyncs >= 2
-    drain(drv)
+    drain(drv, sim)
     assert after.size > 10
     assert drv.stats.samples + drv.stats.lost_samples == pytest.approx(sim.samples_emitted, abs=2)
 
@@ -207,7 +212,7 @@ def test_a_dropped_byte_loses_one_reading_and_counts_it(rig) -> None:
     collect(drv, 0.2)
     sim.drop_bytes(1)
     collect(drv, 0.2)
-    drain(drv)
+    drain(drv, sim)
     assert sim.overflow_bytes == 0
     assert drv.stats.lost_samples in (0, 1, 2)  # 0 if the byte was a digit of a temperature
     assert drv.stats.samples + drv.stats.lost_samples == sim.samples_emitted

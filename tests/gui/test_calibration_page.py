@@ -33,7 +33,10 @@ def wait_for(qtbot, predicate, timeout_s: float = 30.0) -> None:
 
 
 def key(qtbot, page: CalibrationPage, k: Qt.Key) -> None:
-    page.steps.setFocus()  # focus inside the page: its keys are page shortcuts
+    """Press ``k`` with the keyboard focus inside the page (its keys are page shortcuts)."""
+    page.window().activateWindow()
+    page.steps.setFocus()
+    wait_for(qtbot, lambda: QApplication.focusWidget() is page.steps, 5)
     qtbot.keyClick(page.steps, k)
 
 
@@ -145,3 +148,34 @@ def test_calibrate_then_verify_a_plate_channel_through_the_page(qtbot, tmp_path:
     key(qtbot, page, Qt.Key.Key_Escape)
     assert w.stack.currentWidget() is sp
     assert page.device is None  # closed
+
+
+def test_verification_of_a_newton_device_survives_an_unplug(qtbot, tmp_path: Path) -> None:
+    """The dynamometer (reports newtons, no record yet: its factory calibration is checked);
+    its cable is pulled during the check load's reading: the page says so in red, says when
+    it is back, reads the step again and passes."""
+    page = CalibrationPage(THEMES["light"], devices={"dynamometer": "sim:mark10?rate=500"},
+                           calibration_dir_for=lambda uri: tmp_path / "cal")
+    qtbot.addWidget(page)
+    page.show()
+    page.open_for("sim:mark10?rate=500", verify=True)
+    page.window_s.setValue(0.3)
+    page.check_load.setValue(10.0)
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, lambda: ready(page))
+    assert "reports newtons and has no record yet" in page.headings.text()
+    key(qtbot, page, Qt.Key.Key_Return)  # zero
+    wait_for(qtbot, lambda: ready(page) and page.workflow.step is not None and page.workflow.step.index == 2)
+    sim = page.device.simulator
+    key(qtbot, page, Qt.Key.Key_Return)  # the check load …
+    sim.unplug()  # … and the cable is pulled
+    wait_for(qtbot, lambda: "disconnected; waiting for it to come back" in page.status.text())
+    assert page.take_button.text() == "Waiting for the device…" and not page.take_button.isEnabled()
+    sim.replug()
+    wait_for(qtbot, lambda: page.verdict.text() in ("PASS", "FAIL") and bool(page.saved_paths))
+    assert any(line.endswith("back; reading again") for line in page.log_lines)
+    assert page.verdict.text() == "PASS"
+    record = CalibrationStore(tmp_path / "cal").load("SIM-M10-0001", 0)
+    assert record is not None and record.source == "factory" and record.verifications[-1].passed
+    assert table_rows(page.points_table)[0][2] == f"{record.verifications[-1].measured_n:.2f}"
+    page.shutdown()

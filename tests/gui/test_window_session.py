@@ -26,7 +26,7 @@ from station.gui.theme import THEMES, apply_theme, band_colour  # noqa: E402
 from station.gui.window import MainWindow  # noqa: E402
 from station.session.runner import replace_timing  # noqa: E402
 
-pytestmark = [pytest.mark.gui, pytest.mark.slow]
+pytestmark = [pytest.mark.gui, pytest.mark.slow, pytest.mark.integration]
 
 HIP, LANDING = "hip-abduction-hhd", "drop-landing-bilateral"
 

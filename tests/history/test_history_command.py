@@ -66,7 +66,8 @@ def test_session_run_adds_the_session_to_the_index(tmp_path: Path):
     result = run_session(protocols=[p], device_args=[DeviceArg((), "sim:mark10?rate=500")],
                          patient=Patient("P-7", body_mass_kg=70.0, involved_side="right"),  # type: ignore[arg-type]
                          out_dir=tmp_path, ui=TerminalUI(interactive=False, out=io.StringIO(), inp=io.StringIO()),
-                         options=RunnerOptions(tail_s=0.2), auto=True, involved_ratio=0.7)
+                         options=RunnerOptions(tail_s=0.2), auto=True, involved_ratio=0.7,
+                         simulation={"speed": 4.0})  # simulated time 4x faster than real time
     with SqliteStore.beside(tmp_path) as s:
         (row,) = s.sessions("P-7")
         assert Path(row.path) == result.path.resolve()

@@ -51,7 +51,7 @@ def test_bilateral_landing_rows(tmp_path: Path, capsys: pytest.CaptureFixture[st
                                     parse_device_arg("plate_right=sim:sfp?channels=4&serial=PL-R")],
         patient=Patient("P-5", body_mass_kg=70.0, involved_side="left"),  # type: ignore[arg-type]
         out_dir=tmp_path, ui=TerminalUI(interactive=False, out=io.StringIO()), options=RunnerOptions(tail_s=0.3),
-        auto=True)
+        auto=True, simulation={"speed": 4.0})  # simulated time 4x faster than real time
     assert result.status == "complete"
     out = tmp_path / "landing.csv"
     assert main(["export", str(result.path), "--csv", str(out)]) == 0

@@ -111,10 +111,15 @@ def test_wc_stream_and_stop_over_a_pty() -> None:
         with serial.Serial(sim.port, 9600, timeout=0.05) as ser:
             assert _exchange(ser, b"CT0") == b"Tared\r\n"
             ser.write(b"WC\r")
-            time.sleep(0.3)
+            data = b""
+            deadline = time.monotonic() + 10.0  # conditions, not sleeps: a busy machine is slow
+            while data.count(b"\r\n") <= 50 and time.monotonic() < deadline:
+                data += ser.read(ser.in_waiting or 1)
             ser.write(b"\r")
-            time.sleep(0.1)
-            data = ser.read(ser.in_waiting)
+            while sim.streaming and time.monotonic() < deadline:
+                data += ser.read(ser.in_waiting or 1)
+            while chunk := ser.read(ser.in_waiting or 1):  # what was sent before the stop (timeout 0.05 s)
+                data += chunk
             lines = data.split(b"\r\n")
             assert len(lines) > 50
             assert all(line == b"      0.0000" for line in lines[:-1])

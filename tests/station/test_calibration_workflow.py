@@ -322,3 +322,28 @@ def test_workflow_refuses_a_bad_channel_and_unverifiable_channels(tmp_path):
         CalibrationWorkflow(dev, 4, CalibrationSettings(LOADS_KG), store=CalibrationStore(tmp_path), clock=clock)
     with pytest.raises(CalibrationWorkflowError, match="channel 1 of device FAKE-001 has no calibration to verify"):
         VerificationWorkflow(dev, [1], VerificationSettings(20), store=CalibrationStore(tmp_path), clock=clock)
+
+
+def test_plate_verification_places_the_mass_at_each_position(tmp_path):
+    clock = FakeClock()
+    dev = FakeDevice(clock)
+    store = CalibrationStore(tmp_path)
+    for channel in range(4):
+        cal = CalibrationWorkflow(dev, channel, CalibrationSettings(LOADS_KG, window_s=0.5), store=store,
+                                  clock=clock, load=dev.load)
+        run_through(cal)
+        cal.save()
+    plate = VerificationWorkflow(dev, [0, 1, 2, 3], VerificationSettings(30, plate=True, window_s=0.5), store=store,
+                                 clock=clock, load=dev.load)
+    placed: list[list[float]] = []
+    plate.subscribe(lambda e: placed.append(list(dev.load.loads_n)) if isinstance(e, StepShown) else None)
+    run_through(plate)
+    assert plate.report is not None and plate.report.passed
+    assert [r.position for r in plate.report.results] == ["centre", "front-left corner", "front-right corner",
+                                                         "back-right corner", "back-left corner"]
+    assert len(placed) == 6 and placed[0] == [0.0] * 4
+    assert placed[1] == pytest.approx([30 * G / 4] * 4)  # centre: a quarter on each cell
+    assert max(placed[2]) == placed[2][0] and sum(placed[2]) == pytest.approx(30 * G)  # front-left cell carries most
+    saved = plate.save()
+    assert len(saved) == 4
+    assert all(store.load("FAKE-001", c).verifications[-1].passed for c in range(4))

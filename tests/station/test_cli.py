@@ -36,6 +36,7 @@ def test_every_subcommand_is_registered() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """The README's main job: a full simulated session in under a minute."""
     proc = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--out", str(tmp_path)],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 from clinic_sessions import write_session
@@ -82,6 +84,9 @@ def test_h5_copy_of_a_remote_session_is_a_one_line_error(pg_db, tmp_path, capsys
     # a PDF of it still works: tables from the results, no curves
     assert main(["export", "--patient", "P-009", "--dir", str(room1), "--pdf", str(tmp_path / "r.pdf")]) == 0
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True).stdout
+        assert "recorded on another station" in " ".join(text.split()) and "Best peak force" in text
 
 
 def test_shared_folder_copy_is_read_as_the_file(pg_db, tmp_path, capsys):

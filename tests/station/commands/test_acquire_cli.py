@@ -45,11 +45,23 @@ def test_two_devices_at_once_json_and_file(tmp_path: Path, capsys) -> None:
 def test_unplug_marks_interrupted_and_keeps_samples(tmp_path: Path, capsys) -> None:
     sim = Mark10Simulator(RepeatingEfforts(1), rate_hz=500)
     sim.start()
-    timer = threading.Timer(0.8, sim.unplug)
+    # the gauge's device node vanishes with the cable, as /dev/ttyUSB0 does: the reader's
+    # reconnect attempts cannot reach another test's simulator that reuses the freed pty number
+    node = tmp_path / "ttyUSB-gauge"
+    node.symlink_to(sim.port)
+
+    def pull_cable() -> None:  # 0.8 s into the stream (a condition: a busy machine starts slowly)
+        deadline = time.monotonic() + 60.0
+        while not (sim.streaming and sim.stream_time_s() >= 0.8) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        node.unlink()
+        sim.unplug()
+
+    timer = threading.Thread(target=pull_cable, daemon=True)
     timer.start()
     out = tmp_path / "unplug.h5"
     try:
-        assert main(["acquire", "--device", f"mark10:{sim.port}", "--seconds", "2", "--out", str(out), "--json"]) == 0
+        assert main(["acquire", "--device", f"mark10:{node}", "--seconds", "2", "--out", str(out), "--json"]) == 0
     finally:
         sim.close()
     (rep,) = reports(capsys)
@@ -60,6 +72,15 @@ def test_unplug_marks_interrupted_and_keeps_samples(tmp_path: Path, capsys) -> N
         assert f["tests/01_acquire/trials/001/device1_mark10/raw"].shape[0] == rep["samples"]
 
 
+def samples_in(path: Path, dataset: str) -> int:
+    """Rows of ``dataset`` in a file another process is writing (0 while it is not there yet)."""
+    try:
+        with h5py.File(path, "r", swmr=True) as f:
+            return int(f[dataset].shape[0]) if dataset in f else 0
+    except (OSError, KeyError):
+        return 0
+
+
 def test_ctrl_c_ends_cleanly_keeping_every_sample(tmp_path: Path) -> None:
     out = tmp_path / "ctrlc.h5"
     proc = subprocess.Popen(
@@ -68,7 +89,13 @@ def test_ctrl_c_ends_cleanly_keeping_every_sample(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # a test run in the background inherits SIGINT ignored; a terminal's Ctrl-C is not
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(2.5)
+    # Ctrl-C once the file holds more than 300 samples (a condition, not a sleep: a busy
+    # machine may take seconds to start the process), read as a second process would (SWMR)
+    dataset = "tests/01_acquire/trials/001/device1_mark10/raw"
+    deadline = time.monotonic() + 60.0
+    while samples_in(out, dataset) <= 300:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 130, stderr

@@ -16,6 +16,9 @@ import pytest
 
 from station.storage.recovery import recover
 
+#: a real acquire process killed: real pty, real time
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[3]
 GROUP = "tests/01_acquire/trials/001/device1_sfp"
 

@@ -71,12 +71,14 @@ def test_simulate_sfp_serves_frames_until_signalled(sig: int) -> None:
         try:
             assert (info.channels, info.rate_hz, info.serial) == (4, 2000.0, "CLI-1")
             driver.start()
-            n = 0
-            deadline = time.monotonic() + 0.5
-            while time.monotonic() < deadline:
+            n, channels = 0, set()
+            deadline = time.monotonic() + 15.0  # a condition, not a time: ~0.25 s of frames at 2 kHz
+            while n <= 500 and time.monotonic() < deadline:
                 block = driver.read(0.02)
-                n += len(block) if block is not None else 0
-            assert n > 500 and block is not None and block.channels == 4
+                if block is not None and len(block):
+                    n += len(block)
+                    channels.add(block.channels)
+            assert n > 500 and channels == {4}
             assert driver.stats.lost_samples == 0 and driver.stats.crc_errors == 0
         finally:
             driver.close()

@@ -31,8 +31,15 @@ from station.session.terminal import TerminalUI
 LOADS_N = [0.0, 100.0, 200.0, 400.0, 800.0]
 
 
+#: simulated time runs this many times faster than real time (simulators, drivers, engine)
+SPEED = 4.0
+
+
 def short(protocol_id: str, reps: int = 1, max_reps: int | None = None, duration_s: float = 1.5, rest_s: float = 0.1):
-    p = replace_timing(get_protocol(protocol_id), countdown_s=0.6, rest_s=rest_s, duration_s=duration_s)
+    p = get_protocol(protocol_id)
+    between = None if p.timing.rest_between_sides_s is None else rest_s  # not a minute at the side switch
+    p = replace_timing(p, countdown_s=0.6, rest_s=rest_s, duration_s=duration_s,
+                       rest_between_sides_s=between)  # type: ignore[arg-type]
     p = dataclasses.replace(p, reps=reps)
     if max_reps is not None:
         p = dataclasses.replace(p, acceptance=dataclasses.replace(p.acceptance, max_reps=max_reps))
@@ -40,9 +47,10 @@ def short(protocol_id: str, reps: int = 1, max_reps: int | None = None, duration
 
 
 def session(tmp_path: Path, protocols, *, ui=None, patient: Patient | None = None, devices=("sim:mark10?rate=500",),
-            options: RunnerOptions | None = None, **kwargs):
+            options: RunnerOptions | None = None, speed: float = SPEED, **kwargs):
     out = io.StringIO()
     ui = ui or TerminalUI(interactive=False, out=out)
+    kwargs["simulation"] = {**kwargs.get("simulation", {}), "speed": speed}
     result = run_session(
         protocols=protocols, device_args=[parse_device_arg(d) for d in devices],
         patient=patient or Patient("P-16", body_mass_kg=70.0, involved_side="right"),
@@ -96,6 +104,7 @@ class PushingUI(TerminalUI):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_zero_under_load_is_refused_and_trials_keep_a_true_zero(tmp_path: Path, monkeypatch) -> None:
     forces: dict = {}
     original = run_mod.simulated_dynamometer
@@ -108,7 +117,7 @@ def test_zero_under_load_is_refused_and_trials_keep_a_true_zero(tmp_path: Path, 
     monkeypatch.setattr(run_mod, "simulated_dynamometer", keep_source)
     ui = PushingUI(forces)
     # a rest of 1 s: the previous push has ended before the next trial starts recording
-    result, text = session(tmp_path, [short("hip-abduction-hhd", rest_s=1.0)], ui=ui,
+    result, text = session(tmp_path, [short("hip-abduction-hhd", rest_s=1.0)], ui=ui, speed=1.0,  # ui acts in real time
                            patient=Patient("P-16", body_mass_kg=70.0, involved_side="right", lever_arm_m=0.8))
     refusals = [line for line in text.splitlines() if line.startswith("zero refused:")]
     assert len(refusals) == 2, text

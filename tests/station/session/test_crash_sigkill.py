@@ -20,6 +20,9 @@ import pytest
 from station.cli import main
 from station.storage.recovery import find_unfinished, recover
 
+#: a real session process killed: real pty, real time
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[3]
 TRIALS = "tests/01_hip-abduction-hhd/trials"
 

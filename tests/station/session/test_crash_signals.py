@@ -18,6 +18,9 @@ from protocols import ENV_VAR, builtin_protocols
 from station.storage.recovery import find_unfinished
 from station.storage.writer import is_in_use
 
+#: a real session process signalled: real pty, real time
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[3]
 TRIAL = "tests/01_hip-abduction-hhd/trials/001"
 

@@ -54,7 +54,7 @@ def test_dynamometer_and_two_plates(tmp_path: Path, monkeypatch, capsys) -> None
                      parse_device_arg("plate_right=sim:sfp?channels=4&serial=PL-R")],
         patient=Patient("P-9", body_mass_kg=70.0, involved_side="left"),
         out_dir=tmp_path, ui=TerminalUI(interactive=False, out=io.StringIO()), options=RunnerOptions(tail_s=0.3),
-        auto=True,
+        auto=True, simulation={"speed": 4.0},  # simulated time 4x faster than real time
     )
     assert result.status == "complete"
     hip, landing = result.summaries

@@ -1,4 +1,5 @@
-"""The session runner end to end on a simulated Mark-10 over a real pty (fast timing)."""
+"""The session runner end to end on a simulated Mark-10 over a real pty, in simulated time
+running faster than real time (the real-time session is in the integration layer)."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,9 @@ from station.session.runner import RunnerOptions, replace_timing
 from station.session.setup import DeviceArg
 from station.session.terminal import TerminalUI
 
+#: simulated time runs this many times faster than real time (simulators, drivers, engine)
+SPEED = 4.0
+
 
 def fast(protocol_id: str, reps: int = 2):
     p = replace_timing(get_protocol(protocol_id), countdown_s=0.8, rest_s=0.1, duration_s=1.5)
@@ -32,7 +36,7 @@ def run(tmp_path: Path, involved: str, ratio: float, ui_input: str | None = None
         device_args=[DeviceArg((), "sim:mark10?rate=500")],
         patient=Patient("P-7", body_mass_kg=70.0, involved_side=involved, lever_arm_m=0.8),  # type: ignore[arg-type]
         out_dir=tmp_path, ui=ui, options=RunnerOptions(tail_s=0.3, ask_pain=ask_pain), auto=True,
-        involved_ratio=ratio,
+        involved_ratio=ratio, simulation={"speed": SPEED},
     )
     return result, out.getvalue()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from drivers.registry import open_device
 from protocols import get_protocol
@@ -17,6 +18,9 @@ from station.session.runner import RunnerOptions, SessionRunner, replace_timing
 from station.session.setup import simulated_dynamometer
 from station.session.terminal import TerminalUI
 from station.storage.writer import SessionWriter
+
+#: a cable pulled in real time during a real-pty session
+pytestmark = pytest.mark.integration
 
 
 def test_unplug_mid_trial_marks_it_interrupted_and_repeats_it(tmp_path: Path) -> None:

@@ -138,6 +138,7 @@ def test_help(capsys) -> None:
 
 
 # -- interactive sessions ----------------------------------------------------------------------
+@pytest.mark.integration
 def test_keys_from_stdin_redo_skip_quit(tmp_path: Path) -> None:
     out = tmp_path / "sessions"
     # x: not a key; Enter: L1; r: redo L1 (attempt 2); s: skip R1; q: quit at L2
@@ -154,6 +155,7 @@ def test_keys_from_stdin_redo_skip_quit(tmp_path: Path) -> None:
         assert "samples" not in f["tests/01_hip-abduction-hhd/trials/003"].attrs  # skipped: no data
 
 
+@pytest.mark.integration
 def test_recovery_is_offered_interactively(tmp_path: Path) -> None:
     out = tmp_path / "sessions"
     out.mkdir()
@@ -169,6 +171,7 @@ def test_recovery_is_offered_interactively(tmp_path: Path) -> None:
     assert len(new) == 1 and statuses(new[0]) == []
 
 
+@pytest.mark.integration
 def test_declined_recovery_leaves_the_file(tmp_path: Path) -> None:
     old = tmp_path / "OLD.h5"
     unfinished_file(old)
@@ -179,6 +182,7 @@ def test_declined_recovery_leaves_the_file(tmp_path: Path) -> None:
     assert old.read_bytes() == before
 
 
+@pytest.mark.integration
 def test_auto_session_with_a_notice_about_an_unfinished_file(tmp_path: Path) -> None:
     out = tmp_path / "sessions"
     out.mkdir()

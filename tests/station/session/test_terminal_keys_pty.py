@@ -17,6 +17,9 @@ import pytest
 
 from protocols import ENV_VAR, builtin_protocols
 
+#: an operator at a real terminal: real pty, real time
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -50,7 +50,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
     result = run_session(
         protocols=protocols, device_args=[DeviceArg(("dynamometer",), "sim:mark10?rate=500")],
         patient=PATIENT, out_dir=out, ui=TerminalUI(interactive=False, out=io.StringIO()),
-        options=RunnerOptions(tail_s=0.3, operator="Layout Tester", lever_arms_m=LEVER_ARMS_M), auto=True)
+        options=RunnerOptions(tail_s=0.3, operator="Layout Tester", lever_arms_m=LEVER_ARMS_M), auto=True,
+        simulation={"speed": 4.0})  # simulated time 4x faster than real time
     assert result.status == "complete"
     return result.path, protocols
 

@@ -173,6 +173,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_real_tmpfs_acquire_fills_the_disk(tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
     disk = tmpfs("1m")
     out, spill = disk / "a.h5", tmp_path / "spill"
@@ -226,6 +227,7 @@ SESSION = textwrap.dedent("""
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_real_tmpfs_session_keeps_its_finished_trials(tmpfs: Callable[[str], Path], tmp_path: Path) -> None:
     disk = tmpfs("500k")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}

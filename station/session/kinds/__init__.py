@@ -1,0 +1,154 @@
+"""Test kinds as a registry: each kind declares, in one module, how its trials are analysed,
+how a test's sides are compared, and the rows the terminal and ``station analyze`` print.
+
+The session engine, ``station analyze`` and the terminal ask :func:`get_kind` instead of
+testing ``protocol.kind``. What a protocol *file* of a kind may declare (device kind,
+metric names, ``[analysis]`` keys) is the stdlib half in :mod:`protocols.kinds`.
+
+To add a test kind: a :class:`~protocols.kinds.ProtocolKind` in :mod:`protocols.kinds`, a
+module here with a :class:`TestKind` subclass, and one line in :data:`KINDS`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from protocols.kinds import PROTOCOL_KINDS, ProtocolKind
+
+#: (involved side's best, in N) → the comparison with the patient's first session, or None
+RelativeToFirst = Callable[[float], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the analysis needs to know of the patient (SI units; None = unknown)."""
+
+    body_mass_kg: float | None = None
+    lever_arm_m: float | None = None
+    body_weight_n: float | None = None
+
+
+@dataclass
+class TrialAnalysis:
+    """A trial's analysed results (the dict stored in the file), its headline peak (N) and flags."""
+
+    results: dict[str, Any]
+    peak_force_n: float | None
+    flags: list[str] = field(default_factory=list)
+
+
+class TestKind(ABC):
+    """One test kind: analysis, summary and printed rows. Subclasses set :attr:`name` (a key of
+    :data:`protocols.kinds.PROTOCOL_KINDS`), :attr:`title` and :attr:`params_type`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]            # "Isometric", "Landing": heads ``station analyze``'s text
+    params_type: ClassVar[type]     # the analysis parameters dataclass (stored with every result)
+    symmetry_word: ClassVar[str]    # "LSI" / "asymmetry": what "no …" notes call the comparison
+    plate_force: ClassVar[bool] = False  # the session stores each plate's summed force (fz_n)
+    paired_columns: ClassVar[bool] = False  # ``station analyze`` takes a --left/--right pair
+
+    @property
+    def spec(self) -> ProtocolKind:
+        """The protocol-file half: device kind, metric names, ``[analysis]`` keys."""
+        return PROTOCOL_KINDS[self.name]
+
+    # -- parameters ------------------------------------------------------------------------
+    def params(self, settings: Mapping[str, Any] | None = None) -> Any:
+        """The analysis parameters: the defaults with ``settings`` (a protocol's ``[analysis]``
+        table, or command-line options) applied. A filter cut-off of 0 means no filter."""
+        values: dict[str, Any] = {}
+        known = {f.name for f in dataclasses.fields(self.params_type)}
+        for key, value in (settings or {}).items():
+            if key not in known:
+                raise KeyError(f"{self.name} analysis has no parameter {key!r}")
+            try:
+                off = self.spec.setting(key).zero_means_off
+            except KeyError:
+                off = False
+            values[key] = None if off and not value else value
+        return dataclasses.replace(self.params_type(), **values)
+
+    # -- a session trial -------------------------------------------------------------------
+    @abstractmethod
+    def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
+                subject: Subject) -> TrialAnalysis:
+        """Analyse one trial: side → force (N) at ``rates[side]`` (Hz). Raises ValueError or
+        FloatingPointError for a trace it cannot analyse (the session keeps the raw data)."""
+
+    # -- a test summary --------------------------------------------------------------------
+    @abstractmethod
+    def symmetry(self, left_best_n: float, right_best_n: float, involved: str, pass_pct: float,
+                 relative_to_first: RelativeToFirst) -> dict[str, Any]:
+        """The comparison of the two sides' best reps, stored as the test's ``symmetry``."""
+
+    def no_symmetry_note(self, note: str) -> str:
+        """The reason no comparison is reported, in this kind's word for it."""
+        return note.replace("no LSI", f"no {self.symmetry_word}")
+
+    # -- printed rows ----------------------------------------------------------------------
+    @abstractmethod
+    def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
+        """The metrics the terminal prints after a trial, besides its peak: only those the
+        protocol's ``metrics`` lists (all when ``metrics`` is None)."""
+
+    # -- station analyze -------------------------------------------------------------------
+    @abstractmethod
+    def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
+                      subject: Subject) -> tuple[Any, str, tuple[str, ...]]:
+        """A loaded trace's result, its status ("ok" or why not) and notes. ``columns``: one
+        force column, or ``left`` and ``right`` (:attr:`paired_columns`)."""
+
+    @abstractmethod
+    def report_text(self, d: dict[str, Any]) -> str:
+        """``station analyze``'s text for a result dict (with its ``source``)."""
+
+
+def shown(metric: str, metrics: tuple[str, ...] | None) -> bool:
+    """Whether a protocol listing ``metrics`` (None: any) shows ``metric``."""
+    return metrics is None or metric in metrics
+
+
+def fmt(value: float | None, unit: str, digits: int = 1) -> str:
+    """A value with its unit, or ``n/a``."""
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f} {unit}"
+
+
+def table(title: str, rows: list[tuple[str, str]], d: dict[str, Any]) -> str:
+    """A titled two-column text table, then the result's flags, notes and algorithm version."""
+    width = max(len(label) for label, _ in rows)
+    lines = [title]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    if d.get("flags"):
+        lines.append(f"flags: {', '.join(d['flags'])}")
+    if d.get("notes"):
+        lines.append("notes:")
+        lines += [f"  - {n}" for n in d["notes"]]
+    lines.append(f"algorithm version {d['algorithm_version']}")
+    return "\n".join(lines)
+
+
+def _registry() -> dict[str, TestKind]:
+    from station.session.kinds.isometric import Isometric
+    from station.session.kinds.landing import Landing
+
+    return {k.name: k for k in (Isometric(), Landing())}
+
+
+#: every test kind, by name (the same names as :data:`protocols.kinds.PROTOCOL_KINDS`)
+KINDS: dict[str, TestKind] = _registry()
+
+
+def get_kind(name: str) -> TestKind:
+    """The test kind called ``name`` (a protocol's ``kind``); KeyError if there is none."""
+    return KINDS[name]
+
+
+__all__ = ["KINDS", "Subject", "TestKind", "TrialAnalysis", "fmt", "get_kind", "shown", "table"]

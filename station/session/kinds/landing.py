@@ -1,0 +1,98 @@
+"""The landing test kind: a drop or single-leg landing on one or two force plates, compared by
+the signed asymmetry (a higher landing load is not better: no pass mark)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from station.analysis import landing
+from station.analysis.landing import LandingParams
+from station.analysis.symmetry import asymmetry_index
+from station.session.kinds import RelativeToFirst, Subject, TestKind, TrialAnalysis, fmt, shown, table
+
+
+class Landing(TestKind):
+    name = "landing"
+    title = "Landing"
+    params_type = LandingParams
+    symmetry_word = "asymmetry"
+    plate_force = True
+    paired_columns = True
+
+    def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
+                subject: Subject) -> TrialAnalysis:
+        bw = subject.body_weight_n
+        if len(forces) == 2:
+            r: Any = landing.analyze_dual_landing(forces["left"], forces["right"], rates["left"], params,
+                                                  body_weight_n=bw)
+        else:
+            (s, f), = forces.items()
+            r = landing.analyze_landing(f, rates[s], params, body_weight_n=bw)
+        results = r.to_dict()
+        # one definition: the peak of the summed vertical force (each plate's own peak is in
+        # results["left"/"right"] and shown labelled as a per-plate peak)
+        return TrialAnalysis(results, results.get("peak_force_n"), list(getattr(r, "flags", ())))
+
+    def symmetry(self, left_best_n: float, right_best_n: float, involved: str, pass_pct: float,
+                 relative_to_first: RelativeToFirst) -> dict[str, Any]:
+        # a higher landing load is not better: the signed asymmetry and its direction, and the
+        # involved/uninvolved ratio without a pass verdict
+        out = asymmetry_index(left_best_n, right_best_n, label="higher").to_dict()
+        if involved in ("left", "right"):
+            inv, uninv = (left_best_n, right_best_n) if involved == "left" else (right_best_n, left_best_n)
+            out["involved_ratio_pct"] = 100.0 * inv / uninv
+        return out
+
+    def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
+        parts = []
+        if "time_to_peak_s" in results and shown("time_to_peak", metrics):
+            v = results.get("time_to_peak_s")
+            parts.append(f"time to peak {'—' if v is None else f'{v:.2f} s'}")
+        if results.get("loading_rate_n_per_s") is not None and metrics is not None and "loading_rate" in metrics:
+            parts.append(f"loading rate {results['loading_rate_n_per_s']:.0f} N/s")
+        if results.get("tts_s") is not None and metrics is not None and "tts" in metrics:
+            parts.append(f"TTS {results['tts_s']:.2f} s")
+        return parts
+
+    def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
+                      subject: Subject) -> tuple[Any, str, tuple[str, ...]]:
+        if set(columns) == {"left", "right"}:
+            dual = landing.analyze_dual_landing(columns["left"], columns["right"], rate_hz, params,
+                                                body_weight_n=subject.body_weight_n)
+            return dual, dual.total.status, dual.total.notes
+        (force,) = columns.values()
+        r = landing.analyze_landing(force, rate_hz, params, body_weight_n=subject.body_weight_n)
+        return r, r.status, r.notes
+
+    def report_text(self, d: dict[str, Any]) -> str:
+        rows = [("sample rate", fmt(d["rate_hz"], "Hz", 0))] + _rows(d)
+        if d.get("flight_time_s") is not None:
+            rows.append(("flight time", fmt(d["flight_time_s"], "s", 3)))
+        src = d["source"]
+        if "left" in d:
+            for side in ("left", "right"):
+                rows += [(f"{side}: {label}", value) for label, value in _rows(d[side])[2:]]
+            for key, label in (("peak_force", "peak force"), ("impulse_100ms", "impulse 0-100 ms")):
+                v = d["asymmetry_pct"][key]
+                rows.append((f"asymmetry {label}", f"{fmt(v, '%')}  ({d['asymmetry_direction'][key] or 'n/a'})"))
+            title = f"{self.title} analysis of {src['file']} (left {src['left']}, right {src['right']})"
+        else:
+            title = f"{self.title} analysis of {src['file']} (column {src['column']})"
+        return table(title, rows, d)
+
+
+def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        ("contact", f"{fmt(d['contact_s'], 's', 3)}  ({d['analysed_contact']} of {d['n_contacts']} contact(s))"),
+        ("body weight", f"{fmt(d['body_weight_n'], 'N')}  ({d['body_weight_source'] or 'n/a'})"),
+        ("peak force", f"{fmt(d['peak_force_n'], 'N')}  ({fmt(d['peak_force_bw'], 'x BW', 2)})"),
+        ("time to peak", fmt(d["time_to_peak_s"], "s", 3)),
+        ("loading rate", fmt(d["loading_rate_n_per_s"], "N/s", 0)),
+        ("peak loading rate", fmt(d["peak_loading_rate_n_per_s"], "N/s", 0)),
+        ("impulse 0-100 ms", fmt(d["impulse_100ms_n_s"], "N·s", 2)),
+        ("time to stabilisation", fmt(d["tts_s"], "s", 3)),
+    ]
+
+
+__all__ = ["Landing"]
