@@ -48,7 +48,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from station.gui.bridge import write_simulator_calibration  # noqa: E402
 from station.gui.plot import LivePlot, TraceSource  # noqa: E402
 from station.gui.theme import LEFT, RIGHT  # noqa: E402
-from station.pipeline import Pipeline, trial_spec  # noqa: E402
+from station.pipeline import BoundDevice, Pipeline, trial_spec  # noqa: E402
 from station.session.setup import DeviceArg, open_session_devices  # noqa: E402
 from station.storage.writer import SessionWriter  # noqa: E402
 
@@ -75,10 +75,10 @@ def run(seconds: float, fps: float, optimised: bool, tmp: Path) -> dict[str, flo
     cal = tmp / "cal"
     for serial in PLATES.values():
         write_simulator_calibration(cal, serial, 4)
-    devices = {}
+    devices: dict[str, BoundDevice] = {}
     for a in args:
-        d, _ = open_session_devices({a.roles[0]: a}, calibration_dir=cal)
-        devices.update(d)
+        opened, _ = open_session_devices({a.roles[0]: a}, calibration_dir=cal)
+        devices.update(opened)
     path = tmp / f"bench-{'opt' if optimised else 'naive'}.h5"
     writer = SessionWriter(path)
     writer.create({"session_id": "bench"}, {"patient_id": "BENCH"})

@@ -11,9 +11,13 @@ reader must get every frame (checked: counts and the last sequence number).
 - **naive**: pyserial, ``read(frame_bytes)`` per frame, ``struct.unpack`` + CRC per frame,
   and the frame appended to an HDF5 dataset (resize + write) — the per-frame loop a first
   attempt writes;
-- **ceiling**: ``os.read(fd, 1 MiB)``, ``SfpDecoder.feed`` (numpy), and one h5py resize +
-  write every 0.25 s (the fewest writes that still keep the crash-loss bound): the plain loop
-  with nothing else in it (no threads, queues, calibration, SWMR);
+- **ceiling**: ``os.read``, ``SfpDecoder.feed`` (numpy), and one h5py resize + write every
+  0.25 s (the fewest writes that still keep the crash-loss bound): the plain loop with nothing
+  else in it (no threads, queues, calibration, SWMR). A tty hands over at most ~4 KiB per
+  read, so while reads come back full the loop keeps reading (up to 4 ms / 256 KiB) and
+  decodes once, as the station's driver does; the target is against this ceiling.
+  **ceiling1** is the same loop decoding every read on its own (the ceiling of earlier
+  measurements), shown for comparison;
 - **station acquire**: the real command, ``station acquire --device sfp:<pty> --json``.
 
 Targets: station ≥ 10× naive and ≥ 70 % of the ceiling. Readers run interleaved, ``--runs``
@@ -208,7 +212,7 @@ def station(frames: int, tmp: Path) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=400_000)
+    parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--naive-frames", type=int, default=100_000, help="frames for the (slow) naive reader")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", type=int, help=argparse.SUPPRESS)
@@ -232,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {k:<8} {v / 1000:8.0f} k frames/s")
     a, b = med["station"] / med["naive"], med["station"] / med["ceiling"]
     print(f"  station / naive   = {a:.1f}x  (target >= {NAIVE_TARGET:g}x)")
-    print(f"  station / ceiling = {100 * b:.0f} %  (target >= {100 * CEILING_TARGET:.0f} %)")
+    print(f"  station / ceiling = {100 * b:.0f} %  (target >= {100 * CEILING_TARGET:.0f} %); "
+          f"station / ceiling1 (one decode per read) = {100 * med['station'] / med['ceiling1']:.0f} %")
     return 0
 
 

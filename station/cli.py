@@ -43,6 +43,7 @@ PLANNED_COMMANDS: tuple[str, ...] = (
 #: A command missing here is imported for ``station --help`` (slower, still correct).
 COMMAND_HELP: dict[str, str] = {
     "demo": "run a full simulated hip-abduction session (no hardware)",
+    "gui": "the clinic window: guided session with live force plots (--simulate: no hardware)",
     "session": "run a test session in the terminal, or recover unfinished session files",
     "protocols": "list, show and validate test protocols",
     "acquire": "record raw samples from one or more devices into HDF5",

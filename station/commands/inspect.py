@@ -121,6 +121,11 @@ def show(info: dict[str, Any]) -> None:
     for name, d in info["devices"].items():
         print(f"  device {name}: {d['family']} {d['model']} s/n {d['serial']}  {d['channels']} ch @ "
               f"{_f(d['rate_hz'], 'g')} Hz  ({d['uri']})")
+        if d.get("not_identified"):
+            print(f"    not identified: {', '.join(d['not_identified'])} (the device did not answer; "
+                  "recorded as unknown)")
+        for w in d.get("warnings") or []:
+            print(f"    device note: {w}")
         for o in d.get("calibration_overrides") or []:
             print(f"    ⚠ CALIBRATION OVERRIDE (--allow-uncalibrated): channel {o.get('channel')}: "
                   f"{o.get('state', '')} — {o.get('reason', '')}")

@@ -151,6 +151,41 @@ class DeviceWarning:
 
 
 @dataclass(frozen=True)
+class Saturated:
+    """A channel in use saturated during the trial being recorded (engine ``Saturation``):
+    ``kind`` "range" (``value`` N beyond the calibrated ``limit`` N) or "adc" (raw ``value``
+    counts at the ADC limit). ``side``: the side that channel measures (None if not one)."""
+
+    side: str | None
+    device_id: str
+    channel: int
+    kind: str
+    value: float
+    limit: float
+
+    @property
+    def text(self) -> str:
+        where = f"{self.device_id} channel {self.channel}" + (f" ({self.side})" if self.side else "")
+        if self.kind == "range":
+            return f"{where} read {self.value:.0f} N, beyond its calibrated range of {self.limit:.0f} N"
+        return f"{where}: raw reading at the ADC limit ({self.value:.0f} counts)"
+
+
+@dataclass(frozen=True)
+class HistoryLoaded:
+    """The patient's trend from the results index (worker thread): before the session
+    (``final`` False: earlier sessions only) or after it closed and was indexed (``final``
+    True; ``session_id`` is this session's). ``trend``: a
+    :class:`~station.history.trend.PatientTrend`, or None with ``error`` when unavailable."""
+
+    patient_id: str
+    trend: Any
+    final: bool
+    session_id: str | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class SessionClosed:
     path: Path | None
     status: str  # complete | aborted | interrupted | failed
@@ -159,7 +194,30 @@ class SessionClosed:
 
 
 Event = (SessionOpened | TestStarted | AwaitingStart | Countdown | Recording | TrialRecorded | Resting
-         | PainAsked | TestDone | Info | DeviceWarning | SessionClosed)
+         | PainAsked | TestDone | Info | DeviceWarning | Saturated | HistoryLoaded | SessionClosed)
+
+
+def load_trend(directory: Path, patient_id: str) -> Any:
+    """The patient's :class:`~station.history.trend.PatientTrend` from the results index beside
+    the session files (built first if missing). Reads files: call it on a worker thread."""
+    from station.history.trend import patient_trend
+    from station.index.update import open_or_build
+
+    if not directory.is_dir() or not any(directory.glob("*.h5")):
+        return None
+    store = open_or_build(directory)
+    try:
+        return patient_trend(store, patient_id)
+    finally:
+        store.close()
+
+
+def history_event(directory: Path, patient_id: str, *, final: bool = False, session_id: str | None = None) -> HistoryLoaded:
+    """:func:`load_trend` as a :class:`HistoryLoaded` event (never raises: the window goes on without it)."""
+    try:
+        return HistoryLoaded(patient_id, load_trend(directory, patient_id), final, session_id)
+    except Exception as exc:  # noqa: BLE001 - the history is an extra; the session never fails for it
+        return HistoryLoaded(patient_id, None, final, session_id, f"{type(exc).__name__}: {exc}")
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -220,6 +278,10 @@ class SessionBridge:
         self._last: TrialOutcome | None = None
         self._cue_t = 0.0
         self._pending: list[Command] = []  # commands sent before the engine exists
+        self.notes: dict[str, list[str]] = {}  # test key ("" = the whole session) → clinician notes
+        self._unsaved: set[str] = set()
+        self._closing = False  # set (under the notes lock) before the last flush of the notes
+        self._notes_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="session-bridge", daemon=True)
         self.closed = threading.Event()
 
@@ -238,6 +300,39 @@ class SessionBridge:
         if command == "abort":
             s.engine.request_abort("aborted in the window")
         s.engine.send(cmd)
+
+    def add_note(self, text: str, test: str | None) -> bool:
+        """A clinician's note for ``test`` (None: the whole session). It is stored in the session
+        file through its facade (``notes`` on the test group, or on the ``session`` group) by the
+        engine's thread at the session's next step, at the latest when the file closes (the file
+        is only ever written from the session's threads). False when the session is over."""
+        text = " ".join(text.split())
+        if not text or self.session is None:
+            return False
+        with self._notes_lock:
+            if self._closing:
+                return False
+            self.notes.setdefault(test or "", []).append(text)
+            self._unsaved.add(test or "")
+        return True
+
+    def _flush_notes(self) -> None:
+        """Write the notes added since the last flush (a session thread: engine or bridge)."""
+        s = self.session
+        if s is None or not self._unsaved:
+            return
+        with self._notes_lock:
+            todo = {k: list(self.notes[k]) for k in self._unsaved}
+            self._unsaved.clear()
+        for key, notes in todo.items():
+            try:
+                if key:
+                    s.engine.file.update_test(key, notes=notes)
+                else:
+                    s.engine.file.set_session(notes=notes)
+            except Exception:  # noqa: BLE001 - the writer failed: its error reaches the engine anyway; try again later
+                with self._notes_lock:
+                    self._unsaved.add(key)
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -279,6 +374,8 @@ class SessionBridge:
             self.emit(SessionClosed(None, "failed", (), f"{type(exc).__name__}: {exc}"))
             return
         self.session, self.pipeline, self.devices, self.path = session, session.pipeline, session.devices, session.path
+        threading.Thread(target=lambda: self.emit(history_event(c.out_dir, c.patient.patient_id)),
+                         name="history-before", daemon=True).start()
         self.emit(SessionOpened(session.path, c.patient, tuple(c.protocols), {
             k: DeviceView(k, d.uri, d.info.family, d.info.model, d.info.serial, d.info.rate_hz, d.info.channels,
                           d.info.unit, session.pipeline.rings[k], d.calibration_snapshot)
@@ -291,13 +388,21 @@ class SessionBridge:
             session.engine.join()
         finally:
             try:
+                with self._notes_lock:
+                    self._closing = True
+                self._flush_notes()
                 session.close()
             finally:
                 self.closed.set()
+        # the session is in the index now (session.close): its change since the last session
+        self.emit(history_event(c.out_dir, c.patient.patient_id, final=True,
+                                session_id=getattr(session.engine, "session_id", None)))
 
     # -- engine events → view events (the engine's thread: quick, memory only) --------------
     def _on_engine_event(self, e: E.Event) -> None:  # noqa: C901 - one dispatch
         c = self.config
+        if self._unsaved and not isinstance(e, E.SessionClosed):
+            self._flush_notes()
         if isinstance(e, E.TestStarted):
             protocol = self._protocols[e.protocol_id]
             roles = self.session.roles if self.session is not None else {}
@@ -342,6 +447,9 @@ class SessionBridge:
             self.emit(Info(f"{e.command.name} ignored while {e.state}" + (f": {e.reason}" if e.reason else "")))
         elif isinstance(e, E.DeviceWarning):
             self.emit(DeviceWarning(e.kind, e.device_id, e.message))
+        elif isinstance(e, E.Saturation):
+            side = next((s for s, (d, ch) in self._sides.items() if d == e.device_id and e.channel in ch), None)
+            self.emit(Saturated(side, e.device_id, e.channel, e.kind, e.value, e.limit))
         elif isinstance(e, E.Paused):
             self.emit(DeviceWarning("paused", ", ".join(e.devices), e.message))
         elif isinstance(e, E.HealthWarning):
@@ -391,16 +499,17 @@ def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> 
     return directory
 
 
-def write_simulator_calibration(directory: Path, serial: str, channels: int) -> None:
+def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> None:
     """Records fitted to the SFP simulator's own load-cell model, as `station calibrate` would
-    measure them: the simulator's factory sheet."""
+    measure them: the simulator's factory sheet, with reference loads up to ``max_load_n`` (N;
+    the calibrated range of each cell)."""
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
     from simulation.sfp import default_cells
 
     store = CalibrationStore(directory)
-    loads = np.array([0.0, 200.0, 500.0, 1000.0, 2000.0])
+    loads = np.array([0.0, 0.1, 0.25, 0.5, 1.0]) * max_load_n
     for ch, cell in enumerate(default_cells(channels)):
         counts = cell.offset_counts + cell.gain_counts_per_n * (loads + cell.quadratic_per_n * np.square(loads))
         points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))

@@ -149,4 +149,52 @@ def flag_reason(flags: list[str]) -> str:
 
 
 def saturated(flags: list[str]) -> bool:
-    return any("saturat" in f or "clip" in f for f in flags)
+    """A trial flag saying the force was under-read: beyond the calibrated range, raw counts at
+    the ADC limit (the engine's wording), or a device's own saturation / clipping flag."""
+    return any(k in f for f in flags for k in ("beyond calibrated range", "ADC limit", "saturat", "clip"))
+
+
+@dataclass(frozen=True)
+class SideChange:
+    """One side's change since the patient's last session, judged against the MDC
+    (:mod:`station.history.trend` computes it; this only picks and words it)."""
+
+    side: str
+    change_n: float
+    change_pct: float | None
+    mdc_n: float | None
+    verdict: str | None   # "improved beyond MDC" | "within measurement error" | "declined beyond MDC" | None
+    since_utc: str
+
+    @property
+    def text(self) -> str:
+        pct = f" ({self.change_pct:+.0f} %)" if self.change_pct is not None else ""
+        judged = (f"{self.verdict} (MDC {self.mdc_n:.0f} N)" if self.verdict and self.mdc_n is not None
+                  else self.verdict or "no MDC to judge it")
+        return f"{SIDE_NAME.get(self.side, self.side)}: {self.change_n:+.0f} N{pct} since {self.since_utc[:10]} — {judged}"
+
+
+def change_since_last(trend: Any, side: str, *, best_now_n: float | None = None,
+                      session_id: str | None = None) -> SideChange | None:
+    """This side's change since the last session of a :class:`~station.history.trend.ProtocolTrend`.
+
+    With ``session_id`` (a session already in the index): that session's own change since the
+    previous one, as ``station history`` reports it. Else ``best_now_n`` (N) against the latest
+    session in the trend, with the trend's MDC. None when there is no earlier value."""
+    from station.history.trend import pct_change, verdict
+
+    points = list((getattr(trend, "sides", None) or {}).get(side) or [])
+    if session_id is not None:
+        i = next((k for k, p in enumerate(points) if p.session_id == session_id), None)
+        if i is None or points[i].change_prev_n is None:
+            return None
+        before = next((p for p in reversed(points[:i]) if p.best_n is not None), None)
+        p = points[i]
+        return SideChange(side, p.change_prev_n, p.change_prev_pct, p.mdc_prev_n, p.verdict_prev,
+                          before.date_utc if before else "")
+    last = next((p for p in reversed(points) if p.best_n is not None), None)
+    if last is None or best_now_n is None:
+        return None
+    change = best_now_n - last.best_n
+    mdc = trend.error.mdc_n(last.best_n)
+    return SideChange(side, change, pct_change(best_now_n, last.best_n), mdc, verdict(change, mdc), last.date_utc)

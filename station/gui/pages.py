@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from protocols.model import Protocol
 from station.gui import format as F
 from station.gui.plot import LivePlot
-from station.gui.theme import LEFT, RIGHT, Theme, band_colour, big_font, side_colour
+from station.gui.theme import LEFT, RIGHT, Theme, band_colour, big_font, side_colour, status_colour
 
 ROLE_DATA = Qt.ItemDataRole.UserRole
 
@@ -89,7 +89,11 @@ def fit_height(t: QTableWidget) -> None:
 
 def table_texts(t: QTableWidget) -> list[list[str]]:
     """The cell texts of a table, row by row (tests compare them with the session file)."""
-    return [[t.item(r, c).text() if t.item(r, c) else "" for c in range(t.columnCount())] for r in range(t.rowCount())]
+    out = []
+    for r in range(t.rowCount()):
+        items = [t.item(r, c) for c in range(t.columnCount())]
+        out.append([i.text() if i is not None else "" for i in items])
+    return out
 
 
 def side_rows(summary: Any, body_mass_kg: float | None, kind: str) -> tuple[list[str], list[list[str]]]:
@@ -182,7 +186,7 @@ class DeviceRow(QWidget):
 
     def set_status(self, status: str) -> None:
         """idle (grey), ok (green), warning (amber), error (red); the tooltip says which."""
-        colour = {"ok": "#1b7837", "warning": "#e69f00", "error": "#b2182b"}.get(status, "#8a8f98")
+        colour = status_colour({"ok": "ok", "warning": "warning", "error": "bad"}.get(status, "muted"))
         self.status = status
         self.light.setStyleSheet(f"color: {colour};")
         self.light.setToolTip(status)
@@ -195,7 +199,7 @@ class DeviceRow(QWidget):
             c.get("in_use") and c.get("state") not in ("ok", None) for c in snapshot.get("channels") or [])
         if bad:
             self.set_status("warning")
-            self.calibration.setStyleSheet("color: #b2182b; font-weight: bold;")
+            self.calibration.setStyleSheet(f"color: {status_colour('bad')}; font-weight: bold;")
         else:
             self.calibration.setStyleSheet("")
 
@@ -221,6 +225,7 @@ class StartPage(QWidget):
     start_requested = Signal()
     check_devices = Signal()
     zero_device = Signal(str)
+    history_requested = Signal()
     verify_device = Signal(str)  # role: open the calibration page on its device
 
     def __init__(self, protocols: dict[str, Protocol], device_uris: dict[str, str]) -> None:
@@ -239,7 +244,9 @@ class StartPage(QWidget):
         form = QFormLayout(pbox)
         self.patient = QComboBox()
         self.patient.setEditable(True)
-        self.patient.lineEdit().setPlaceholderText("pseudonymous id, e.g. P-042")
+        edit = self.patient.lineEdit()
+        if edit is not None:
+            edit.setPlaceholderText("pseudonymous id, e.g. P-042")
         self.patient.setMinimumWidth(260)
         self.patient.currentTextChanged.connect(self._patient_changed)
         self.body_mass = QDoubleSpinBox()
@@ -262,6 +269,10 @@ class StartPage(QWidget):
         form.addRow("Lever arm", self.lever_arm)
         self.known_note = _label("", role="muted", wrap=True)
         form.addRow("", self.known_note)
+        self.history_button = QPushButton("Patient history…  (Ctrl+H)")
+        self.history_button.setToolTip("the patient's results over time: trend per side with the MDC band, LSI")
+        self.history_button.clicked.connect(self.history_requested.emit)
+        form.addRow("", self.history_button)
         left.addWidget(pbox)
 
         rbox = QGroupBox("Protocols (in order)")
@@ -514,6 +525,7 @@ class TrialPanel(QWidget):
         col.addWidget(self.table)
         self.flag = _label("", role="warning", wrap=True)
         self.flag.hide()
+        self.saturated = False
         col.addWidget(self.flag)
         col.addStretch(1)
         row = QHBoxLayout()
@@ -544,7 +556,15 @@ class TrialPanel(QWidget):
         _table(headers, rows, self.table)
         fit_height(self.table)
         reason = F.flag_reason(o.flags)
-        self.flag.setText(("Flagged: " + reason) if reason else "")
+        saturated = [f for f in o.flags if F.saturated([f])]
+        self.saturated = bool(saturated)
+        if saturated:
+            reason = ("⚠ SATURATION — " + "; ".join(saturated) + ". The peak may be under-read: redo (R).\n"
+                      + F.flag_reason([f for f in o.flags if f not in saturated])).strip()
+            self.flag.setFont(big_font(15))
+        else:
+            self.flag.setFont(big_font(12, False))
+        self.flag.setText(reason if saturated else ("Flagged: " + reason) if reason else "")
         self.flag.setVisible(bool(reason))
         self.plot.clear()
         for side, (t, f) in event.traces.items():
@@ -582,6 +602,9 @@ class TestPanel(QWidget):
         col.addStretch(1)
         self.change = _label("", role="muted", wrap=True)
         col.addWidget(self.change)
+        self.since_last = _label("", wrap=True)
+        self.since_last.setFont(big_font(13, False))
+        col.addWidget(self.since_last)
         lay.addLayout(col, 3)
         self.bars = pg.PlotWidget(background=theme.plot_bg)
         self.bars.setMouseEnabled(x=False, y=False)
@@ -590,6 +613,11 @@ class TestPanel(QWidget):
         self.bars.plotItem.setLabel("left", "force", units="N")
         style_axes(self.bars, theme)
         lay.addWidget(self.bars, 2)
+
+    def show_changes(self, lines: list[str]) -> None:
+        """Each side's change since the patient's last session (with its MDC verdict)."""
+        self.since_last.setText(("Since the last session:\n" + "\n".join(lines)) if lines else "")
+        self.since_last.setVisible(bool(lines))
 
     def show_test(self, summary: Any, protocol: Any, body_mass_kg: float | None) -> None:
         self.title.setText(f"{summary.name} — results ({summary.status})")
@@ -619,7 +647,9 @@ class TestPanel(QWidget):
 
 class SessionPage(QWidget):
     """The live trial page: step list, trace, cue, countdown and the big running peak; the
-    after-trial and after-test panels below the trace."""
+    after-trial and after-test panels below the trace; the clinician's notes."""
+
+    notes_entered = Signal(str, bool)  # text, for the whole session (else the test in progress)
 
     def __init__(self, theme: Theme) -> None:
         super().__init__()
@@ -660,6 +690,9 @@ class SessionPage(QWidget):
         head.addLayout(peak_box)
         main.addLayout(head)
 
+        self.saturation = _label("", size=20, role="warning", wrap=True, align=Qt.AlignmentFlag.AlignCenter)
+        self.saturation.hide()
+        main.addWidget(self.saturation)
         self.plot = LivePlot(foreground=theme.plot_fg, background=theme.plot_bg)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         main.addWidget(self.plot, 5)
@@ -676,9 +709,58 @@ class SessionPage(QWidget):
             self.panels.addWidget(w)
         self.panels.setMinimumHeight(280)
         main.addWidget(self.panels, 3)
-        keys = _label("Space start/accept · R redo · S skip · T zero · 0–10 pain · P patient view · Esc abort",
+        self.notes_box = QWidget()
+        nl = QHBoxLayout(self.notes_box)
+        nl.setContentsMargins(0, 4, 0, 0)
+        nl.addWidget(_label("Note (N):"))
+        self.notes = QLineEdit()
+        self.notes.setPlaceholderText("clinician's note, stored in the session file — Enter saves, Esc cancels")
+        self.notes.returnPressed.connect(self.enter_note)
+        nl.addWidget(self.notes, 1)
+        self.note_scope = QComboBox()
+        self.note_scope.addItems(["for this test", "for the whole session"])
+        self.note_scope.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        nl.addWidget(self.note_scope)
+        self.note_button = QPushButton("Add note")
+        self.note_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.note_button.clicked.connect(self.enter_note)
+        nl.addWidget(self.note_button)
+        main.addWidget(self.notes_box)
+        self.notes_list = _label("", role="muted", wrap=True)
+        self.notes_list.hide()
+        main.addWidget(self.notes_list)
+        self.added_notes: list[tuple[str, str]] = []  # (where, text) in the order added
+        keys = _label("Space start/accept · R redo · S skip · T zero · 0–10 pain · N note · P patient view · Esc abort",
                       role="muted", align=Qt.AlignmentFlag.AlignCenter, wrap=True)
         main.addWidget(keys)
+
+    # -- notes --------------------------------------------------------------------------------
+    def focus_notes(self) -> None:
+        if self.notes_box.isEnabled() and self.isVisible():
+            self.notes.setFocus()
+
+    def enter_note(self) -> None:
+        text = self.notes.text().strip()
+        if text:
+            self.notes_entered.emit(text, self.note_scope.currentIndex() == 1)
+        self.notes.clear()
+        self.notes.clearFocus()  # the session keys work again
+
+    def note_added(self, text: str, where: str) -> None:
+        self.added_notes.append((where, text))
+        self.notes_list.setText("Notes: " + " · ".join(f"[{w}] {t}" for w, t in self.added_notes[-4:]))
+        self.notes_list.show()
+
+    def reset_notes(self) -> None:
+        self.added_notes.clear()
+        self.notes_list.hide()
+        self.notes_box.setEnabled(True)
+        self.notes.clear()
+
+    def show_saturation(self, text: str | None) -> None:
+        """The live saturation strip above the trace (None hides it)."""
+        self.saturation.setText(f"⚠  {text}" if text else "")
+        self.saturation.setVisible(bool(text))
 
     def set_live(self, live: bool) -> None:
         """During a trial the trace takes the whole height; after it the result panels come back."""
@@ -713,6 +795,7 @@ class SummaryPage(QWidget):
     open_folder = Signal()
     new_session = Signal()
     export_requested = Signal(str)  # "pdf" (report) or "csv"
+    history_requested = Signal()
 
     def __init__(self, theme: Theme) -> None:
         super().__init__()
@@ -723,11 +806,11 @@ class SummaryPage(QWidget):
         lay.addWidget(self.title)
         self.subtitle = _label("", role="muted", wrap=True)
         lay.addWidget(self.subtitle)
+        self.session_notes = _label("", wrap=True)
+        self.session_notes.hide()
+        lay.addWidget(self.session_notes)
         self.tests_box = QVBoxLayout()
         lay.addLayout(self.tests_box, 1)
-        self.notes = QLineEdit()
-        self.notes.setPlaceholderText("notes (kept with this summary on screen; stored with the export)")
-        self.notes.hide()
         buttons = QHBoxLayout()
         self.folder_button = QPushButton("Open session folder")
         self.folder_button.clicked.connect(self.open_folder.emit)
@@ -742,23 +825,44 @@ class SummaryPage(QWidget):
         lay.addWidget(self.export_note)
         self.new_button = QPushButton("New session")
         self.new_button.clicked.connect(self.new_session.emit)
-        for b in (self.folder_button, self.report_button, self.export_button, self.new_button):
+        self.history_button = QPushButton("Patient history  (Ctrl+H)")
+        self.history_button.clicked.connect(self.history_requested.emit)
+        for b in (self.folder_button, self.report_button, self.export_button, self.history_button, self.new_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         lay.addLayout(buttons)
         self.tables: dict[str, QTableWidget] = {}
         self.symmetry: dict[str, SymmetryLabel] = {}
         self.pain: dict[str, QLabel] = {}
+        self.notes: dict[str, QLabel] = {}  # test → the clinician's notes
+        self.changes: dict[str, QLabel] = {}  # test → change since the last session
+
+    def show_changes(self, changes: dict[str, list[str]]) -> None:
+        """Per test, each side's change since the patient's last session (MDC verdict words)."""
+        for test, label in self.changes.items():
+            lines = changes.get(test) or []
+            label.setText(("Since the last session: " + "; ".join(lines)) if lines else
+                          "Since the last session: no earlier session of this test")
 
     def show_summary(self, event: Any, protocols: dict[str, Any], body_mass_kg: float | None,
-                     pains: dict[str, list[tuple[str, int]]], notes: dict[str, list[str]]) -> None:
+                     pains: dict[str, list[tuple[str, int]]], log: dict[str, list[str]],
+                     notes: dict[str, list[str]] | None = None) -> None:
+        """``log``: per test, what happened (rep added, zeroed); ``notes``: the clinician's notes
+        per test ("" = the whole session), as stored in the session file."""
+        notes = notes or {}
         while self.tests_box.count():
             item = self.tests_box.takeAt(0)
-            if item.widget():
-                item.widget().setParent(None)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.setParent(None)
         self.tables.clear()
         self.symmetry.clear()
         self.pain.clear()
+        self.notes.clear()
+        self.changes.clear()
+        session_notes = notes.get("") or []
+        self.session_notes.setText("Session notes: " + "; ".join(session_notes))
+        self.session_notes.setVisible(bool(session_notes))
         status = event.status
         self.title.setText(f"Session summary — {status}")
         self.subtitle.setText(f"Session file: {event.path}" + (f"\n{event.error}" if event.error else ""))
@@ -778,9 +882,17 @@ class SummaryPage(QWidget):
             pain_text = ", ".join(f"{F.SIDE_CODE.get(s, s)} {v}/10" for s, v in pains.get(summary.test, []))
             pl = _label(f"Pain: {pain_text or 'not asked'}", wrap=True)
             bl.addWidget(pl)
+            change = _label("Since the last session: …", wrap=True)
+            bl.addWidget(change)
+            self.changes[summary.test] = change
             note_text = "; ".join(notes.get(summary.test, []))
             if note_text:
-                bl.addWidget(_label(f"Notes: {note_text}", role="muted", wrap=True))
+                nl = _label(f"Notes: {note_text}", wrap=True)
+                bl.addWidget(nl)
+                self.notes[summary.test] = nl
+            log_text = "; ".join(log.get(summary.test, []))
+            if log_text:
+                bl.addWidget(_label(f"Log: {log_text}", role="muted", wrap=True))
             self.tables[summary.test] = t
             self.symmetry[summary.test] = sym
             self.pain[summary.test] = pl

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QPaintEvent
 
+from station.gui.theme import Theme, side_colour, status_colour
 from station.ringbuffer import RingBuffer
 
 
@@ -124,10 +125,11 @@ class LivePlot(pg.PlotWidget):
         self.peaks: dict[str, float] = {}
         self.onset_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(foreground, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
                                           label="onset", labelOpts={"position": 0.95, "color": foreground, "fill": background})
-        self.peak_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#b2182b", width=2),
-                                         label="peak {value:.0f}", labelOpts={"position": 0.55, "color": "#b2182b", "fill": background})
-        self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#1b7837", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                           label="target", labelOpts={"position": 0.8, "color": "#1b7837", "fill": background})
+        peak_colour, target_colour = status_colour("bad"), status_colour("ok")  # the active theme's shades
+        self.peak_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(peak_colour, width=2),
+                                         label="peak {value:.0f}", labelOpts={"position": 0.55, "color": peak_colour, "fill": background})
+        self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(target_colour, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                           label="target", labelOpts={"position": 0.8, "color": target_colour, "fill": background})
         for line in (self.onset_line, self.peak_line, self.target_line):
             line.setVisible(False)
             self.plotItem.addItem(line, ignoreBounds=True)
@@ -141,6 +143,25 @@ class LivePlot(pg.PlotWidget):
         self.timer.timeout.connect(self.refresh)
 
     # -- configuration ----------------------------------------------------------------------
+    def restyle(self, theme: Theme) -> None:
+        """Background, axes and marker colours of ``theme`` (the traces follow at their next recolour)."""
+        self.setBackground(theme.plot_bg)
+        self._fg = theme.plot_fg
+        for axis in ("left", "bottom"):
+            ax = self.plotItem.getAxis(axis)
+            ax.setPen(theme.plot_fg)
+            ax.setTextPen(theme.plot_fg)
+        dash = pg.QtCore.Qt.PenStyle.DashLine
+        for line, colour, style in ((self.onset_line, theme.plot_fg, dash), (self.peak_line, theme.bad, None),
+                                    (self.target_line, theme.ok, dash)):
+            line.setPen(pg.mkPen(colour, width=2, **({"style": style} if style else {})))
+            line.label.setColor(colour)
+            line.label.fill = pg.mkBrush(theme.plot_bg)
+        for i, src in enumerate(self.sources):
+            side = {"left": "left", "right": "right"}.get(src.label.split(" ")[0].lower(), "")
+            if side:
+                self.recolour(i, side_colour(side, theme), src.label)
+
     def _set_y_label(self) -> None:
         self.plotItem.setLabel("left", "force", units="× BW" if self.body_weight_n else "N")
         if self.body_weight_n:

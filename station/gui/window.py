@@ -29,9 +29,10 @@ from protocols.model import Protocol
 from station.gui import bridge as B
 from station.gui import format as F
 from station.gui.pages import SessionPage, StartPage, SummaryPage
+from station.gui.patient_page import PatientPage
 from station.gui.patient_view import PatientView
 from station.gui.plot import TraceSource
-from station.gui.theme import THEMES, Theme, apply_theme, side_colour
+from station.gui.theme import DARK, THEMES, Theme, apply_theme, side_colour, status_colour
 from station.session.model import Patient
 from station.session.setup import DeviceArg
 
@@ -46,6 +47,7 @@ class EventRelay(QObject):
     patients = Signal(object)
     exported = Signal(str)
     ports = Signal(object)
+    history = Signal(object)  # HistoryLoaded for the patient page
 
 
 def scan_patients(directory: Path) -> dict[str, dict[str, Any]]:
@@ -99,7 +101,7 @@ class MainWindow(QMainWindow):
         self.relay = EventRelay()
         self.relay.session_event.connect(self.on_event)
         self.relay.preview.connect(self.on_preview)
-        self.relay.patients.connect(lambda known: self.start_page.set_known_patients(known))
+        self.relay.patients.connect(self._known_patients)
         self.bridge: B.SessionBridge | None = None
         self.preview: B.DevicePreview | None = None
         self.preview_rows: dict[str, B.PreviewState] = {}
@@ -110,7 +112,9 @@ class MainWindow(QMainWindow):
         self.last_outcome: Any = None
         self.best: dict[tuple[str, str], float] = {}  # (test, side) → best peak so far (N)
         self.pains: dict[str, list[tuple[str, int]]] = {}
-        self.notes: dict[str, list[str]] = {}
+        self.notes: dict[str, list[str]] = {}  # test → what happened (rep added, zeroed on demand): the session log
+        self.history_before: B.HistoryLoaded | None = None  # the patient's trend before this session
+        self.history_after: B.HistoryLoaded | None = None  # … and with this session, once it is indexed
         self.warnings: list[tuple[str, str, bool]] = []  # (key, text, persistent)
         self.closed_event: B.SessionClosed | None = None
         self.exit_status = 0
@@ -148,12 +152,20 @@ class MainWindow(QMainWindow):
         self.session_page = SessionPage(self.theme)
         self.session_page.trial_panel.accept.connect(lambda: self.command("go"))
         self.session_page.trial_panel.redo.connect(lambda: self.command("redo"))
+        self.session_page.notes_entered.connect(self.add_note)
         self.summary_page = SummaryPage(self.theme)
+        self.summary_page.history_requested.connect(
+            lambda: self.show_patient(self.opened.patient.patient_id if self.opened else ""))
+        self.start_page.history_requested.connect(lambda: self.show_patient(self.start_page.patient.currentText().strip()))
+        self.patient_page = PatientPage(self.theme)
+        self.patient_page.back.connect(self.patient_back)
+        self.relay.history.connect(self.on_patient_history)
+        self._before_patient: QWidget | None = None
         self.summary_page.open_folder.connect(self.open_folder)
         self.summary_page.new_session.connect(self.new_session)
         self.summary_page.export_requested.connect(self.export)
         self.relay.exported.connect(self._exported)
-        for page in (self.start_page, self.session_page, self.summary_page):
+        for page in (self.start_page, self.session_page, self.summary_page, self.patient_page):
             self.stack.addWidget(page)
         self._build_calibration_page(uris)
         self.session_page.plot.peaks_changed.connect(self.on_peaks)
@@ -176,6 +188,9 @@ class MainWindow(QMainWindow):
                              name="patient-scan", daemon=True).start()
             threading.Thread(target=lambda: self.relay.ports.emit(list_ports()), name="port-scan", daemon=True).start()
         self.relay.ports.connect(self.start_page.set_ports)
+
+    def _known_patients(self, known: dict[str, dict[str, Any]]) -> None:
+        self.start_page.set_known_patients(known)
 
     # -- the calibration page (station/gui/calibration_page.py) ----------------------------
     def _build_calibration_page(self, uris: dict[str, str]) -> None:
@@ -236,7 +251,8 @@ class MainWindow(QMainWindow):
     def _build_shortcuts(self) -> None:
         keys = {
             "Space": self.key_space, "R": lambda: self.command("redo"), "S": lambda: self.command("skip"),
-            "T": lambda: self.command("tare"), "Escape": self.confirm_abort, "Return": self.key_enter,
+            "T": lambda: self.command("tare"), "Escape": self.key_escape, "Return": self.key_enter,
+            "N": self.session_page.focus_notes, "Ctrl+H": self.key_history,
         }
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
@@ -250,7 +266,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, self.theme)
-        for plot in (self.session_page.plot, self.session_page.trial_panel.plot, self.session_page.test_panel.bars):
+        self.session_page.plot.restyle(self.theme)
+        for plot in (self.session_page.trial_panel.plot, self.session_page.test_panel.bars):
             plot.setBackground(self.theme.plot_bg)
 
     def _units_changed(self, on: bool) -> None:
@@ -370,7 +387,9 @@ class MainWindow(QMainWindow):
             self.phase = "trial_done"
 
     def key_enter(self) -> None:
-        if self.phase == "pain":
+        if self.session_page.notes.hasFocus():  # the window's Return shortcut comes before the field's own
+            self.session_page.enter_note()
+        elif self.phase == "pain":
             self._commit_pain()
         elif self.phase == "ready":
             self.command("go")
@@ -439,6 +458,7 @@ class MainWindow(QMainWindow):
             page.step_title.setStyleSheet(f"color: {side_colour(e.side)};")
             page.set_status("Ready", None)
             page.set_live(False)
+            page.show_saturation(None)
             page.cue.setText(e.cue)
             page.plot.disarm()
             page.plot.clear_markers()
@@ -451,7 +471,7 @@ class MainWindow(QMainWindow):
         elif isinstance(e, B.Countdown):
             self.phase = "countdown"
             page.set_live(True)
-            page.set_status(f"{e.seconds_left:.0f}" if e.seconds_left >= 0.5 else "…", "#5b6270")
+            page.set_status(f"{e.seconds_left:.0f}" if e.seconds_left >= 0.5 else "…", status_colour("muted"))
         elif isinstance(e, B.Recording):
             if self.phase != "recording":
                 self.phase = "recording"
@@ -459,7 +479,7 @@ class MainWindow(QMainWindow):
                 page.set_peak(0.0)
             left = max(0.0, e.duration_s - e.elapsed_s)
             page.set_status(f"Push!  {left:.0f}" if self.test and self.test.protocol.kind == "isometric"
-                            else f"Go!  {left:.0f}", "#1b7837")
+                            else f"Go!  {left:.0f}", status_colour("ok"))
             page.plot.set_onset(e.live.onset_t_s)
         elif isinstance(e, B.TrialRecorded) and e.outcome.status == "rejected":
             page.steps.mark_rejected(e.outcome.test, e.outcome.trial)
@@ -472,7 +492,7 @@ class MainWindow(QMainWindow):
             page.steps.mark(o)
             page.plot.disarm()
             page.set_status("Done" if o.status == "complete" else o.status.capitalize(),
-                            "#1b7837" if o.status == "complete" else "#b2182b")
+                            status_colour("ok" if o.status == "complete" else "bad"))
             if o.status != "skipped" and self.test is not None:
                 page.trial_panel.show_trial(e, self.test.protocol.kind,
                                             self.opened.patient.body_mass_kg if self.opened else None,
@@ -483,12 +503,14 @@ class MainWindow(QMainWindow):
                 self.warn("interrupted", f"Trial {o.trial} ({o.side} rep {o.rep}) interrupted: "
                           f"{'; '.join(o.flags) or 'device problem'} — samples kept, the rep will be repeated")
             if F.saturated(o.flags):
-                self.warn("saturation", f"Saturation in trial {o.trial}: the load cell reached its range")
+                self.warn("saturation", f"SATURATION in trial {o.trial} ({o.side} rep {o.rep}): "
+                          f"{'; '.join(f for f in o.flags if F.saturated([f]))} — the peak may be under-read: "
+                          "redo it (R) with less load on that cell, or calibrate to a higher load")
         elif isinstance(e, B.Resting):
             self.phase = "rest" if self.phase != "pain" else "pain"
             if self.phase == "rest":
                 m, s = divmod(int(round(e.seconds_left)), 60)
-                page.set_status(f"Rest {m}:{s:02d}", "#0072B2")
+                page.set_status(f"Rest {m}:{s:02d}", status_colour("info"))
         elif isinstance(e, B.PainAsked):
             self.phase = "pain"
             self._pain_digits = ""
@@ -498,6 +520,7 @@ class MainWindow(QMainWindow):
         elif isinstance(e, B.TestDone):
             page.set_live(False)
             page.test_panel.show_test(e.summary, e.protocol, self.opened.patient.body_mass_kg if self.opened else None)
+            page.test_panel.show_changes(self.changes_before(e.summary))
             page.panels.setCurrentWidget(page.test_panel)
         elif isinstance(e, B.Info):
             if "one more rep" in e.text:
@@ -512,6 +535,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(e.text, 8000)
         elif isinstance(e, B.DeviceWarning):
             self.on_device_warning(e)
+        elif isinstance(e, B.Saturated):
+            page.show_saturation(f"SATURATION — {e.text}")
+            self.warn(f"saturation:{e.device_id}:{e.channel}", f"SATURATION live: {e.text} — the peak may be under-read")
+        elif isinstance(e, B.HistoryLoaded):
+            self.on_history(e)
         elif isinstance(e, B.SessionClosed):
             self.on_closed(e)
 
@@ -530,7 +558,7 @@ class MainWindow(QMainWindow):
             self.phase = "paused"
             self.warn(f"paused:{e.device_id}", f"Session paused: {e.message} — it goes on when the device is back "
                       "(S skips the trial, Esc aborts)", persistent=True)
-            self.session_page.set_status("Paused", "#b2182b")
+            self.session_page.set_status("Paused", status_colour("bad"))
         elif e.kind in ("failed", "health"):
             self.warn(f"{e.kind}:{e.device_id}", f"{e.device_id}: {e.message}", persistent=e.kind == "failed")
         elif e.kind in ("overflow", "error"):
@@ -552,7 +580,10 @@ class MainWindow(QMainWindow):
         self.exit_status = 0 if e.status == "complete" else 1
         protocols = {p.id: p for p in (self.opened.protocols if self.opened else ())}
         self.summary_page.show_summary(e, protocols, self.opened.patient.body_mass_kg if self.opened else None,
-                                       self.pains, self.notes)
+                                       self.pains, self.notes, self.bridge.notes if self.bridge else {})
+        self.session_page.notes_box.setEnabled(False)
+        if self.history_after is not None:
+            self.on_history(self.history_after)
         self.stack.setCurrentWidget(self.summary_page)
         self.setWindowTitle(f"{TITLE} — summary — {e.path.name if e.path else ''}")
         self.session_finished.emit(e.status)
@@ -568,7 +599,7 @@ class MainWindow(QMainWindow):
             device_id, channels = e.sides[side]
             d = self.opened.devices[device_id]
             label = F.SIDE_NAME[side] if len({v for v in e.sides.values()}) > 1 else d.device_id
-            sources.append(TraceSource(label, d.ring, channels, side_colour(side) if label != d.device_id else "#009E73",
+            sources.append(TraceSource(label, d.ring, channels, side_colour(side) if label != d.device_id else side_colour("both"),
                                        d.rate_hz))
             if label == d.device_id:
                 break
@@ -622,7 +653,7 @@ class MainWindow(QMainWindow):
             _, v = src.ring.latest(1)
             force = float(v[0, list(src.channels)].sum()) if v.size else 0.0
             peak = max(self.session_page.plot.peaks.values()) if self.session_page.plot.peaks else None
-            colour = side_colour(self.awaiting.side) if self.awaiting is not None else src.colour
+            colour = side_colour(self.awaiting.side, DARK) if self.awaiting is not None else src.colour  # a dark view
             self.patient_view.bar.set_values(force, peak, getattr(self, "_target_n", None), colour,
                                              self.session_page.step_title.text())
 
@@ -702,8 +733,89 @@ class MainWindow(QMainWindow):
         sp.report_button.setEnabled(True)
         sp.export_button.setEnabled(True)
 
+    # -- notes, history and the patient page ----------------------------------------------------
+    def add_note(self, text: str, whole_session: bool) -> None:
+        """The clinician's note: for the test in progress (or the whole session), into the file."""
+        test = None if whole_session or self.test is None else self.test.test
+        if self.bridge is not None and self.bridge.add_note(text, test):
+            where = "the session" if test is None else (self.test.protocol.name if self.test else test)
+            self.session_page.note_added(text, where)
+        else:
+            self.statusBar().showMessage("the note was not stored: no session is open", 8000)
+
+    def changes_before(self, summary: Any) -> list[str]:
+        """Each side's change since the last session, from the trend read before this session."""
+        h = self.history_before
+        pt = h.trend.protocol(summary.protocol_id) if h is not None and h.trend is not None else None
+        if pt is None:
+            return []
+        out = []
+        for side in ("left", "right"):
+            s = summary.sides.get(side)
+            ch = F.change_since_last(pt, side, best_now_n=s.best_n if s else None)
+            if ch is not None:
+                out.append(ch.text)
+        return out
+
+    def on_history(self, e: B.HistoryLoaded) -> None:
+        if not e.final:
+            self.history_before = e
+            return
+        self.history_after = e
+        closed = self.closed_event
+        if closed is None or e.trend is None:
+            return
+        changes: dict[str, list[str]] = {}
+        for summary in closed.summaries:
+            pt = e.trend.protocol(summary.protocol_id)
+            lines = []
+            for side in ("left", "right"):
+                ch = F.change_since_last(pt, side, session_id=e.session_id) if pt is not None else None
+                if ch is not None:
+                    lines.append(ch.text)
+            changes[summary.test] = lines
+        self.summary_page.show_changes(changes)
+
+    def show_patient(self, patient_id: str) -> None:
+        """The patient page: the trend per protocol, read from the index on a worker thread."""
+        if not patient_id:
+            self.start_page.show_message("Enter or pick a patient id to see the history.")
+            return
+        if self.stack.currentWidget() is not self.patient_page:
+            self._before_patient = self.stack.currentWidget()
+        self.patient_page.show_loading(patient_id)
+        self.stack.setCurrentWidget(self.patient_page)
+        directory = self.sessions_dir
+        threading.Thread(target=lambda: self.relay.history.emit(B.history_event(directory, patient_id)),
+                         name="patient-history", daemon=True).start()
+
+    def on_patient_history(self, e: B.HistoryLoaded) -> None:
+        if e.patient_id != self.patient_page.patient_id:
+            return
+        self.patient_page.show_trend(e.patient_id, e.trend, self.protocols, e.error)
+
+    def patient_back(self) -> None:
+        self.stack.setCurrentWidget(self._before_patient or self.start_page)
+
+    def key_escape(self) -> None:
+        if self.stack.currentWidget() is self.patient_page:
+            self.patient_back()
+        elif self.session_page.notes.hasFocus():
+            self.session_page.notes.clear()
+            self.session_page.notes.clearFocus()
+        else:
+            self.confirm_abort()
+
+    def key_history(self) -> None:
+        if self.stack.currentWidget() is self.summary_page and self.opened is not None:
+            self.show_patient(self.opened.patient.patient_id)
+        elif self.stack.currentWidget() is self.start_page:
+            self.show_patient(self.start_page.patient.currentText().strip())
+
     def new_session(self) -> None:
         self.bridge = None
+        self.history_before = self.history_after = None
+        self.session_page.reset_notes()
         self.opened = self.test = self.awaiting = self.closed_event = None
         self.phase = "idle"
         self.best.clear()

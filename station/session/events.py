@@ -13,7 +13,7 @@ Order of a normal session::
     SessionStarted
       TestStarted → Tared
         TrialReady → (command go) → TrialArmed → Countdown… → Recording → LiveUpdate…
-        → TrialRecorded → [PainRequested → (command pain)] → [RepAdded] → Resting…
+        [Saturation]… → TrialRecorded → [PainRequested → (command pain)] → [RepAdded] → Resting…
         … (next trial)
       TestDone
       … (next test)
@@ -210,6 +210,23 @@ class TrialRecorded(Event):
     ``rejected`` by a redo. ``outcome`` holds its results and quality flags."""
 
     outcome: TrialOutcome
+
+
+@dataclass(frozen=True)
+class Saturation(Event):
+    """While trial ``trial`` records, a channel in use saturated: ``kind`` ``"range"``, its
+    absolute force ``value`` (N) went beyond its calibrated range ``limit`` (N); ``"adc"``, its
+    raw reading ``value`` reached the ADC's limit ``limit`` (counts). Emitted once per device,
+    channel and kind per trial, at the next UI tick; the trial's quality flags repeat it
+    (see :mod:`station.session.saturation`)."""
+
+    test: str
+    trial: str
+    device_id: str
+    channel: int
+    kind: str
+    value: float
+    limit: float
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[
             d = devices[roles[role.role]]
             if d.info.rate_hz < role.min_rate_hz:
                 raise SessionError(f"{d.uri}: {d.info.rate_hz:g} Hz is below the {role.min_rate_hz:g} Hz that role "
-                                f"{role.role!r} of protocol {p.id!r} needs (set a higher rate, e.g. ?rate=…)")
+                                f"{role.role!r} of protocol {p.id!r} needs (set a higher rate in the device URI, "
+                                   f"e.g. {d.uri}{'&' if '?' in d.uri else '?'}rate={role.min_rate_hz:g})")
             if d.info.channels < role.channels:
                 raise SessionError(f"{d.uri}: {d.info.channels} channel(s), but role {role.role!r} of protocol "
                                 f"{p.id!r} needs {role.channels}")

@@ -34,6 +34,7 @@ from station.analysis.symmetry import relative_to_baseline
 from station.calibration_link import TareTracker
 from station.session import lever_arm as lever_arms
 from station.session import validity
+from station.session.saturation import SaturationWatch, raw_limits
 from station.session.tare_policy import ZeroPolicy, beyond_range, calibrated_range_n, judge_zero
 from station.clock import Clock
 from station.live import LiveState
@@ -367,6 +368,11 @@ class SessionEngine(EngineControl):
             tare_log[device_id] = entry
         return tare, tare_log
 
+    def _saturation(self, watch: SaturationWatch, test: str, trial: str) -> None:
+        """Emit :class:`~station.session.events.Saturation` for what the watch saw since the last tick."""
+        for h in watch.take_new():
+            self.emit(ev.Saturation(self.clock.now(), test, trial, h.device_id, h.channel, h.kind, h.value, h.limit))
+
     def _range(self, device_id: str) -> list[float | None]:
         if device_id not in self._ranges:
             d = self.pipeline.devices[device_id]
@@ -577,6 +583,10 @@ class SessionEngine(EngineControl):
                  **clock_pair(self.clock.now())}
         self._trial_devices, self._lost = frozenset(devices), None
         self.pipeline.begin_recording(trial_spec(test, trial, devices, attrs), list(devices))
+        watch = SaturationWatch(self._channels_in_use({s: by_side[s] for s in measured}),
+                                {d: self._range(d) for d in devices}, {d: raw_limits(x.info) for d, x in devices.items()},
+                                self.pipeline.tare_n)
+        watching = self.pipeline.subscribe(watch, name="saturation watch") if watch.active else None
         status = layout.STATUS_COMPLETE
         cue_s = onset = None
         failure: PipelineFailed | None = None
@@ -586,8 +596,11 @@ class SessionEngine(EngineControl):
             self.emit(ev.TrialArmed(self.clock.now(), test, trial, side, rep, attempt, protocol.cues.start,
                                     countdown_s, duration_s, tuple(measured)))
             start = self.clock.now()
-            if self._timed(start + countdown_s,
-                           lambda left: self.emit(ev.Countdown(self.clock.now(), side, rep, left))):
+            def counting(left: float) -> None:
+                self._saturation(watch, test, trial)
+                self.emit(ev.Countdown(self.clock.now(), side, rep, left))
+
+            if self._timed(start + countdown_s, counting):
                 for detector in self.pipeline.watched.values():
                     detector.arm()
                 cue_s = self.clock.now()
@@ -597,9 +610,12 @@ class SessionEngine(EngineControl):
                 if self.actor is not None:
                     self.actor(protocol, side, cue_s, duration_s)
                 end = cue_s + duration_s + self.options.tail_s
-                stopped_early = not self._timed(end, lambda left: self.emit(ev.LiveUpdate(
-                    self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,  # type: ignore[operator]
-                    {s: d.state() for s, d in self.pipeline.watched.items()})))
+                def live(left: float, cue_s: float = cue_s) -> None:
+                    self._saturation(watch, test, trial)
+                    self.emit(ev.LiveUpdate(self.clock.now(), side, rep, self.clock.now() - cue_s, duration_s,
+                                            {s: d.state() for s, d in self.pipeline.watched.items()}))
+
+                stopped_early = not self._timed(end, live)
                 if not stopped_early:  # the tail's last samples may still be on their way from the readers:
                     # wait up to tail + 1 s of real time (reader lag is real, whatever the clock's speed)
                     self.wait_until(lambda: self._sampled_until(list(devices), end),
@@ -616,7 +632,10 @@ class SessionEngine(EngineControl):
             failure = exc
         finally:
             self._trial_devices = frozenset()
+            if watching is not None:
+                self.pipeline.unsubscribe(watching)
         data, events = self.pipeline.end_recording()
+        self._saturation(watch, test, trial)
         flags = [f"{e.kind}: {e.message}" for e in events if e.kind in ("disconnected", "overflow", "error")]
         if any(e.kind == "disconnected" for e in events) and status == layout.STATUS_COMPLETE:
             status = layout.STATUS_INTERRUPTED
@@ -631,6 +650,8 @@ class SessionEngine(EngineControl):
         for o in over:
             outcome.flags.append(f"beyond calibrated range: {o['device']} channel {o['channel']} read "
                                  f"{o['max_abs_n']:.0f} N, calibrated to {o['range_n']:.0f} N")
+        outcome.flags.extend(f"raw counts at the ADC limit: {h.device_id} channel {h.channel} read {h.value:.0f} counts"
+                             for h in watch.hits() if h.kind == "adc")
         if status != layout.STATUS_ABORTED:
             self._analyse(protocol, outcome, data, by_side, measured, cue_s)
         self.file.end_trial(outcome, cue_host_s=cue_s, live_onset_host_s=onset, algorithm_version=ALGORITHM_VERSION,

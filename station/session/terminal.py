@@ -217,6 +217,10 @@ class TerminalUI:
         parts.extend(self._kind(r).trial_parts(r, metrics))
         if outcome.flags:
             parts.append("⚠ " + "; ".join(outcome.flags))
+        analysis = r.get("status")
+        if analysis not in (None, "ok") and not any(str(analysis).replace("_", " ") in f for f in outcome.flags):
+            notes = [n for n in (r.get("notes") or []) if isinstance(n, str)]
+            parts.append(f"⚠ analysis {str(analysis).replace('_', ' ')}, not counted" + (f": {notes[0]}" if notes else ""))
         self.print("   ".join(parts))
 
     def _kind(self, results: dict[str, Any]) -> TestKind:

@@ -68,6 +68,10 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
             engine.skip()
         elif answer == "abort":
             engine.request_abort("ended while a device was disconnected")
+    elif isinstance(event, ev.Saturation):
+        what = (f"read {event.value:.0f} N, beyond its calibrated range of {event.limit:.0f} N" if event.kind == "range"
+                else f"raw reading at the ADC limit ({event.value:.0f} counts)")
+        ui.info(f"WARNING: SATURATION: {event.device_id} channel {event.channel} {what}")
     elif isinstance(event, (ev.HealthWarning, ev.HealthError)):
         ui.info(f"{'ERROR' if isinstance(event, ev.HealthError) else 'WARNING'}: {event.message}")
 

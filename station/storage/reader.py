@@ -293,6 +293,14 @@ def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
         # channels used without a usable calibration (--allow-uncalibrated): an audit fact
         out["devices"][name]["calibration_overrides"] = [
             o for o in (cal.get("overrides") or []) if isinstance(o, dict)]
+        # what the driver could not identify, and its warnings (a gauge that answers only
+        # readings, an unanswered optional command): what the file says about the device
+        settings: dict[str, Any] = a["settings"] if isinstance(a.get("settings"), dict) else {}
+        identified: dict[str, Any] = settings["identified"] if isinstance(settings.get("identified"), dict) else {}
+        out["devices"][name]["not_identified"] = sorted(k for k, v in identified.items() if v is False)
+        warnings = a.get("warnings")
+        out["devices"][name]["warnings"] = [w for w in warnings if isinstance(w, str)] \
+            if isinstance(warnings, list) else []
     protocols = damage.child_group(f, "protocols")
     if protocols is not None:
         out["protocols"] = [k for k, _ in damage.groups(protocols, "/protocols")]

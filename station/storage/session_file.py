@@ -63,6 +63,10 @@ class SessionFile:
                 "name": p.name, "kind": p.kind, "version": p.version, "source": p.source_path or "",
                 "text": p.source_text, "timing": asdict(p.timing), "analysis": dict(p.analysis)})
 
+    def set_session(self, **attrs: Any) -> None:
+        """More attributes on the ``session`` group (the clinician's ``notes`` for the whole session)."""
+        self.writer.set_attrs("session", attrs)
+
     def write_devices(self, devices: dict[str, BoundDevice]) -> None:
         """Only the device groups (a raw acquisition has no patient or protocol)."""
         for device_id, d in devices.items():

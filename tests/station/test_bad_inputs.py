@@ -805,3 +805,24 @@ def test_inspect_names_a_spill_file(tmp_path: Path, capsys) -> None:
     line = refused(capsys, ["inspect", str(spill)], names=[str(spill), "spill file", str(tmp_path / "s.h5")],
                    watch=tmp_path)
     assert "t_host_s" in line
+
+
+def test_too_slow_device_names_a_uri_that_works(tmp_path: Path, capsys) -> None:
+    """A gauge polled with ? (answers only readings) is slower than the protocol needs: the
+    error names the device URI to use instead ("e.g. ?rate=…" was not a value), and that URI
+    gives the rate."""
+    from drivers.registry import open_device
+
+    uri = "sim:mark10?commands=reading"
+    line = refused(capsys, ["session", "run", "--protocol", "hip-abduction-hhd", "--patient", "R-1", "--body-mass",
+                            "70", "--involved", "right", "--device", uri, "--auto", "--fast", "--lever-arm", "0.8",
+                            "--out", str(tmp_path / "s")], names=[uri, "100 Hz"], watch=tmp_path)
+    suggested = re.search(r"e\.g\. (\S+)\)$", line)
+    assert suggested is not None, line
+    driver, sim = open_device(suggested.group(1))
+    try:
+        assert driver.open().rate_hz >= 100
+    finally:
+        driver.close()
+        if sim is not None:
+            sim.close()

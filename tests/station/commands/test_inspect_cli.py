@@ -165,3 +165,18 @@ def test_errors_are_one_line(tmp_path: Path, capsys) -> None:
         f.attrs["format_version"] = layout.FORMAT_VERSION + 1
     line = one_line_error(capsys, str(newer))
     assert f"format version {layout.FORMAT_VERSION + 1} is newer" in line and "update Force Station" in line
+
+
+def test_inspect_shows_what_a_reading_only_gauge_did_not_identify(tmp_path: Path, capsys) -> None:
+    """Issue 12: a Mark-10 that answers only ? (Series 4, older firmware) is recorded by the real
+    acquire path; inspect (text and JSON) says what was not identified and the driver's notes."""
+    out = tmp_path / "r.h5"
+    assert main(["acquire", "--device", "sim:mark10?commands=reading", "--seconds", "0.5", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", "--json", str(out)]) == 0
+    (device,) = json.loads(capsys.readouterr().out)["devices"].values()
+    assert {"model", "serial", "firmware"} <= set(device["not_identified"])
+    assert any("polled with ?" in w for w in device["warnings"])
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "not identified: firmware, model, serial" in text and "device note: polled with ?" in text

@@ -1,4 +1,4 @@
-"""The terminal's prompt while a device is disconnected (station/session/ui_bridge.py)."""
+"""Terminal lines: the prompt while a device is disconnected (ui_bridge), the per-trial line (terminal)."""
 from __future__ import annotations
 
 import io
@@ -47,3 +47,23 @@ def test_paused_prompt_still_takes_a_key() -> None:
     finally:
         os.close(w)
         inp.close()
+
+
+def test_terminal_flags_a_trial_whose_analysis_is_not_valid() -> None:
+    """A landing on plates without calibration (forces NaN) showed "LR1  complete  peak —" with
+    no flag; inspect called it invalid. The terminal now says so, with the first reason."""
+    from station.session.model import TrialOutcome
+    from station.session.terminal import TerminalUI
+
+    out = io.StringIO()
+    ui = TerminalUI(interactive=False, out=out)
+    results = {"status": "invalid", "notes": ["trace contains 6594 non-finite sample(s)"],
+               "left": {"peak_force_n": None}, "right": {"peak_force_n": None}}
+    ui.trial_done(TrialOutcome(test="01_land", trial="001", side="both", rep=1, attempt=1, status="complete",
+                               peak_force_n=None, results=results, flags=[]))
+    assert "⚠ analysis invalid, not counted: trace contains 6594 non-finite sample(s)" in out.getvalue()
+    out.seek(0)
+    out.truncate()
+    ui.trial_done(TrialOutcome(test="01_hip", trial="002", side="left", rep=1, attempt=1, status="complete",
+                               peak_force_n=None, results={"status": "no_rise"}, flags=["no rise"]))
+    assert out.getvalue().count("no rise") == 1  # said once, not twice
