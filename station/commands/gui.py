@@ -35,7 +35,7 @@ example:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("gui", help="the clinic window: guided session with live force plots",
+    p = sub.add_parser("gui", help="the clinic window: guided session with live force plots (--simulate: no hardware)",
                        description="Open the Force Station window: pick devices, patient and protocols, run the "
                                    "trials with a live force trace, see per-side results and the LSI, and a summary.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -122,6 +122,8 @@ def test_wc_stream_and_stop_over_a_pty() -> None:
                 data += chunk
             lines = data.split(b"\r\n")
             assert len(lines) > 50
-            assert all(line == b"      0.0000" for line in lines[:-1])
+            # %12.4f of the tared constant: 0.0000 (a float residue may print as -0.0000)
+            odd = [line for line in lines[:-1] if line not in (b"      0.0000", b"     -0.0000")]
+            assert not odd, odd[:5]
             assert not sim.streaming
             assert _exchange(ser, b"") == b"A\r\n"
