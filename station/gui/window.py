@@ -39,6 +39,10 @@ from station.session.setup import DeviceArg
 TITLE = "Force Station"
 
 
+#: how often an open window retries the clinic-store sync (queued sessions, others' results), ms
+SYNC_RETRY_MS = 5 * 60 * 1000
+
+
 class EventRelay(QObject):
     """Carries events from the session's thread to the GUI thread (queued signal)."""
 
@@ -48,6 +52,7 @@ class EventRelay(QObject):
     exported = Signal(str)
     ports = Signal(object)
     history = Signal(object)  # HistoryLoaded for the patient page
+    sync_lines = Signal(object)  # lines of a background clinic-store sync (list[str])
 
 
 def scan_patients(directory: Path) -> dict[str, dict[str, Any]]:
@@ -188,6 +193,36 @@ class MainWindow(QMainWindow):
                              name="patient-scan", daemon=True).start()
             threading.Thread(target=lambda: self.relay.ports.emit(list_ports()), name="port-scan", daemon=True).start()
         self.relay.ports.connect(self.start_page.set_ports)
+        # offline first: queued sessions reach the clinic store by themselves while the window is
+        # open (a worker thread; the GUI thread never waits on the network)
+        self.sync_runs = 0
+        self._sync_thread: threading.Thread | None = None
+        self.relay.sync_lines.connect(self._sync_done)
+        self.sync_timer = QTimer(self)
+        self.sync_timer.setInterval(SYNC_RETRY_MS)
+        self.sync_timer.timeout.connect(self.background_sync)
+        self.sync_timer.start()
+        QTimer.singleShot(0, self.background_sync)
+
+    def background_sync(self) -> None:
+        """One unattended sync of the sessions folder with the clinic store (if the config names
+        one) on a worker thread; what it moved or why it failed goes to the status bar."""
+        if self._sync_thread is not None and self._sync_thread.is_alive():
+            return
+
+        def run() -> None:
+            from station.index.clinic_sync import retry_lines, retry_sync
+
+            report = retry_sync(self.sessions_dir)
+            self.relay.sync_lines.emit(retry_lines(report, self.sessions_dir) if report is not None else [])
+
+        self._sync_thread = threading.Thread(target=run, name="clinic-sync-retry", daemon=True)
+        self._sync_thread.start()
+
+    def _sync_done(self, lines: list[str]) -> None:
+        self.sync_runs += 1
+        if lines:
+            self.statusBar().showMessage(lines[0], 15000)
 
     def _known_patients(self, known: dict[str, dict[str, Any]]) -> None:
         self.start_page.set_known_patients(known)

@@ -105,3 +105,30 @@ def test_session_run_start_pushes_what_was_queued(pg_db, clinic_config, tmp_path
     assert "pushed 1 session(s) (0 already there)" in text and "nothing pending" in text
     names = {r[0] for r in pg_db.query("SELECT file_name FROM force_station.sessions")}
     assert names == {queued.name, result.path.name}
+
+
+@pytest.mark.gui
+def test_an_open_window_pushes_what_was_queued_by_itself(pg_db, clinic_config, tmp_path, qtbot):
+    """The window retries the sync on its own timer, on a worker thread: a session queued while
+    the store was down reaches it with nobody running `station sync`, and the status bar says so."""
+    pytest.importorskip("PySide6")
+    pytest.importorskip("pyqtgraph")
+    from protocols import get_protocol
+    from station.gui.window import MainWindow
+
+    room = tmp_path / "room1"
+    queued = write_session(room, "P-9", T1)
+    pg_db.server.stop()
+    assert not retry_sync(room, timeout_s=1).ok              # type: ignore[union-attr]
+    pg_db.server.start()
+    p = get_protocol("hip-abduction-hhd")
+    w = MainWindow(protocols={p.id: p}, sessions_dir=room, simulate=True, theme="light")
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.sync_runs >= 1, timeout=60_000)   # the retry at start
+    assert "pushed 1 session(s)" in w.statusBar().currentMessage()
+    assert {r[0] for r in pg_db.query("SELECT file_name FROM force_station.sessions")} == {queued.name}
+    runs = w.sync_runs
+    w.background_sync()                                      # what the timer calls every few minutes
+    qtbot.waitUntil(lambda: w.sync_runs > runs, timeout=60_000)
+    assert w.sync_timer.isActive() and _stored(pg_db) == 1
+    w.close()
