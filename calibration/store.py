@@ -59,6 +59,18 @@ def resolve_calibration_dir(calibration_dir: str | os.PathLike[str] | None = Non
     return default_calibration_dir()
 
 
+def check_calibration_dir(directory: Path) -> None:
+    """Refuse a calibration directory that is a file or lies under a file (one line naming it);
+    a directory that does not exist yet is fine (it is created on the first save)."""
+    if directory.exists() and not directory.is_dir():
+        raise CalibrationError(f"{directory}: not a directory (--calibration-dir names a file)")
+    for parent in directory.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CalibrationError(f"{directory}: {parent} is a file, not a directory (--calibration-dir)")
+            break
+
+
 def safe_serial(device_serial: str) -> str:
     """``device_serial`` made safe for a file name (see module docstring)."""
     text = re.sub(r"[^A-Za-z0-9._-]", "_", str(device_serial).strip())
@@ -139,6 +151,7 @@ class CalibrationStore:
 
     def __init__(self, calibration_dir: str | os.PathLike[str] | None = None) -> None:
         self.directory: Path = resolve_calibration_dir(calibration_dir)
+        check_calibration_dir(self.directory)
 
     @property
     def history_dir(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 from typing import Any
 
 from station.errors import UserError
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         for path in args.port:
             if "://" not in path and not os.path.exists(path):
                 raise UserError(f"{path}: port not found (`station devices` without --port lists ports)")
+            if "://" not in path and not stat.S_ISCHR(os.stat(path).st_mode):
+                raise UserError(f"{path}: not a serial port (a {'directory' if os.path.isdir(path) else 'file'}); "
+                                "`station devices` without --port lists ports")
         entries = [describe_port(path) for path in dict.fromkeys(args.port)]
     else:
         entries = list_ports()

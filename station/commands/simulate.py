@@ -7,6 +7,7 @@ program can open the port as it would open a USB serial device.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -78,6 +79,8 @@ def simulator_options(args: argparse.Namespace) -> dict[str, str]:
     if args.channels is not None:
         options["channels"] = str(args.channels)
     if args.rate is not None:
+        if not (math.isfinite(args.rate) and args.rate > 0):
+            raise UserError(f"--rate {args.rate:g}: expected a sample rate above 0 Hz")
         options["rate"] = f"{args.rate:g}"
     if args.seed is not None:
         options["seed"] = str(args.seed)
