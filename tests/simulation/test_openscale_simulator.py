@@ -119,7 +119,14 @@ def _read_until(ser: serial.Serial, marker: bytes, timeout_s: float = 2.0) -> by
     deadline = time.monotonic() + timeout_s
     buf = b""
     while time.monotonic() < deadline and marker not in buf:
-        buf += ser.read(ser.in_waiting or 1)
+        try:
+            buf += ser.read(ser.in_waiting or 1)
+        except serial.SerialException as exc:
+            # a pty read may come back empty while the board "resets" on the port's open (seen
+            # once in ~1,600 parallel tests); the menu exchange is what is tested, so read on
+            if "returned no data" not in str(exc):
+                raise
+            time.sleep(0.01)
     return buf
 
 
