@@ -138,6 +138,7 @@ class Probe:
         self.last_dev: dict[str, float] = {}
         self.samples: dict[str, int] = {}
         self.cpu_s = 0.0  # the probe's own CPU time (in the pipeline thread), to tell it apart
+        self.longest_gap: dict[str, tuple[float, float]] = {}  # device → (longest time between reads, its start)
 
     def on_block(self, block: Any) -> None:
         c0 = time.thread_time()
@@ -152,11 +153,32 @@ class Probe:
             self.first_dev.setdefault(d, float(block.t_device_s[0]))
             self.last_dev[d] = float(block.t_device_s[-1])
         prev, self.prev_read[d] = self.prev_read.get(d), block.read_s
+        if prev is not None and block.read_s - prev > self.longest_gap.get(d, (0.0, 0.0))[0]:
+            self.longest_gap[d] = (block.read_s - prev, prev)
         if self.measuring:
             self.age.setdefault(d, Histogram()).add(now - block.t_host_s)
             self.read.setdefault(d, Histogram()).add(now - block.read_s)
-            if prev is not None:  # every byte of this block arrived after the previous read
-                self.station.setdefault(d, Histogram()).add(now - prev)
+            if prev is not None:  # every byte of this block arrived after the previous read, and
+                # after the moment this read found the port empty, if it had to wait for bytes
+                self.station.setdefault(d, Histogram()).add(now - max(prev, block.since_s))
+
+
+class StallWatch(threading.Thread):
+    """Sleeps 10 ms at a time and notes when a sleep overran by more than 50 ms: the whole
+    process (every Python thread) did not run meanwhile (the GIL held, or no CPU given)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="bench stall watch", daemon=True)
+        self.stalls: list[tuple[float, float]] = []  # (monotonic start, seconds)
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            t = time.monotonic()
+            time.sleep(0.01)
+            late = time.monotonic() - t - 0.01
+            if late > 0.05:
+                self.stalls.append((t, late))
 
 
 def thread_cpu_s() -> dict[str, float]:
@@ -226,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.minutes:g} min after {WARMUP_S:g} s warm-up; reads every {period_ms:g} ms; simulators in their "
                   f"own processes; load average {os.getloadavg()[0]:.1f}", flush=True)
             pipeline.start()
+            watch = StallWatch()
+            watch.start()
             time.sleep(WARMUP_S)
             rss0, cpu0, t0 = rss_kib(), time.process_time(), time.monotonic()
             threads0 = thread_stats()
@@ -245,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu, wall, rss1 = time.process_time() - cpu0, time.monotonic() - t0, rss_kib()
             threads1 = thread_stats()
             probe_cpu = probe.cpu_s - probe_cpu0
+            watch.halt.set()
             pipeline.stop()
             pipeline.end_recording()
             writer.end_trial({"status": "complete"})
@@ -296,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"live latency p99  {worst:8.2f} ms in the station (target < {LATENCY_TARGET_S * 1e3:g} ms: "
           f"{'ok' if worst < LATENCY_TARGET_S * 1e3 else 'MISSED'}, ratio {worst / (LATENCY_TARGET_S * 1e3):.2f}); "
           f"{worst_age:.2f} ms sample age incl. the simulators' own ~4 ms write ticks")
+    gaps = ", ".join(f"{k} {1e3 * g:.0f} ms at {t - t0:+.1f} s" for k, (g, t) in sorted(probe.longest_gap.items()))
+    stalls = [(t - t0, d) for t, d in watch.stalls]
+    print(f"stalls            longest time between two reads: {gaps}; the whole process stalled > 50 ms "
+          f"{len(stalls)} time(s)" + (f", longest {1e3 * max(d for _, d in stalls):.0f} ms at "
+                                       f"{max(stalls, key=lambda x: x[1])[0]:+.1f} s" if stalls else "")
+          + f"; slowest HDF5 write {1e3 * writer.slowest_write_s:.0f} ms")
     print(f"load average now  {os.getloadavg()[0]:8.1f} (2 cores, shared)")
     ok = lost_total == 0 and station_pct < CPU_TARGET_PCT and worst < LATENCY_TARGET_S * 1e3
     return 0 if ok else 1

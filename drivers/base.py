@@ -267,6 +267,8 @@ class Driver(ABC):
         #: calls of :meth:`reconnect` time out before the device is back
         self._resume_streaming = False
         self._pending_error: DeviceDisconnected | None = None
+        #: host monotonic time (s) a read last found the port empty (bytes read later arrived after it)
+        self.empty_at_s = float("-inf")
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
@@ -356,7 +358,8 @@ class Driver(ABC):
         """Everything the port holds now, waiting up to ``timeout_s`` for the first byte.
 
         If the port vanishes after some bytes were read, those bytes are returned and the
-        disconnect is raised by the next call, so nothing read is lost.
+        disconnect is raised by the next call, so nothing read is lost. When the port held
+        nothing, :attr:`empty_at_s` is set to that moment (every byte returned arrived after it).
         """
         if self._pending_error is not None:
             err, self._pending_error = self._pending_error, None
@@ -366,18 +369,26 @@ class Driver(ABC):
         try:
             fd = getattr(ser, "fd", None)
             if isinstance(fd, int) and isinstance(ser, serial.Serial):  # a real port: one syscall
-                if select.select([fd], [], [], timeout_s)[0]:
+                try:  # pyserial's fd is non-blocking: b"" when the port holds nothing
                     data = os.read(fd, READ_BYTES)  # everything the port holds, in one call
-                    if not data:
-                        raise serial.SerialException("device reports readiness to read but returned no data "
-                                                     "(device disconnected?)")
-                    if len(data) >= FLOWING_BYTES:
-                        data = self._take_flowing(fd, data)
+                except BlockingIOError:
+                    data = b""
+                if not data:  # empty now (or hung up): wait for the first byte
+                    self.empty_at_s = time.monotonic()
+                    if select.select([fd], [], [], timeout_s)[0]:
+                        data = os.read(fd, READ_BYTES)
+                        if not data:
+                            raise serial.SerialException("device reports readiness to read but returned no data "
+                                                         "(device disconnected?)")
+                if len(data) >= FLOWING_BYTES:
+                    data = self._take_flowing(fd, data)
                 self.stats.bytes_in += len(data)
                 return data
             if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
                 ser.timeout = timeout_s
             waiting = ser.in_waiting
+            if not waiting:
+                self.empty_at_s = time.monotonic()
             if waiting:
                 data = ser.read(waiting)  # everything there, in one call
             else:

@@ -41,6 +41,9 @@ class DeviceBlock:
     device_id: str
     block: SampleBlock
     read_s: float = 0.0  # host monotonic time the reader got the block from the driver
+    #: every byte of the block reached the host after this (host monotonic, s): the reader's
+    #: previous read, or later, the moment this read found the port empty and waited
+    since_s: float = 0.0
 
 
 QueueItem = DeviceBlock | ReaderEvent
@@ -78,6 +81,7 @@ class DeviceReader(threading.Thread):
         self.status = ReaderStatus()
         self._halt = threading.Event()
         self._t_read = 0.0  # host monotonic time the last read began
+        self._last_read_s = 0.0  # host monotonic time the last block was read
 
     def stop(self) -> None:
         self._halt.set()
@@ -101,7 +105,7 @@ class DeviceReader(threading.Thread):
         while not self._halt.is_set():
             self._t_read = time.monotonic()
             try:
-                block = self.driver.read(timeout_s=0.05)
+                block = self.driver.read(timeout_s=self._wait_s)
             except DeviceDisconnected as exc:
                 self.status.disconnects += 1
                 log.warning("%s disconnected: %s", self.device_id, exc)
@@ -122,8 +126,11 @@ class DeviceReader(threading.Thread):
                 continue
             if block is not None and len(block):
                 self.status.blocks += 1
+                now = time.monotonic()
+                since = max(self._last_read_s, getattr(self.driver, "empty_at_s", self._last_read_s))
+                self._last_read_s = now
                 try:
-                    self.out.put_nowait(DeviceBlock(self.device_id, block, time.monotonic()))
+                    self.out.put_nowait(DeviceBlock(self.device_id, block, now, since))
                 except queue.Full:
                     self.status.overflow_samples += len(block)
                     self.driver.stats.lost_samples += len(block)
@@ -131,6 +138,14 @@ class DeviceReader(threading.Thread):
                         "overflow", self.device_id, time.monotonic(), f"queue full: {len(block)} samples lost"))
                 if len(block) < 64:
                     self._pause()
+
+    @property
+    def _wait_s(self) -> float:
+        """How long one read waits for a first byte: a period (so a device that falls silent
+        is looked at again on the grid, and a block's bytes are known to have arrived within
+        about a period of its read), at most 50 ms (how soon :meth:`stop` is seen)."""
+        period = self.min_period_s
+        return period if 0.0 < period < 0.05 else 0.05
 
     def _pause(self) -> None:
         """Sleep until the next multiple of ``min_period_s`` on the monotonic clock (the

@@ -84,7 +84,10 @@ class ProcessedBlock:
     ``t_host_s``: host monotonic time (s) per sample, shape (n,); ``raw``: the device's
     values (its unit: N or counts), shape (n, channels); ``force_n``: calibrated, tared
     force (N), shape (n, channels); ``t_device_s``: the device clock (s) or None;
-    ``read_s``: host monotonic time the reader took the block from the driver. The arrays
+    ``read_s``: host monotonic time the reader took the block from the driver; ``since_s``:
+    every byte of the block reached the host after this time (the reader's previous read, or
+    the moment it found the port empty), so ``now - since_s`` bounds the time any of its
+    samples has spent in the station. The arrays
     are shared between listeners: read them, never modify them.
     """
 
@@ -94,6 +97,7 @@ class ProcessedBlock:
     force_n: np.ndarray
     t_device_s: np.ndarray | None = None
     read_s: float = 0.0
+    since_s: float = 0.0
 
     def __len__(self) -> int:
         return int(self.t_host_s.size)
@@ -538,7 +542,8 @@ class Pipeline:
         tare = self.tare_n[item.device_id]
         if tare.any():
             force = force - tare
-        processed = ProcessedBlock(item.device_id, block.t_host_s, raw, force, block.t_device_s, item.read_s)
+        processed = ProcessedBlock(item.device_id, block.t_host_s, raw, force, block.t_device_s, item.read_s,
+                                   item.since_s)
         failed: list[tuple[_Sub, BaseException]] = []
         with self._dispatch:
             for sub in self._subs:

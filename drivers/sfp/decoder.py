@@ -126,6 +126,8 @@ class SfpDecoder:
         head = self._head_int
         view = memoryview(buf)
         seq = self._last_seq
+        if seq is None:
+            return None
         traw = self._last_time_raw
         t_us = self._last_time_us
         times = []

@@ -278,6 +278,7 @@ class SessionWriter:
         self.warnings: list[str] = []
         self.counts: dict[str, DeviceCounts] = {}
         self.peak_queue_rows = 0  # most rows ever waiting for the writer thread
+        self.slowest_write_s = 0.0  # longest write of one batch (resize, write, flush; wall clock, s)
         self.disk_full: DiskFull | None = None
         self._full_reported = False
         self._queue: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.Queue()
@@ -763,6 +764,7 @@ class SessionWriter:
         except BaseException as exc:
             self._broken_trial_file(exc)
             raise
+        self.slowest_write_s = max(self.slowest_write_s, time.monotonic() - self._last_flush)
         with self._qlock:
             for device_id, (n, _) in batch.items():
                 self.counts[device_id].written += n
