@@ -212,7 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="measured minutes (default 10)")
     parser.add_argument("--read-period-ms", type=float, default=None,
                         help="the readers' read batching (default: the pipeline's, 5 ms)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace Python/numpy allocations and print what grew between the first "
+                             "minute and the end (slows the station down: not for the CPU figure)")
     args = parser.parse_args(argv)
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(8)
+    snapshots: list[Any] = []
 
     from drivers.registry import open_device
     from station.pipeline import BoundDevice, Pipeline, identity, trial_spec
@@ -263,10 +271,18 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() >= next_report:
                     next_report += every
                     el = time.monotonic() - t0
+                    if args.tracemalloc and not snapshots and el >= 55.0:
+                        snapshots.append(tracemalloc.take_snapshot())
                     print(f"  {el:5.0f} s: CPU {100 * (time.process_time() - cpu0) / el:.2f} %, "
                           f"RSS {rss_kib() / 1024:.1f} MiB", flush=True)
             probe.measuring = False
             cpu, wall, rss1 = time.process_time() - cpu0, time.monotonic() - t0, rss_kib()
+            if snapshots:
+                print("allocations that grew since the first minute (tracemalloc):")
+                for stat in tracemalloc.take_snapshot().compare_to(snapshots[0], "traceback")[:6]:
+                    print(f"  {stat.size_diff / 1024:+9.1f} KiB ({stat.count_diff:+d} blocks), now "
+                          f"{stat.size / 1024:.1f} KiB: " + " <- ".join(
+                              f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback[:4]))
             threads1 = thread_stats()
             probe_cpu = probe.cpu_s - probe_cpu0
             watch.halt.set()
