@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= sessions
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-durations bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+# Re-measure tests/durations.json (the slow tests start first under xdist) after adding or
+# speeding up a slow test.
+test-durations: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --record-durations
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
