@@ -45,28 +45,53 @@ def worksteal_chunks(n_items: int, n_workers: int) -> list[int]:
     return sizes
 
 
+def shared_fixture_group(item: pytest.Item) -> str | None:
+    """The module of ``item`` when it uses a module- or class-scoped fixture (its tests move
+    together, so the fixture is built once), else None."""
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+        if any(d.scope in ("module", "class", "package") for d in defs):
+            return item.nodeid.split("::", 1)[0]
+    return None
+
+
 def longest_first(items: list[pytest.Item], durations: dict[str, float], n_workers: int) -> list[pytest.Item]:
     """Reorder ``items`` so each worker's initial run starts with its share of the slow tests,
-    longest first (the slow tests dealt out by longest-processing-time: each to the run with
-    the least slow time so far). The fast tests keep their order and fill the rest of each run;
-    ``worksteal`` balances those by stealing from the tail. Every worker computes the same order."""
-    slow = sorted((i for i in items if durations.get(i.nodeid, 0.0) >= HEAVY_S),
-                  key=lambda i: (-durations[i.nodeid], i.nodeid))
+    longest first (dealt out by longest-processing-time: each to the run with the least slow
+    time so far). Tests sharing a module-scoped fixture move as one unit. The fast tests keep
+    their order and fill the rest of each run; ``worksteal`` balances those by stealing from
+    the tail. Every worker computes the same order."""
+    units: list[list[pytest.Item]] = []
+    grouped: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        key = shared_fixture_group(item)
+        if key is None:
+            units.append([item])
+        elif key in grouped:
+            grouped[key].append(item)
+        else:
+            grouped[key] = [item]
+            units.append(grouped[key])
+
+    def weight(unit: list[pytest.Item]) -> float:
+        return sum(durations.get(i.nodeid, 0.0) for i in unit)
+
+    slow = sorted((u for u in units if weight(u) >= HEAVY_S), key=lambda u: (-weight(u), u[0].nodeid))
     if not slow:
         return items
-    slow_ids = {id(i) for i in slow}
-    fast = [i for i in items if id(i) not in slow_ids]
+    slow_ids = {id(u) for u in slow}
+    fast = [i for u in units if id(u) not in slow_ids for i in u]
     sizes = worksteal_chunks(len(items), n_workers)
     runs: list[list[pytest.Item]] = [[] for _ in sizes]
     load = [0.0] * len(sizes)
-    for item in slow:
-        open_runs = [k for k in range(len(sizes)) if len(runs[k]) < sizes[k]]
-        k = min(open_runs, key=lambda k: (load[k], k))
-        runs[k].append(item)
-        load[k] += durations[item.nodeid]
+    for unit in slow:
+        fits = [k for k in range(len(sizes)) if len(runs[k]) + len(unit) <= sizes[k]] or list(range(len(sizes)))
+        k = min(fits, key=lambda k: (load[k], k))
+        runs[k] += unit
+        load[k] += weight(unit)
     ordered: list[pytest.Item] = []
     for k, size in enumerate(sizes):
-        take = size - len(runs[k])
+        take = max(0, size - len(runs[k]))
         ordered += runs[k] + fast[:take]
         fast = fast[take:]
     return ordered + fast
