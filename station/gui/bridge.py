@@ -490,7 +490,8 @@ class SessionBridge:
 
 # -- before a session: the start page's device check -----------------------------------------
 def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> Path:
-    """Factory calibration records for the simulated raw-count plates (``sim:sfp``) in ``directory``."""
+    """Factory calibration records for the simulated raw-count plates (``sim:sfp``) in ``directory``,
+    for the channels that have no record file there yet (see :func:`write_simulator_calibration`)."""
     for a in device_args:
         uri = parse_uri(a.uri)
         if uri.simulated and uri.family == "sfp":
@@ -499,10 +500,14 @@ def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> 
     return directory
 
 
-def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> None:
+def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> list[Path]:
     """Records fitted to the SFP simulator's own load-cell model, as `station calibrate` would
     measure them: the simulator's factory sheet, with reference loads up to ``max_load_n`` (N;
-    the calibrated range of each cell)."""
+    the calibrated range of each cell).
+
+    Only a channel whose record file is missing gets one: an existing file (an earlier factory
+    sheet, or a calibration the user made of the simulated plate) is never replaced. Returns
+    the files written."""
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
@@ -510,11 +515,16 @@ def write_simulator_calibration(directory: Path, serial: str, channels: int, max
 
     store = CalibrationStore(directory)
     loads = np.array([0.0, 0.1, 0.25, 0.5, 1.0]) * max_load_n
+    written: list[Path] = []
     for ch, cell in enumerate(default_cells(channels)):
+        if store.path_for(serial, ch).exists():
+            continue
         counts = cell.offset_counts + cell.gain_counts_per_n * (loads + cell.quadratic_per_n * np.square(loads))
         points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))
                   for x, c in zip(loads, counts, strict=True)]
-        store.save(fit_calibration(points, device_serial=serial, channel=ch, operator="simulator factory sheet"))
+        written.append(store.save(fit_calibration(points, device_serial=serial, channel=ch,
+                                                  operator="simulator factory sheet"), on_corrupt="refuse").path)
+    return written
 
 
 @dataclass(frozen=True)

@@ -314,10 +314,17 @@ class MainWindow(QMainWindow):
 
     # -- start ------------------------------------------------------------------------------
     def _calibration_dir(self, args: list[DeviceArg]) -> Path | None:
-        if self.simulate and all(a.uri.startswith("sim:") for a in args):
+        """The calibration folder for ``args``. With ``--simulate`` the simulated plates need their
+        factory records: they go to ``--calibration-dir`` when one was given, else to a folder of
+        this window's own, and only where a channel has no record file yet (an existing file, such
+        as a calibration made on the wizard page, is never replaced)."""
+        sims = [a for a in args if a.uri.startswith("sim:")]
+        if self.simulate and sims and (self.calibration_dir is not None or len(sims) == len(args)):
+            if self.calibration_dir is not None:
+                return B.simulator_calibration_dir(self.calibration_dir, sims)
             if self._tmp is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="force-station-sim-calibration-")
-            return B.simulator_calibration_dir(Path(self._tmp.name), args)
+            return B.simulator_calibration_dir(Path(self._tmp.name), sims)
         return self.calibration_dir
 
     def check_devices(self) -> None:
