@@ -45,6 +45,8 @@ SIMULATED_DEVICES: dict[str, str] = {
     "plate_left": "sim:sfp?channels=4&serial=PL-L&rate=2000",
     "plate_right": "sim:sfp?channels=4&serial=PL-R&rate=2000",
 }
+#: the simulator (a key of :data:`SIMULATED_DEVICES`) for a role of each device kind
+SIMULATOR_BY_DEVICE_KIND: dict[str, str] = {"force_plate": "plate_left", "dynamometer": "dynamometer"}
 
 
 # -- events (the window's vocabulary) -------------------------------------------------------
@@ -251,9 +253,9 @@ def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
     args = []
     for role in roles:
         uri = SIMULATED_DEVICES.get(role)
-        if uri is None:
+        if uri is None:  # a clinic protocol's own role name: a simulator of its device kind
             kind = next(d.kind for p in protocols for d in p.devices if d.role == role)
-            uri = SIMULATED_DEVICES["plate_left" if kind == "force_plate" else "dynamometer"]
+            uri = SIMULATED_DEVICES[SIMULATOR_BY_DEVICE_KIND.get(kind, "dynamometer")]
         args.append(DeviceArg((role,), uri))
     return args
 
