@@ -5,6 +5,10 @@ The session engine, ``station analyze`` and the terminal ask :func:`get_kind` in
 testing ``protocol.kind``. What a protocol *file* of a kind may declare (device kind,
 metric names, ``[analysis]`` keys) is the stdlib half in :mod:`protocols.kinds`.
 
+The index, the exports (PDF report, CSV) and the history trend ask the kind too: the
+flat index rows of a trial (:meth:`TestKind.index_rows`), the report's curve window, axis
+label, per-side table and notes, and whether measurement-error (MDC) verdicts apply.
+
 To add a test kind: a :class:`~protocols.kinds.ProtocolKind` in :mod:`protocols.kinds`, a
 module here with a :class:`TestKind` subclass, and one line in :data:`KINDS`.
 """
@@ -14,7 +18,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -42,6 +46,30 @@ class TrialAnalysis:
     flags: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReportRow:
+    """One row of the PDF report's per-side table. ``source``: ``"side"`` an attribute of the
+    side's summary row (:class:`~station.index.store.SideRow`), ``"best"`` an attribute of the
+    side's best trial (:class:`~station.index.store.TrialRow`), ``"reps"`` the number of valid
+    reps, ``"pain"`` the highest pain score; ``spec``: the number format."""
+
+    label: str
+    source: Literal["side", "best", "reps", "pain"]
+    attr: str = ""
+    spec: str = ".1f"
+
+
+def num(value: Any) -> float | None:
+    """A finite float, else None (missing, NaN, text, a bool)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
+
+
 class TestKind(ABC):
     """One test kind: analysis, summary and printed rows. Subclasses set :attr:`name` (a key of
     :data:`protocols.kinds.PROTOCOL_KINDS`), :attr:`title` and :attr:`params_type`."""
@@ -55,6 +83,15 @@ class TestKind(ABC):
     live_word: ClassVar[str] = "Go!"  # what a front end shows while a trial of this kind records
     pass_mark: ClassVar[bool] = False  # the sides' comparison has a pass mark (an LSI; a landing load has none)
     symmetry_metrics: ClassVar[tuple[str, ...]] = ("lsi",)  # protocol metrics that show the sides' comparison
+
+    # -- reports, exports and the history trend -------------------------------------------
+    curve_after_onset_s: ClassVar[float]  # s of the best trial's curve after onset the report draws
+    curve_axis_label: ClassVar[str]       # the report's time axis: from what the curve is aligned
+    report_rows: ClassVar[tuple[ReportRow, ...]]  # the report's per-side table, in order
+    report_note: ClassVar[str]            # under that table: which trial the per-trial values are from
+    symmetry_note: ClassVar[str] = ""     # added to the report's asymmetry box (e.g. why no pass mark)
+    mdc_verdicts: ClassVar[bool] = True   # the trend judges changes against the measurement error (MDC)
+    no_mdc_note: ClassVar[str] = ""       # the trend's note when it does not
 
     @property
     def spec(self) -> ProtocolKind:
@@ -93,6 +130,16 @@ class TestKind(ABC):
     def no_symmetry_note(self, note: str) -> str:
         """The reason no comparison is reported, in this kind's word for it."""
         return note.replace("no LSI", f"no {self.symmetry_word}")
+
+    # -- the results index -----------------------------------------------------------------
+    @abstractmethod
+    def index_rows(self, results: dict[str, Any], side: str, body_mass_kg: float | None,
+                   peak_force_n: float | None) -> list[tuple[str, dict[str, Any]]]:
+        """A stored trial's flat index rows: (side, fields of :class:`~station.index.store.TrialRow`)
+        from its ``results`` (the trial's side, the patient's body mass in kg and the trial's
+        stored headline peak in N for what the results lack). A trial of both sides may give
+        one row per side, or a summed ``"both"`` row followed by its per-side parts (which the
+        tidy CSV leaves to the summed row)."""
 
     # -- printed rows ----------------------------------------------------------------------
     @abstractmethod
@@ -212,10 +259,21 @@ def _registry() -> dict[str, TestKind]:
 KINDS: dict[str, TestKind] = _registry()
 
 
+#: the kind a stored test of no known kind (empty in an index-only record, or a kind this
+#: station does not know) is shown and exported as
+DEFAULT_KIND = "isometric"
+
+
 def get_kind(name: str) -> TestKind:
     """The test kind called ``name`` (a protocol's ``kind``); KeyError if there is none."""
     return KINDS[name]
 
 
-__all__ = ["KINDS", "Row", "Subject", "TestKind", "TrialAnalysis", "cell", "fmt", "get_kind", "shown", "table",
-           "window_rows"]
+def stored_kind(name: str | None) -> TestKind:
+    """The kind of a stored test (its ``kind`` attribute or index column), for reading back:
+    :data:`DEFAULT_KIND` when ``name`` is empty or unknown."""
+    return KINDS.get(name or "", KINDS[DEFAULT_KIND])
+
+
+__all__ = ["DEFAULT_KIND", "KINDS", "ReportRow", "Row", "Subject", "TestKind", "TrialAnalysis", "cell", "fmt",
+           "get_kind", "num", "shown", "stored_kind", "table", "window_rows"]

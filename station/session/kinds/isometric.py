@@ -11,12 +11,14 @@ from station.analysis.results import window_label
 from station.analysis.symmetry import asymmetry_index, limb_symmetry_index
 from station.session.kinds import (
     RelativeToFirst,
+    ReportRow,
     Row,
     Subject,
     TestKind,
     TrialAnalysis,
     cell,
     fmt,
+    num,
     shown,
     table,
     window_rows,
@@ -33,6 +35,21 @@ class Isometric(TestKind):
     symmetry_word = "LSI"
     live_word = "Push!"
     pass_mark = True
+    curve_after_onset_s = 4.0
+    curve_axis_label = "time from onset (s)"
+    report_rows = (
+        ReportRow("Best peak force (N)", "side", "best_n"),
+        ReportRow("Mean of reps (N)", "side", "mean_n"),
+        ReportRow("CV between reps (%)", "side", "cv_pct"),
+        ReportRow("Valid reps", "reps"),
+        ReportRow("Best (N/kg)", "side", "best_n_per_kg", ".2f"),
+        ReportRow("Peak torque (N·m/kg)", "side", "best_torque_nm_per_kg", ".2f"),
+        ReportRow("Time to peak (s)", "best", "time_to_peak_s", ".2f"),
+        ReportRow("RFD 0–200 ms (N/s)", "best", "rfd_0_200_n_per_s", ".0f"),
+        ReportRow("Pain, highest (0–10)", "pain"),
+    )
+    report_note = "Time to peak and RFD are those of the best rep."
+    mdc_verdicts = True
 
     def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
                 subject: Subject) -> TrialAnalysis:
@@ -60,6 +77,17 @@ class Isometric(TestKind):
         out = limb_symmetry_index(inv, uninv, pass_pct).to_dict()
         out["relative_to_first_session"] = relative_to_first(inv)
         return out
+
+    def index_rows(self, results: dict[str, Any], side: str, body_mass_kg: float | None,
+                   peak_force_n: float | None) -> list[tuple[str, dict[str, Any]]]:
+        per_side = results.get("per_side")
+        if isinstance(per_side, dict):  # both sides in one effort (a fixed frame): one row per side
+            rows = [(s, _index_fields(per_side[s])) for s in ("left", "right") if isinstance(per_side.get(s), dict)]
+            return rows or [(side, {})]
+        fields = _index_fields(results)
+        if fields["peak_force_n"] is None:
+            fields["peak_force_n"] = peak_force_n
+        return [(side, fields)]
 
     def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
         parts = []
@@ -156,6 +184,24 @@ class Isometric(TestKind):
         rows.append(("filter", filt + (f", peak signal {d['filter_hz']:g} Hz" if d["filter_hz"] else "")))
         src = d["source"]
         return table(f"{self.title} analysis of {src['file']} (column {src['column']})", rows, d)
+
+
+def _window(d: Any, key: str) -> float | None:
+    return num(d.get(key)) if isinstance(d, dict) else None
+
+
+def _index_fields(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "peak_force_n": num(r.get("peak_force_n")),
+        "peak_force_n_per_kg": num(r.get("peak_force_n_per_kg")),
+        "peak_torque_nm": num(r.get("peak_torque_nm")),
+        "peak_torque_nm_per_kg": num(r.get("peak_torque_nm_per_kg")),
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "rfd_0_50_n_per_s": _window(r.get("rfd_n_per_s"), "0-50"),
+        "rfd_0_100_n_per_s": _window(r.get("rfd_n_per_s"), "0-100"),
+        "rfd_0_200_n_per_s": _window(r.get("rfd_n_per_s"), "0-200"),
+        "impulse_0_200_n_s": _window(r.get("impulse_n_s"), "0-200"),
+    }
 
 
 __all__ = ["STATUS_OK", "Isometric"]

@@ -9,7 +9,21 @@ import numpy as np
 from station.analysis import landing
 from station.analysis.landing import LandingParams
 from station.analysis.symmetry import asymmetry_index
-from station.session.kinds import RelativeToFirst, Row, Subject, TestKind, TrialAnalysis, cell, fmt, shown, table
+from station.session.kinds import (
+    RelativeToFirst,
+    ReportRow,
+    Row,
+    Subject,
+    TestKind,
+    TrialAnalysis,
+    cell,
+    fmt,
+    num,
+    shown,
+    table,
+)
+
+STANDARD_GRAVITY = 9.80665  # m/s²
 
 
 class Landing(TestKind):
@@ -20,6 +34,23 @@ class Landing(TestKind):
     plate_force = True
     paired_columns = True
     symmetry_metrics = ("asymmetry", "lsi")
+    curve_after_onset_s = 1.5
+    curve_axis_label = "time from ground contact (s)"
+    report_rows = (
+        ReportRow("Highest peak force (N)", "side", "best_n"),
+        ReportRow("Mean of trials (N)", "side", "mean_n"),
+        ReportRow("CV between trials (%)", "side", "cv_pct"),
+        ReportRow("Valid trials", "reps"),
+        ReportRow("Peak force (body weights)", "best", "peak_force_bw", ".2f"),
+        ReportRow("Loading rate (BW/s)", "best", "loading_rate_bw_per_s", ".0f"),
+        ReportRow("Time to peak (s)", "best", "time_to_peak_s", ".3f"),
+        ReportRow("Time to stabilisation (s)", "best", "time_to_stabilisation_s", ".2f"),
+        ReportRow("Pain, highest (0–10)", "pain"),
+    )
+    report_note = "Per-plate values are those of the trial with the highest peak."
+    symmetry_note = "no pass mark: a higher landing load is not better"
+    mdc_verdicts = False
+    no_mdc_note = "no MDC verdicts for landings (a higher landing load is not an improvement)"
 
     def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
                 subject: Subject) -> TrialAnalysis:
@@ -44,6 +75,19 @@ class Landing(TestKind):
             inv, uninv = (left_best_n, right_best_n) if involved == "left" else (right_best_n, left_best_n)
             out["involved_ratio_pct"] = 100.0 * inv / uninv
         return out
+
+    def index_rows(self, results: dict[str, Any], side: str, body_mass_kg: float | None,
+                   peak_force_n: float | None) -> list[tuple[str, dict[str, Any]]]:
+        if side == "both" or isinstance(results.get("left"), dict):
+            # two plates: the summed force with the plates' asymmetry, then each plate
+            asym = results.get("asymmetry_pct")
+            total = {**_index_fields(results, body_mass_kg),
+                     "asymmetry_pct": num(asym.get("peak_force")) if isinstance(asym, dict) else None}
+            rows = [("both", total)]
+            rows += [(s, _index_fields(results[s], body_mass_kg)) for s in ("left", "right")
+                     if isinstance(results.get(s), dict)]
+            return rows
+        return [(side, _index_fields(results, body_mass_kg))]
 
     def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
         parts = []
@@ -114,6 +158,23 @@ class Landing(TestKind):
         else:
             title = f"{self.title} analysis of {src['file']} (column {src['column']})"
         return table(title, rows, d)
+
+
+def _index_fields(r: dict[str, Any], body_mass_kg: float | None) -> dict[str, Any]:
+    bw = num(r.get("body_weight_n"))
+    if bw is None and body_mass_kg:
+        bw = body_mass_kg * STANDARD_GRAVITY
+    rate = num(r.get("loading_rate_n_per_s"))
+    peak = num(r.get("peak_force_n"))
+    return {
+        "peak_force_n": peak,
+        "peak_force_n_per_kg": peak / body_mass_kg if peak is not None and body_mass_kg else None,
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "peak_force_bw": num(r.get("peak_force_bw")) if num(r.get("peak_force_bw")) is not None
+        else (peak / bw if peak is not None and bw else None),
+        "loading_rate_bw_per_s": rate / bw if rate is not None and bw else None,
+        "time_to_stabilisation_s": num(r.get("tts_s")),
+    }
 
 
 def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:
