@@ -80,6 +80,9 @@ class TestKind(ABC):
     symmetry_word: ClassVar[str]    # "LSI" / "asymmetry": what "no …" notes call the comparison
     plate_force: ClassVar[bool] = False  # the session stores each plate's summed force (fz_n)
     paired_columns: ClassVar[bool] = False  # ``station analyze`` takes a --left/--right pair
+    live_word: ClassVar[str] = "Go!"  # what a front end shows while a trial of this kind records
+    pass_mark: ClassVar[bool] = False  # the sides' comparison has a pass mark (an LSI; a landing load has none)
+    symmetry_metrics: ClassVar[tuple[str, ...]] = ("lsi",)  # protocol metrics that show the sides' comparison
 
     # -- reports, exports and the history trend -------------------------------------------
     curve_after_onset_s: ClassVar[float]  # s of the best trial's curve after onset the report draws
@@ -144,6 +147,46 @@ class TestKind(ABC):
         """The metrics the terminal prints after a trial, besides its peak: only those the
         protocol's ``metrics`` lists (all when ``metrics`` is None)."""
 
+    # -- a window's tables ------------------------------------------------------------------
+    def shown_metrics(self, metrics: tuple[str, ...] | None) -> list[str]:
+        """The metrics a protocol listing ``metrics`` shows, in its order (all of the kind's when
+        None); the peak force always, first when the list leaves it out (it is every trial's headline)."""
+        order = [m for m in (self.spec.metrics if metrics is None else metrics) if m in self.spec.metrics]
+        return order if "peak_force" in order else ["peak_force", *order]
+
+    def result_columns(self, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A trial's results dict as table columns: side ("left", "right", "both") → its results,
+        or ``{"value": results}`` for one side."""
+        per_side = results.get("per_side")
+        return dict(per_side) if isinstance(per_side, dict) else {"value": results}
+
+    def result_rows(self, columns: dict[str, dict[str, Any]], metrics: tuple[str, ...] | None,
+                    settings: Mapping[str, Any] | None = None) -> list[Row]:
+        """A trial's rows for a results table: per metric a protocol listing ``metrics`` shows
+        (:meth:`shown_metrics`), its label and one cell per column of ``columns``
+        (:meth:`result_columns`), in the list's order. ``settings``: the protocol's
+        ``[analysis]`` table (e.g. its RFD windows: a row each, even where a result has no value)."""
+        params = self.params(settings)
+        rows: list[Row] = []
+        for m in self.shown_metrics(metrics):
+            rows.extend(self.metric_rows(m, columns, metrics, params))
+        return rows
+
+    @abstractmethod
+    def metric_rows(self, metric: str, columns: dict[str, dict[str, Any]],
+                    metrics: tuple[str, ...] | None, params: Any) -> list[Row]:
+        """The rows of one metric (none for a metric of the test, not of a trial, e.g. ``lsi``);
+        ``params``: the analysis parameters (:meth:`params`)."""
+
+    @abstractmethod
+    def summary_columns(self, metrics: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        """The best rep in clinical units that a per-test table shows beside best, mean and CV
+        (N), for a protocol listing ``metrics``: (header, key of ``SideSummary.clinical``, format)."""
+
+    def shows_symmetry(self, metrics: tuple[str, ...] | None) -> bool:
+        """Whether a protocol listing ``metrics`` shows the comparison of the sides (LSI or asymmetry)."""
+        return metrics is None or any(m in metrics for m in self.symmetry_metrics)
+
     # -- station analyze -------------------------------------------------------------------
     @abstractmethod
     def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
@@ -154,6 +197,29 @@ class TestKind(ABC):
     @abstractmethod
     def report_text(self, d: dict[str, Any]) -> str:
         """``station analyze``'s text for a result dict (with its ``source``)."""
+
+
+#: a results table's row: its label and one cell per column
+Row = tuple[str, list[str]]
+
+
+def cell(value: Any, spec: str = ".1f", unit: str = "") -> str:
+    """A table cell: the value with its unit, or ``—`` when there is none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return f"{value:{spec}}" + (f" {unit}" if unit else "")
+
+
+def window_rows(label: str, key: str, columns: dict[str, dict[str, Any]], spec: str, unit: str,
+                windows: tuple[str, ...] = ()) -> list[Row]:
+    """One row per window of a windowed result (``key`` → {"0-50": v, …}), shortest window first:
+    ``windows`` (labels such as "0-50") and any other a column has."""
+    windows_: set[str] = set(windows)
+    for r in columns.values():
+        windows_.update((r.get(key) or {}).keys())
+    ordered = sorted(windows_, key=lambda w: (int(w.split("-")[1]), w))
+    return [(f"{label} {w.replace('-', '–')} ms", [cell((r.get(key) or {}).get(w), spec, unit)
+                                                  for r in columns.values()]) for w in ordered]
 
 
 def shown(metric: str, metrics: tuple[str, ...] | None) -> bool:
@@ -209,5 +275,5 @@ def stored_kind(name: str | None) -> TestKind:
     return KINDS.get(name or "", KINDS[DEFAULT_KIND])
 
 
-__all__ = ["DEFAULT_KIND", "KINDS", "ReportRow", "Subject", "TestKind", "TrialAnalysis", "fmt", "get_kind", "num",
-           "shown", "stored_kind", "table"]
+__all__ = ["DEFAULT_KIND", "KINDS", "ReportRow", "Row", "Subject", "TestKind", "TrialAnalysis", "cell", "fmt",
+           "get_kind", "num", "shown", "stored_kind", "table", "window_rows"]

@@ -12,13 +12,16 @@ from station.analysis.symmetry import asymmetry_index, limb_symmetry_index
 from station.session.kinds import (
     RelativeToFirst,
     ReportRow,
+    Row,
     Subject,
     TestKind,
     TrialAnalysis,
+    cell,
     fmt,
     num,
     shown,
     table,
+    window_rows,
 )
 
 #: the RFD window the terminal prints after a trial (s from onset), when the protocol measures it
@@ -30,6 +33,8 @@ class Isometric(TestKind):
     title = "Isometric"
     params_type = IsometricParams
     symmetry_word = "LSI"
+    live_word = "Push!"
+    pass_mark = True
     curve_after_onset_s = 4.0
     curve_axis_label = "time from onset (s)"
     report_rows = (
@@ -99,6 +104,44 @@ class Isometric(TestKind):
             if rfd.get(key) is not None:
                 parts.append(f"RFD {key.replace('-', '–')} ms {rfd[key]:.0f} N/s")
         return parts
+
+    def metric_rows(self, metric: str, columns: dict[str, dict[str, Any]],
+                    metrics: tuple[str, ...] | None, params: Any) -> list[Row]:
+        def row(label: str, key: str, spec: str, unit: str) -> list[Row]:
+            return [(label, [cell(r.get(key), spec, unit) for r in columns.values()])]
+
+        windows = tuple(window_label(w) for w in params.rfd_windows_s)
+        if metric == "peak_force":
+            return row("Peak force", "peak_force_n", ".1f", "N")
+        if metric == "time_to_peak":
+            return row("Time to peak", "time_to_peak_s", ".2f", "s")
+        if metric == "rfd":
+            return window_rows("RFD", "rfd_n_per_s", columns, ".0f", "N/s", windows)
+        if metric == "peak_rfd":
+            return row("Peak RFD", "peak_rfd_n_per_s", ".0f", "N/s")
+        if metric == "impulse":
+            return window_rows("Impulse", "impulse_n_s", columns, ".1f", "N·s", windows)
+        if metric == "mean_best_1s":
+            return row("Mean of best 1 s", "mean_best_1s_n", ".1f", "N")
+        if metric == "torque":
+            return row("Peak torque", "peak_torque_nm", ".1f", "N·m")
+        if metric == "normalised":
+            rows = row("Peak force / body mass", "peak_force_n_per_kg", ".2f", "N/kg")
+            if shown("torque", metrics):
+                rows += row("Peak torque / body mass", "peak_torque_nm_per_kg", ".2f", "N·m/kg")
+            return rows
+        return []  # lsi: the test's, not a trial's
+
+    def summary_columns(self, metrics: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, str, str]] = []
+        for m in self.shown_metrics(metrics):
+            if m == "torque":
+                out.append(("best (N·m)", "torque_nm", ".1f"))
+            elif m == "normalised":
+                out.append(("best (N/kg)", "force_n_per_kg", ".2f"))
+                if shown("torque", metrics):
+                    out.append(("best (N·m/kg)", "torque_nm_per_kg", ".2f"))
+        return out
 
     def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
                       subject: Subject) -> tuple[Any, str, tuple[str, ...]]:

@@ -12,9 +12,11 @@ from station.analysis.symmetry import asymmetry_index
 from station.session.kinds import (
     RelativeToFirst,
     ReportRow,
+    Row,
     Subject,
     TestKind,
     TrialAnalysis,
+    cell,
     fmt,
     num,
     shown,
@@ -31,6 +33,7 @@ class Landing(TestKind):
     symmetry_word = "asymmetry"
     plate_force = True
     paired_columns = True
+    symmetry_metrics = ("asymmetry", "lsi")
     curve_after_onset_s = 1.5
     curve_axis_label = "time from ground contact (s)"
     report_rows = (
@@ -96,6 +99,39 @@ class Landing(TestKind):
         if results.get("tts_s") is not None and metrics is not None and "tts" in metrics:
             parts.append(f"TTS {results['tts_s']:.2f} s")
         return parts
+
+    def result_columns(self, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Two plates: each plate's own results, then their sum ("both", the trial's headline)."""
+        if isinstance(results.get("left"), dict) and isinstance(results.get("right"), dict):
+            plates = {"left": results["left"], "right": results["right"]}
+            return {**plates, "both": results} if "peak_force_n" in results else plates
+        return {"value": results}
+
+    def metric_rows(self, metric: str, columns: dict[str, dict[str, Any]],
+                    metrics: tuple[str, ...] | None, params: Any) -> list[Row]:
+        def row(label: str, key: str, spec: str, unit: str) -> list[Row]:
+            return [(label, [cell(r.get(key), spec, unit) for r in columns.values()])]
+
+        if metric == "peak_force":
+            return row("Peak force", "peak_force_n", ".0f", "N") + row("Peak force (× BW)", "peak_force_bw", ".2f", "")
+        if metric == "time_to_peak":
+            return row("Time to peak", "time_to_peak_s", ".3f", "s")
+        if metric == "loading_rate":
+            return row("Loading rate", "loading_rate_n_per_s", ".0f", "N/s")
+        if metric == "impulse_100ms":
+            return row("Impulse 0–100 ms", "impulse_100ms_n_s", ".1f", "N·s")
+        if metric == "tts":
+            return row("Time to stabilisation", "tts_s", ".2f", "s")
+        if metric == "asymmetry" and "both" in columns:  # left vs right plate within this trial
+            total = columns["both"]
+            value = (total.get("asymmetry_pct") or {}).get("peak_force")
+            direction = (total.get("asymmetry_direction") or {}).get("peak_force")
+            text = cell(value, "+.1f", "%") + (f" ({direction})" if value is not None and direction else "")
+            return [("Asymmetry (peak force)", ["" if c != "both" else text for c in columns])]
+        return []  # lsi: the test's, not a trial's
+
+    def summary_columns(self, metrics: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        return [("best (× BW)", "force_bw", ".2f")] if "peak_force" in self.shown_metrics(metrics) else []
 
     def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
                       subject: Subject) -> tuple[Any, str, tuple[str, ...]]:
