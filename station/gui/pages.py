@@ -41,6 +41,9 @@ from station.gui.plot import LivePlot
 from station.gui.theme import LEFT, RIGHT, Theme, band_colour, big_font, side_colour, status_colour
 
 ROLE_DATA = Qt.ItemDataRole.UserRole
+#: the driver families a device role of each device kind is offered on a detected port
+FAMILIES_BY_DEVICE_KIND: dict[str, tuple[str, ...]] = {"force_plate": ("sfp",),
+                                                       "dynamometer": ("mark10", "loadstar", "openscale")}
 
 
 def _label(text: str = "", *, size: int | None = None, bold: bool = False, role: str | None = None,
@@ -96,21 +99,9 @@ def table_texts(t: QTableWidget) -> list[list[str]]:
     return out
 
 
-def side_rows(summary: Any, body_mass_kg: float | None, kind: str) -> tuple[list[str], list[list[str]]]:
-    headers = ["side", "reps", "best (N)", "mean (N)", "CV (%)"]
-    bw = body_mass_kg * F.STANDARD_GRAVITY if body_mass_kg else None
-    if kind == "landing" and bw:
-        headers.append("best (× BW)")
-    rows = []
-    for side in ("left", "right", "both"):
-        s = summary.sides.get(side)
-        if s is None:
-            continue
-        row = [F.SIDE_NAME[side], str(s.reps), F.fmt(s.best_n), F.fmt(s.mean_n), F.fmt(s.cv_pct)]
-        if kind == "landing" and bw:
-            row.append(F.fmt(s.best_n / bw if s.best_n else None, ".2f"))
-        rows.append(row)
-    return headers, rows
+def side_rows(summary: Any, protocol: Any = None) -> tuple[list[str], list[list[str]]]:
+    """A test's per-side table, with the clinical units its protocol's ``metrics`` list."""
+    return F.side_summary_rows(summary, getattr(protocol, "metrics", None))
 
 
 def style_axes(plot: pg.PlotWidget, theme: Theme) -> None:
@@ -133,7 +124,18 @@ class SymmetryLabel(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
 
-    def show_symmetry(self, symmetry: dict[str, Any], protocol: Any) -> None:
+    def show_symmetry(self, symmetry: dict[str, Any], protocol: Any, kind: str | None = None) -> None:
+        """The comparison of the sides; hidden when the protocol's ``metrics`` list has neither
+        ``lsi`` nor (landings) ``asymmetry`` (``kind``: the test kind, default the protocol's)."""
+        kind = kind or getattr(protocol, "kind", None)
+        if kind is not None and protocol is not None and not F.shows_symmetry(kind, protocol.metrics):
+            self.band = "none"
+            self.setText("")
+            self.setStyleSheet("")
+            self.hide()
+            return
+        if self.parent() is not None:  # (showing a widget without a parent would open it as a window)
+            self.setVisible(True)
         st = F.symmetry_text(symmetry, protocol)
         self.band = st.band
         self.setText(st.text)
@@ -351,7 +353,7 @@ class StartPage(QWidget):
 
     def _offer_ports(self, row: DeviceRow) -> None:
         kind = next((d.kind for p in self.protocols.values() for d in p.devices if d.role == row.role), "")
-        families = ("sfp",) if kind == "force_plate" else ("mark10", "loadstar", "openscale")
+        families = FAMILIES_BY_DEVICE_KIND.get(kind, FAMILIES_BY_DEVICE_KIND["dynamometer"])
         have = {row.uri.itemText(i) for i in range(row.uri.count())}
         for port in getattr(self, "ports", []):
             for fam in families:
@@ -549,10 +551,12 @@ class TrialPanel(QWidget):
         self.plot.plotItem.addLegend(offset=(10, 10), labelTextColor=theme.plot_fg)
         lay.addWidget(self.plot, 4)
 
-    def show_trial(self, event: Any, kind: str, body_mass_kg: float | None, name: str) -> None:
+    def show_trial(self, event: Any, protocol: Any, body_mass_kg: float | None) -> None:
+        """A recorded trial: the metrics ``protocol`` lists (in its order), its trace and flags."""
         o = event.outcome
-        self.title.setText(f"{name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
-        headers, rows = F.trial_metric_rows(kind, o.results, body_mass_kg)
+        self.title.setText(f"{protocol.name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
+        headers, rows = F.trial_metric_rows(protocol.kind, o.results, body_mass_kg, protocol.metrics,
+                                            getattr(protocol, "analysis", None))
         _table(headers, rows, self.table)
         fit_height(self.table)
         reason = F.flag_reason(o.flags)
@@ -621,10 +625,10 @@ class TestPanel(QWidget):
 
     def show_test(self, summary: Any, protocol: Any, body_mass_kg: float | None) -> None:
         self.title.setText(f"{summary.name} — results ({summary.status})")
-        headers, rows = side_rows(summary, body_mass_kg, summary.kind)
+        headers, rows = side_rows(summary, protocol)
         _table(headers, rows, self.table)
         fit_height(self.table)
-        self.symmetry.show_symmetry(summary.symmetry, protocol)
+        self.symmetry.show_symmetry(summary.symmetry, protocol, summary.kind)
         rel = summary.symmetry.get("relative_to_first_session")
         self.change.setText(
             f"Involved side vs first session ({rel.get('baseline_file')}): {rel['value_pct']:.1f} %"
@@ -872,12 +876,13 @@ class SummaryPage(QWidget):
         for col, summary in enumerate(event.summaries):
             box = QGroupBox(f"{summary.name}  ({summary.status})")
             bl = QVBoxLayout(box)
-            headers, rows = side_rows(summary, body_mass_kg, summary.kind)
+            protocol = protocols.get(summary.protocol_id)
+            headers, rows = side_rows(summary, protocol)
             t = _table(headers, rows)
             t.setFixedHeight(t.horizontalHeader().sizeHint().height() + 8 + sum(t.rowHeight(r) for r in range(t.rowCount())))
             bl.addWidget(t)
             sym = SymmetryLabel()
-            sym.show_symmetry(summary.symmetry, protocols.get(summary.protocol_id))
+            sym.show_symmetry(summary.symmetry, protocol, summary.kind)
             bl.addWidget(sym)
             pain_text = ", ".join(f"{F.SIDE_CODE.get(s, s)} {v}/10" for s, v in pains.get(summary.test, []))
             pl = _label(f"Pain: {pain_text or 'not asked'}", wrap=True)
