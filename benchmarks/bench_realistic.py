@@ -212,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="measured minutes (default 10)")
     parser.add_argument("--read-period-ms", type=float, default=None,
                         help="the readers' read batching (default: the pipeline's, 5 ms)")
+    parser.add_argument("--one-grid", action="store_true",
+                        help="put every reader on one grid (all read at the same instants) instead of the "
+                             "pipeline's spread over the period (to compare)")
+    parser.add_argument("--stall", type=float, default=0.0, metavar="SECONDS",
+                        help="stop this process (SIGSTOP, then SIGCONT) for SECONDS once, 10 s into the measured "
+                             "span, as a frozen PC would: shows what a stall of the station costs and that the "
+                             "loss is counted")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="trace Python/numpy allocations and print what grew between the first "
                              "minute and the end (slows the station down: not for the CPU figure)")
@@ -250,11 +257,15 @@ def main(argv: list[str] | None = None) -> int:
                 for r in pipeline.readers.values():
                     r.min_period_s = args.read_period_ms / 1000.0
             period_ms = 1000.0 * next(iter(pipeline.readers.values())).min_period_s
+            if args.one_grid:
+                for r in pipeline.readers.values():
+                    r.grid_phase = 0.0
             pipeline.begin_recording(trial_spec("01_bench", "001", devices, {"side": "both"}), list(devices),
                                      keep=False)
             print(f"realistic load: {', '.join(f'{k} {d.info.channels} ch @ {d.info.rate_hz:g} Hz' for k, d in devices.items())}; "
                   f"{args.minutes:g} min after {WARMUP_S:g} s warm-up; reads every {period_ms:g} ms; simulators in their "
-                  f"own processes; load average {os.getloadavg()[0]:.1f}", flush=True)
+                  f"own processes{'; readers on one grid' if args.one_grid else ''}; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
             pipeline.start()
             watch = StallWatch()
             watch.start()
@@ -263,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             threads0 = thread_stats()
             probe.measuring = True
             probe_cpu0 = probe.cpu_s
+            if args.stall > 0:  # another process freezes us, as the OS would under a stall
+                subprocess.Popen(["sh", "-c", f"sleep 10; kill -STOP {os.getpid()}; sleep {args.stall:g}; "
+                                              f"kill -CONT {os.getpid()}"])
+                print(f"  (the station process will be stopped for {args.stall:g} s at +10 s)", flush=True)
             end = t0 + 60.0 * args.minutes
             every = 60.0 if args.minutes >= 5 else 10.0
             next_report = t0 + every

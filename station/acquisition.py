@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def next_tick(now_s: float, period_s: float) -> float:
-    """The first multiple of ``period_s`` after ``now_s`` (s, monotonic clock): the instants
-    at which every reader of that period reads, so their blocks reach the pipeline together."""
+    """The first multiple of ``period_s`` after ``now_s`` (s, monotonic clock): a reader's
+    read instants, on a grid that does not drift with the time each read takes."""
     return (now_s // period_s + 1.0) * period_s
 
 
@@ -61,12 +61,14 @@ class DeviceReader(threading.Thread):
     """Reads one driver until stopped, putting :class:`DeviceBlock` items on ``out``.
 
     ``min_period_s`` batches reads: after a small read the thread sleeps until the next
-    multiple of ``min_period_s`` on the monotonic clock, so it wakes at most 1/min_period_s
-    times per second whatever the device's pace (which keeps CPU low at high sample rates),
-    and every reader with the same period wakes at the same instants: the pipeline then
-    takes their blocks in one go instead of being woken once per device at scattered times
-    (each wake-up is paid with cold caches). A large read (the device is ahead: a backlog)
-    is followed at once by the next read.
+    instant of its grid, ``(k + grid_phase) * min_period_s`` on the monotonic clock, so it
+    wakes at most 1/min_period_s times per second whatever the device's pace (which keeps CPU
+    low at high sample rates), and a sample waits at most about a period for its read. A
+    large read (the device is ahead: a backlog) is followed at once by the next read.
+
+    Readers of one pipeline are spread over the period (``grid_phase`` i/n): all on one grid,
+    they woke together and queued for the GIL (2.3 context switches per read instead of 1,
+    read → live p99 1.35 ms instead of 0.55 ms on 2 shared cores), for no CPU saved.
     """
 
     def __init__(self, device_id: str, driver: Driver, out: queue.Queue[QueueItem], *,
@@ -76,6 +78,9 @@ class DeviceReader(threading.Thread):
         self.driver = driver
         self.out = out
         self.min_period_s = min_period_s
+        #: offset of this reader's grid, as a fraction of the period (0 ≤ phase < 1); the
+        #: :class:`~station.pipeline.Pipeline` spreads its readers evenly over the period
+        self.grid_phase = 0.0
         self.reconnect = reconnect
         self.reconnect_timeout_s = reconnect_timeout_s
         self.status = ReaderStatus()
@@ -154,7 +159,8 @@ class DeviceReader(threading.Thread):
         if period <= 0:
             return
         now = time.monotonic()
-        rest = next_tick(now, period) - now
+        phase_s = self.grid_phase * period
+        rest = next_tick(now - phase_s, period) + phase_s - now
         if rest > 0.05:
             self._halt.wait(rest)
         elif rest > 0:

@@ -311,6 +311,8 @@ class Pipeline:
         self.writer = writer
         self.queue: queue.Queue[QueueItem] = queue.Queue(maxsize=queue_blocks)
         self.readers = {d.device_id: DeviceReader(d.device_id, d.driver, self.queue) for d in devices}
+        for i, reader in enumerate(self.readers.values()):  # spread over the period: no GIL queue
+            reader.grid_phase = i / len(self.readers)
         self.rings = {
             d.device_id: RingBuffer(int(ring_seconds * d.info.rate_hz) + 1, d.info.channels) for d in devices}
         self.tare_n = {d.device_id: np.zeros(d.info.channels) for d in devices}

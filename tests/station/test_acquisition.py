@@ -113,7 +113,8 @@ class _FakeTime:
         time.sleep(0)  # let other threads run
 
 
-def test_a_reader_sleeps_until_the_next_multiple_of_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("phase", [0.0, 0.5])
+def test_a_reader_sleeps_until_the_next_instant_of_its_grid(monkeypatch: pytest.MonkeyPatch, phase: float) -> None:
     import station.acquisition as acquisition
 
     period = 0.004
@@ -129,6 +130,7 @@ def test_a_reader_sleeps_until_the_next_multiple_of_its_period(monkeypatch: pyte
     driver.read = read  # type: ignore[method-assign]
     q: queue.Queue = queue.Queue()
     reader = DeviceReader("d", driver, q, min_period_s=period)  # type: ignore[arg-type]
+    reader.grid_phase = phase
     reader.start()
     deadline = time.monotonic() + 5
     while len(fake.woke_at) < 50 and time.monotonic() < deadline:
@@ -137,5 +139,16 @@ def test_a_reader_sleeps_until_the_next_multiple_of_its_period(monkeypatch: pyte
     reader.join(2)
     woke = fake.woke_at[:50]
     assert len(woke) == 50
-    assert all(abs(t / period - round(t / period)) < 1e-6 for t in woke)  # on the shared grid …
-    assert all(round(b / period) - round(a / period) == 1 for a, b in zip(woke, woke[1:], strict=False))  # … every slot
+    on_grid = [t / period - phase for t in woke]
+    assert all(abs(k - round(k)) < 1e-6 for k in on_grid)  # on its grid …
+    assert all(round(b) - round(a) == 1 for a, b in zip(on_grid, on_grid[1:], strict=False))  # … every slot
+
+
+def test_a_pipeline_spreads_its_readers_over_the_period() -> None:
+    from drivers.base import DeviceInfo
+    from station.pipeline import BoundDevice, Pipeline
+
+    info = DeviceInfo("mark10", "m", "s", "f", 1, 1000.0, "N", "host", "loop://")
+    devices = [BoundDevice(f"d{i}", "loop://", Mark10Driver("loop://"), info) for i in range(4)]
+    pipeline = Pipeline(devices)
+    assert sorted(r.grid_phase for r in pipeline.readers.values()) == [0.0, 0.25, 0.5, 0.75]
