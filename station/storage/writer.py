@@ -49,6 +49,10 @@ except ImportError:  # pragma: no cover - not POSIX: no liveness lock
 
 _IDLE = object()  # the writer queue had nothing for one flush interval
 
+#: appends this far apart (s) mean the caller was stopped (a stalled process), not that the
+#: writer fell behind: the bounded queue's age does not count the gap (see :meth:`SessionWriter.append`)
+STALL_GAP_S = 0.25
+
 log = logging.getLogger(__name__)
 
 
@@ -249,7 +253,9 @@ class SessionWriter:
 
     **Bounded queue.** At most ``max_queue_rows`` rows of samples wait for the writer
     thread, and none for longer than ``max_queue_s`` (samples arrive in real time, so that is
-    the seconds of data queued). Beyond that :meth:`append` refuses the
+    the seconds of data queued; a gap of more than :data:`STALL_GAP_S` between appends, when
+    the whole process was stopped, is not counted: the writer was not behind, and dropping the
+    first blocks after it would lose them for nothing). Beyond that :meth:`append` refuses the
     block: it is counted (``counts[device].dropped``), a warning is logged, kept in
     :attr:`warnings` and passed to ``on_warning``. So memory stays flat and a crash loses at
     most the flush period plus the bounded queue.
@@ -317,6 +323,7 @@ class SessionWriter:
         self._qlock = threading.Lock()
         self._queued_rows = 0
         self._queued_t: deque[tuple[float, int]] = deque()  # (monotonic time queued, rows) per block
+        self._last_append_s = time.monotonic()
         # appended blocks wait here, not on the queue: the writer thread takes them once per
         # flush period instead of waking for every block (a control call seals them first)
         self._appends: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
@@ -361,6 +368,12 @@ class SessionWriter:
             if c is None:
                 c = self.counts[device_id] = DeviceCounts()
             c.acquired += n
+            gap, self._last_append_s = now - self._last_append_s, now
+            if gap > STALL_GAP_S and self._queued_t:
+                # nobody appended for a while: the process (or the pipeline with the writer) was
+                # stopped, not the writer left behind by the data; the queue's age counts only
+                # the time data flowed, so the first blocks after a stall are not dropped
+                self._queued_t = deque((t + gap, rows) for t, rows in self._queued_t)
             span = now - self._queued_t[0][0] if self._queued_t else 0.0
             if self._queued_rows + n > self.max_queue_rows or span > self.max_queue_s:
                 c.dropped += n

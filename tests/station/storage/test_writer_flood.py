@@ -77,3 +77,37 @@ def test_a_writer_that_keeps_up_drops_nothing(tmp_path: Path) -> None:
         ds = f["tests/01_t/trials/001/plate/raw"]
         assert ds.chunks == (1024, 8)  # about 0.5 s at 2 kHz
         np.testing.assert_array_equal(ds[:, 3], np.arange(4000.0))
+
+
+class StoppedWriter(SessionWriter):
+    """A writer whose thread does not take appended blocks until ``gate`` is set, as when the
+    whole process is stopped (SIGSTOP, a frozen PC) with blocks queued."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        import threading
+
+        self.gate = threading.Event()
+
+    def _take_appends(self) -> None:
+        self.gate.wait(10)
+        super()._take_appends()
+
+
+def test_blocks_right_after_a_stall_of_the_process_are_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "stall.h5"
+    w = StoppedWriter(path, max_queue_s=0.5)
+    w.create({}, {})
+    w.begin_trial(TrialSpec("01_t", "001", {"plate": TrialDevice(4, True, 2000.0)}, {}))
+    k = np.arange(0, 20, dtype=float)
+    w.append("plate", k / 2000, np.repeat(k[:, None], 4, axis=1), np.zeros((20, 4)), k / 2000)
+    time.sleep(0.8)  # the process "stops": no appends, the writer takes nothing (longer than max_queue_s)
+    k = np.arange(20, 40, dtype=float)
+    w.append("plate", k / 2000, np.repeat(k[:, None], 4, axis=1), np.zeros((20, 4)), k / 2000)
+    w.gate.set()
+    w.end_trial({"status": "complete"})
+    w.close()
+    c = w.counts["plate"]
+    assert (c.acquired, c.written, c.dropped) == (40, 40, 0) and not w.warnings
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["tests/01_t/trials/001/plate/raw"][:, 0], np.arange(40.0))
