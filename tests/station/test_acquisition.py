@@ -152,3 +152,37 @@ def test_a_pipeline_spreads_its_readers_over_the_period() -> None:
     devices = [BoundDevice(f"d{i}", "loop://", Mark10Driver("loop://"), info) for i in range(4)]
     pipeline = Pipeline(devices)
     assert sorted(r.grid_phase for r in pipeline.readers.values()) == [0.0, 0.25, 0.5, 0.75]
+
+
+class _CountingBlocks(_SmallBlocks):
+    """Blocks numbered per read, so a listener can check that each arrives once, in order."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def read(self, timeout_s: float = 0.05):  # noqa: ANN201
+        from drivers.base import SampleBlock
+
+        self.read_at.append(time.monotonic())
+        k = float(len(self.read_at))
+        return SampleBlock(np.full((3, 1), k), np.full(3, k))
+
+
+def test_every_block_reaches_the_listeners_once_in_order_and_stop_leaves_none() -> None:
+    from drivers.base import DeviceInfo
+    from station.pipeline import BoundDevice, Pipeline
+
+    info = DeviceInfo("fake", "m", "s", "f", 1, 1000.0, "N", "host", "-")
+    drivers = [_CountingBlocks() for _ in range(3)]
+    pipeline = Pipeline([BoundDevice(f"d{i}", "-", d, info) for i, d in enumerate(drivers)])  # type: ignore[arg-type]
+    seen: dict[str, list[float]] = {}
+    pipeline.subscribe(lambda b: seen.setdefault(b.device_id, []).append(float(b.raw[0, 0])), name="test")
+    pipeline.start()
+    time.sleep(0.3)
+    pipeline.stop()
+    for i, d in enumerate(drivers):
+        assert seen[f"d{i}"] == [float(k) for k in range(1, len(d.read_at) + 1)]  # all, once, in order
+    assert pipeline.queue.empty() and pipeline.failure is None
