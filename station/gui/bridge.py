@@ -45,8 +45,22 @@ SIMULATED_DEVICES: dict[str, str] = {
     "plate_left": "sim:sfp?channels=4&serial=PL-L&rate=2000",
     "plate_right": "sim:sfp?channels=4&serial=PL-R&rate=2000",
 }
-#: the simulator (a key of :data:`SIMULATED_DEVICES`) for a role of each device kind
-SIMULATOR_BY_DEVICE_KIND: dict[str, str] = {"force_plate": "plate_left", "dynamometer": "dynamometer"}
+
+
+def simulator_uri(device: Any) -> str:
+    """The built-in simulator for a protocol's device role (a :class:`~protocols.model.DeviceRole`):
+    the one of :data:`SIMULATED_DEVICES` for its role name, else by device kind and channels —
+    a plate of its channels, a multi-channel dynamometer (a fixed frame: one load cell per leg)
+    as raw-count load cells, a one-channel dynamometer as the Mark-10 gauge."""
+    role = str(device.role)
+    channels = int(getattr(device, "channels", 1) or 1)
+    serial = "".join(c for c in role.upper() if c.isalnum())[:12] + "-SIM"
+    if role in SIMULATED_DEVICES:
+        return SIMULATED_DEVICES[role]
+    if device.kind == "force_plate" or channels > 1:
+        rate = 2000 if device.kind == "force_plate" else 1000
+        return f"sim:sfp?channels={max(channels, 1)}&serial={serial}&rate={rate}"
+    return SIMULATED_DEVICES["dynamometer"]
 
 
 # -- events (the window's vocabulary) -------------------------------------------------------
@@ -247,20 +261,12 @@ class SessionConfig:
 
 
 def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
-    """The built-in simulators for every role the protocols need."""
-    roles: list[str] = []
+    """The built-in simulators for every role the protocols need (:func:`simulator_uri`)."""
+    devices: dict[str, Any] = {}
     for p in protocols:
         for d in p.devices:
-            if d.role not in roles:
-                roles.append(d.role)
-    args = []
-    for role in roles:
-        uri = SIMULATED_DEVICES.get(role)
-        if uri is None:  # a clinic protocol's own role name: a simulator of its device kind
-            kind = next(d.kind for p in protocols for d in p.devices if d.role == role)
-            uri = SIMULATED_DEVICES[SIMULATOR_BY_DEVICE_KIND.get(kind, "dynamometer")]
-        args.append(DeviceArg((role,), uri))
-    return args
+            devices.setdefault(d.role, d)
+    return [DeviceArg((role,), simulator_uri(d)) for role, d in devices.items()]
 
 
 class SessionBridge:

@@ -150,7 +150,8 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        uris = dict(B.SIMULATED_DEVICES) if simulate else {}
+        uris = ({**B.SIMULATED_DEVICES, **{d.role: B.simulator_uri(d) for p in protocols.values() for d in p.devices}}
+                if simulate else {})
         self.start_page = StartPage(protocols, uris)
         self.start_page.start_requested.connect(self.start_from_page)
         self.start_page.check_devices.connect(self.check_devices)
@@ -257,14 +258,10 @@ class MainWindow(QMainWindow):
         self.calibration_page.set_devices({**self.start_page.device_uris(), **(
             dict(B.SIMULATED_DEVICES) if self.simulate else {})})
         self.calibration_page.open_for(uri, verify=verify)
-        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
-            sc.setEnabled(False)
-        self.stack.setCurrentWidget(self.calibration_page)
+        self.stack.setCurrentWidget(self.calibration_page)  # (its own keys: the window's rest, _sync_shortcuts)
         self.setWindowTitle(f"{TITLE} — calibration")
 
     def close_calibration(self) -> None:
-        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
-            sc.setEnabled(True)
         self.stack.setCurrentWidget(self.start_page)
         self.setWindowTitle(f"{TITLE} — new session")
 
@@ -290,12 +287,28 @@ class MainWindow(QMainWindow):
             "T": lambda: self.command("tare"), "Escape": self.key_escape, "Return": self.key_enter,
             "N": self.session_page.focus_notes, "Ctrl+H": self.key_history,
         }
+        self.session_keys: list[QShortcut] = []  # only on the live session page (see _sync_shortcuts)
+        self.page_keys: list[QShortcut] = []     # Esc and Ctrl+H: every page but the calibration page
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
+            (self.page_keys if key in ("Escape", "Ctrl+H") else self.session_keys).append(sc)
         for d in range(10):
             sc = QShortcut(QKeySequence(str(d)), self)
             sc.activated.connect(lambda d=d: self.key_digit(d))
+            self.session_keys.append(sc)
+        self.stack.currentChanged.connect(lambda _i: self._sync_shortcuts())
+        self._sync_shortcuts()
+
+    def _sync_shortcuts(self) -> None:
+        """The session keys (Space, R, S, T, Enter, N, digits) act on the session page only, so on
+        the start page Space ticks the protocol under the cursor and Enter presses the focused
+        button; the calibration page has keys of its own, so none of the window's act there."""
+        page = self.stack.currentWidget()
+        for sc in self.session_keys:
+            sc.setEnabled(page is self.session_page)
+        for sc in self.page_keys:
+            sc.setEnabled(page is not getattr(self, "calibration_page", None))
 
     def set_theme(self, name: str) -> None:
         self.theme = THEMES[name]
