@@ -113,6 +113,18 @@ class AwaitingStart:
 
 
 @dataclass(frozen=True)
+class TrialStarting:
+    """``go`` (or a redo) armed trial ``trial``: the step that now records (a redo records the
+    previous step again, with no :class:`AwaitingStart` before it)."""
+
+    test: str
+    trial: str
+    side: str
+    rep: int
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Countdown:
     side: str
     rep: int
@@ -209,7 +221,7 @@ class SessionClosed:
     error: str = ""
 
 
-Event = (SessionOpened | TestStarted | AwaitingStart | Countdown | Recording | TrialRecorded | Resting
+Event = (SessionOpened | TestStarted | AwaitingStart | TrialStarting | Countdown | Recording | TrialRecorded | Resting
          | PainAsked | TestDone | Info | DeviceWarning | Saturated | HistoryLoaded | SessionClosed)
 
 
@@ -428,6 +440,7 @@ class SessionBridge:
         elif isinstance(e, E.TrialArmed):
             self._armed = e
             self._feedback_this_trial = self.feedback_visible  # shown at any time from go to the trial's end
+            self.emit(TrialStarting(e.test, e.trial, e.side, e.rep, e.attempt))
         elif isinstance(e, E.Countdown):
             self._feedback_this_trial |= self.feedback_visible
             self.emit(Countdown(e.side, e.rep, e.seconds_left))

@@ -267,6 +267,18 @@ class MainWindow(QMainWindow):
 
     # -- menus and keys ---------------------------------------------------------------------
     def _build_menu(self) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        session_menu = QMenu("&Session", self)  # first in the bar: Quit (Ctrl+Q) for keyboard users
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)  # a running session asks first (closeEvent)
+        session_menu.addAction(quit_action)
+        first = self.menuBar().actions()[0] if self.menuBar().actions() else None
+        if first is not None:
+            self.menuBar().insertMenu(first, session_menu)
+        else:
+            self.menuBar().addMenu(session_menu)
         view = self.menuBar().addMenu("&View")
         for name in THEMES:
             act = QAction(f"{name.capitalize()} theme", self)
@@ -297,6 +309,11 @@ class MainWindow(QMainWindow):
             sc = QShortcut(QKeySequence(str(d)), self)
             sc.activated.connect(lambda d=d: self.key_digit(d))
             self.session_keys.append(sc)
+        self.start_keys: list[QShortcut] = []  # the start page: Ctrl+Enter starts the session
+        for key in ("Ctrl+Return", "Ctrl+Enter"):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.activated.connect(self.start_from_page)
+            self.start_keys.append(sc)
         self.stack.currentChanged.connect(lambda _i: self._sync_shortcuts())
         self._sync_shortcuts()
 
@@ -309,6 +326,8 @@ class MainWindow(QMainWindow):
             sc.setEnabled(page is self.session_page)
         for sc in self.page_keys:
             sc.setEnabled(page is not getattr(self, "calibration_page", None))
+        for sc in self.start_keys:
+            sc.setEnabled(page is self.start_page)
 
     def set_theme(self, name: str) -> None:
         self.theme = THEMES[name]
@@ -508,22 +527,20 @@ class MainWindow(QMainWindow):
         elif isinstance(e, B.AwaitingStart):
             self.awaiting = e
             self.phase = "ready"
-            page.steps.current_step(e.test, e.side, e.rep, e.attempt)
-            page.step_title.setText(f"{F.SIDE_NAME.get(e.side, e.side)} · rep {e.rep}"
-                                    + (f" · attempt {e.attempt}" if e.attempt > e.rep else ""))
-            page.step_title.setStyleSheet(f"color: {side_colour(e.side)};")
+            self._show_step(e.test, e.side, e.rep, e.attempt)
             page.set_status("Ready", None)
             page.set_live(False)
             page.show_saturation(None)
             page.cue.setText(e.cue)
             page.plot.disarm()
             page.plot.clear_markers()
-            if self.test is not None and len(page.plot.sources) == 1 and e.side in ("left", "right"):
-                page.plot.recolour(0, side_colour(e.side), f"{F.SIDE_NAME[e.side]} ({page.plot.sources[0].label})")
-            self._set_target(e.test, e.side)
             page.set_peak(None)
             if page.panels.currentWidget() is page.pain_panel:
                 page.panels.setCurrentWidget(page.trial_panel)
+        elif isinstance(e, B.TrialStarting):
+            a = self.awaiting
+            if a is None or (a.test, a.side, a.rep, a.attempt) != (e.test, e.side, e.rep, e.attempt):
+                self._show_step(e.test, e.side, e.rep, e.attempt)  # a redo: the previous step again
         elif isinstance(e, B.Countdown):
             self.phase = "countdown"
             page.set_live(True)
@@ -659,6 +676,18 @@ class MainWindow(QMainWindow):
             if label == d.device_id:
                 break
         self.session_page.plot.set_sources(sources)
+
+    def _show_step(self, test: str, side: str, rep: int, attempt: int) -> None:
+        """The step about to run: highlighted in the step list, its title in its side's colour,
+        the trace in that colour and the target at this side's best so far."""
+        page = self.session_page
+        page.steps.current_step(test, side, rep, attempt)
+        page.step_title.setText(f"{F.SIDE_NAME.get(side, side)} · rep {rep}"
+                                + (f" · attempt {attempt}" if attempt > rep else ""))
+        page.step_title.setStyleSheet(f"color: {side_colour(side)};")
+        if self.test is not None and len(page.plot.sources) == 1 and side in ("left", "right"):
+            page.plot.recolour(0, side_colour(side), f"{F.SIDE_NAME[side]} ({page.plot.sources[0].label})")
+        self._set_target(test, side)
 
     def _remember_best(self, o: Any) -> None:
         if o.status != "complete":

@@ -35,6 +35,7 @@ def test_space_ticks_protocols_and_presses_buttons_on_the_start_page(qtbot, tmp_
     for key in ("Space", "Return", "R", "S", "T", "N", "5"):  # on the start page they belong to its widgets
         assert claimed(w, key) == [], key
     assert len(claimed(w, "Escape")) == 1 and len(claimed(w, "Ctrl+H")) == 1
+    assert len(claimed(w, "Ctrl+Return")) == 1  # starts the session from anywhere on the page
     sp.patient.lineEdit().setFocus()
     qtbot.keyClicks(sp.patient.lineEdit(), "P-RST-10")  # R, S, T and digits are typed, not taken as commands
     assert sp.patient.currentText() == "P-RST-10"
@@ -58,8 +59,9 @@ def test_space_ticks_protocols_and_presses_buttons_on_the_start_page(qtbot, tmp_
     w.stack.setCurrentWidget(w.session_page)
     for key in ("Space", "Return", "R", "S", "T", "N", "5", "Escape"):
         assert len(claimed(w, key)) == 1, key
+    assert claimed(w, "Ctrl+Return") == []
     w.stack.setCurrentWidget(w.calibration_page)
-    assert claimed(w, "Space") == claimed(w, "Escape") == claimed(w, "R") == []
+    assert claimed(w, "Space") == claimed(w, "Escape") == claimed(w, "R") == claimed(w, "Ctrl+Return") == []
     w.stack.setCurrentWidget(w.start_page)
     w.close_preview()
 
@@ -82,3 +84,21 @@ def test_every_builtin_protocol_gets_a_simulator_with_simulate(qtbot, tmp_path: 
             assert uri.simulated, (p.id, d.role, uris[d.role])
             assert int(uri.options.get("channels", "1")) >= d.channels, (p.id, d.role, uris[d.role])
         assert {a.roles[0]: a.uri for a in simulated_device_args([p])} == {d.role: uris[d.role] for d in p.devices}
+
+
+def test_typing_a_new_id_never_takes_a_known_patients_data(qtbot, tmp_path: Path) -> None:
+    """Found on Xvfb: typing "P-KEYS" with "P-FR" known completed "P-" to "P-FR" inline, filled in
+    P-FR's body mass, side and lever arm, and said "known patient" for the new id."""
+    w = MainWindow(protocols=find_protocols(), sessions_dir=tmp_path / "sessions", simulate=True)
+    qtbot.addWidget(w)
+    w.show()
+    sp = w.start_page
+    sp.set_known_patients({"P-FR": {"sessions": 2, "body_mass_kg": 91.5, "involved_side": "right",
+                                    "lever_arm_m": 0.93, "created_utc": "2026-11-02T10:00:00Z"}})
+    sp.patient.lineEdit().setFocus()
+    qtbot.keyClicks(sp.patient.lineEdit(), "P-KEYS")
+    assert sp.patient.currentText() == "P-KEYS"
+    assert sp.body_mass.value() != 91.5 and "known patient" not in sp.known_note.text()
+    assert sp.known_note.text().startswith("new patient")
+    sp.patient.setCurrentText("P-FR")  # picking the known one fills its data in
+    assert sp.body_mass.value() == 91.5 and sp.known_note.text().startswith("known patient: 2")
