@@ -403,7 +403,8 @@ def test_the_calibration_refusal_hint_runs_as_printed(tmp_path: Path, monkeypatc
     (command,) = re.findall(r"`([^`]+)`", err)
     argv = shlex.split(command)
     assert argv[0] == "station" and argv[argv.index("--device") + 1] == "sim:sfp?channels=4&serial=PL-9"
-    assert main(argv[1:] + ["--yes"]) == 0  # as printed (--yes: the simulator places the loads itself)
+    # as printed (--yes: the simulator places the loads itself; --sim-speed: on simulated time, faster)
+    assert main(argv[1:] + ["--yes", "--sim-speed", "4"]) == 0
     capsys.readouterr()
     assert CalibrationStore(tmp_path / "cal").load("PL-9", 0) is not None
 
@@ -413,7 +414,7 @@ def test_plate_verification_prints_each_position_once(tmp_path: Path, monkeypatc
     monkeypatch.setenv("FORCE_STATION_CALIBRATION_DIR", str(tmp_path / "cal"))
     calibrate(tmp_path / "cal", "PV-1", 4)
     assert main(["calibration", "verify", "--device", "sim:sfp?channels=4&serial=PV-1", "--plate",
-                 "--channels", "0,1,2,3", "--load", "20", "--unit", "kg", "--yes"]) == 0
+                 "--channels", "0,1,2,3", "--load", "20", "--unit", "kg", "--yes", "--sim-speed", "4"]) == 0
     out = capsys.readouterr().out
     for position in ("centre", "front-left corner", "back-left corner"):
         assert out.count(f"plate position at {position} ") == 1, out
