@@ -241,6 +241,9 @@ class SessionConfig:
     allow_uncalibrated: bool = False
     first_side: str = "left"
     session_attrs: dict[str, Any] = field(default_factory=dict)
+    #: simulated devices only: the simulated patient and time (``strength``, ``seed``, ``speed``:
+    #: simulated time that many times faster than real time; see :func:`open_session`)
+    simulation: dict[str, Any] = field(default_factory=dict)
 
 
 def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
@@ -365,7 +368,8 @@ class SessionBridge:
                                    out_dir=c.out_dir, options=options, auto=simulated,
                                    involved_ratio=c.involved_ratio, calibration_dir=c.calibration_dir,
                                    allow_uncalibrated=c.allow_uncalibrated,
-                                   session_attrs={"front_end": "window", **c.session_attrs})
+                                   session_attrs={"front_end": "window", **c.session_attrs},
+                                   simulation=c.simulation or None)
         except UserError as exc:
             self.closed.set()
             self.emit(SessionClosed(None, "failed", (), str(exc)))

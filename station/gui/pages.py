@@ -68,18 +68,20 @@ def _table(headers: list[str], rows: list[list[str]], table: QTableWidget | None
     t.clear()
     t.setColumnCount(len(headers))
     t.setRowCount(len(rows))
-    t.setHorizontalHeaderLabels(headers)
+    # a header's unit goes on a second line ("best (N·m)" → "best\n(N·m)"): narrow columns, nothing clipped
+    t.setHorizontalHeaderLabels([h.replace(" (", "\n(", 1) for h in headers])
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = QTableWidgetItem(text)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            if c:
+            if c and headers[c] != "metric":
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             t.setItem(r, c, item)
     t.verticalHeader().setVisible(False)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    if headers and headers[0] == "metric":
-        t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    for c, h in enumerate(headers):
+        if h == "metric":
+            t.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -97,6 +99,35 @@ def table_texts(t: QTableWidget) -> list[list[str]]:
         items = [t.item(r, c) for c in range(t.columnCount())]
         out.append([i.text() if i is not None else "" for i in items])
     return out
+
+
+def header_texts(t: QTableWidget) -> list[str]:
+    """A table's column headers on one line each ("best (N)")."""
+    out = []
+    for c in range(t.columnCount()):
+        item = t.horizontalHeaderItem(c)
+        out.append(item.text().replace("\n", " ") if item is not None else "")
+    return out
+
+
+#: an after-trial table of one value column with more rows than this is shown in two halves side by side
+FOLD_ROWS = 7
+
+
+def fold(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """A long (metric, value) table as two (metric, value) halves side by side, so it fits beside
+    the trace without squeezing the live plot; other tables unchanged."""
+    if headers != ["metric", "value"] or len(rows) <= FOLD_ROWS:
+        return headers, rows
+    half = (len(rows) + 1) // 2
+    return headers * 2, [rows[i] + (rows[i + half] if i + half < len(rows) else ["", ""]) for i in range(half)]
+
+
+def unfold(headers: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The logical rows of a table shown by :func:`fold` (tests read the widget back)."""
+    if headers != ["metric", "value"] * 2:
+        return rows
+    return [r[:2] for r in rows] + [r[2:] for r in rows if r[2]]
 
 
 def side_rows(summary: Any, protocol: Any = None) -> tuple[list[str], list[list[str]]]:
@@ -165,6 +196,9 @@ class DeviceRow(QWidget):
         self.uri.setEditable(True)
         self.uri.addItem(uri)
         self.uri.setMinimumWidth(320)
+        self.uri.setToolTip(uri)
+        self.uri.currentTextChanged.connect(self._show_uri_start)
+        self._show_uri_start(uri)
         self.reading = _label("— N", size=18, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.reading.setMinimumWidth(140)
         self.zero = QPushButton("Zero")
@@ -185,6 +219,13 @@ class DeviceRow(QWidget):
         lay.addWidget(self.calibration, 2, 1, 1, 3)
         lay.addWidget(self.verify, 1, 4)
         lay.setColumnStretch(2, 1)
+
+    def _show_uri_start(self, uri: str) -> None:
+        """A long URI shows its beginning (the device family), not its tail."""
+        edit = self.uri.lineEdit()
+        if edit is not None and not edit.hasFocus():
+            edit.setCursorPosition(0)
+        self.uri.setToolTip(uri)
 
     def set_status(self, status: str) -> None:
         """idle (grey), ok (green), warning (amber), error (red); the tooltip says which."""
@@ -557,7 +598,13 @@ class TrialPanel(QWidget):
         self.title.setText(f"{protocol.name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
         headers, rows = F.trial_metric_rows(protocol.kind, o.results, body_mass_kg, protocol.metrics,
                                             getattr(protocol, "analysis", None))
-        _table(headers, rows, self.table)
+        shown_headers, shown_rows = fold(headers, rows)
+        _table(shown_headers, shown_rows, self.table)
+        folded = shown_headers != headers
+        lay = self.layout()
+        if isinstance(lay, QHBoxLayout):  # two halves side by side need more width than the trace
+            lay.setStretch(0, 5 if folded else 3)
+            lay.setStretch(1, 4)
         fit_height(self.table)
         reason = F.flag_reason(o.flags)
         saturated = [f for f in o.flags if F.saturated([f])]
@@ -580,13 +627,21 @@ class TrialPanel(QWidget):
             peak_s, peak_n = per.get("peak_s"), per.get("peak_force_abs_n", per.get("peak_force_n"))
             if onset is not None:
                 self.plot.addItem(pg.InfiniteLine(onset, angle=90, pen=pg.mkPen(side_colour(side), style=Qt.PenStyle.DashLine),
-                                                  label="onset", labelOpts={"position": 0.9, "color": side_colour(side)}))
+                                                  label="onset", labelOpts={"position": 0.6, "color": side_colour(side),
+                                                                            "anchors": [(1, 0.5), (1, 0.5)]}))
             if peak_s is not None and peak_n is not None:
                 i = int(np.clip(np.searchsorted(t, peak_s), 0, t.size - 1))
                 self.plot.plot([t[i]], [f[i]], pen=None, symbol="o", symbolSize=12, symbolBrush=side_colour(side))
         decided = o.status in ("skipped",)
         self.accept_button.setEnabled(not decided)
         self.redo_button.setEnabled(True)
+
+
+    def metric_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(headers, rows) of the metrics table as shown, unfolded (tests read the widget back)."""
+        headers = header_texts(self.table)
+        rows = unfold(headers, table_texts(self.table))
+        return (headers[:2] if headers == ["metric", "value"] * 2 else headers), rows
 
 
 class TestPanel(QWidget):
@@ -778,6 +833,7 @@ class SessionPage(QWidget):
         self.peak.setFont(big_font(52))
         if value is None:
             self.peak.setText("—")
+            colour = colour or status_colour("muted")  # no peak yet: a quiet dash, not a black bar
         else:
             self.peak.setText(f"{value:.2f} {unit}" if unit != "N" else f"{value:.0f} N")
         self.peak.setStyleSheet(f"color: {colour};" if colour else "")
