@@ -50,9 +50,19 @@ class OptionError(ForceStationError):
     an output path that cannot be written, a patient id (names the option)."""
 
 
+class ClinicStoreError(ForceStationError):
+    """The clinic's shared results store (PostgreSQL) cannot be used: a malformed store URL,
+    a missing driver, a local server that cannot start (names the URL, host, database or
+    folder)."""
+
+
+class DisplayError(ForceStationError):
+    """No window can be shown here (no display, a Qt platform plugin that cannot load)."""
+
+
 class PromptError(ForceStationError):
     """The operator cannot be asked: standard input closed while a prompt waited."""
 
 
-__all__ = ["CalibrationDeviceError", "CalibrationUseError", "ConfigError", "OptionError", "PromptError",
-           "SessionError", "StationError", "StorageError", "UserError"]
+__all__ = ["CalibrationDeviceError", "CalibrationUseError", "ClinicStoreError", "ConfigError", "DisplayError",
+           "OptionError", "PromptError", "SessionError", "StationError", "StorageError", "UserError"]

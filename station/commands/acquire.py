@@ -3,23 +3,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from drivers.base import DeviceError
 from drivers.registry import open_device
-from station.calibration_link import calibration_for
-from station.acquisition import DeviceBlock, DeviceReader, QueueItem, ReaderEvent
 from station import validate
+from station.calibration_link import calibration_for
 from station.errors import UserError
-from station.pipeline import BoundDevice, trial_spec
+from station.pipeline import BoundDevice
+from station.recording import DeviceCount, record_raw
 from station.signals import sigterm_as_interrupt
 from station.storage import layout
+from station.storage.session_file import SessionFile
 from station.storage.writer import DiskFullError, SessionWriter
 
 TEST = layout.test_key(1, "acquire")
@@ -44,21 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where samples that do not fit go if the disk of --out fills up (default: the user data "
                         "folder, ~/.local/share/force-station/spill on Linux)")
     p.set_defaults(func=run)
-
-
-@dataclass
-class DeviceRun:
-    device: BoundDevice
-    reader: DeviceReader
-    samples: int = 0
-    t_first: float | None = None
-    t_last: float | None = None
-    events: list[ReaderEvent] = field(default_factory=list)
-
-    def measured_rate_hz(self) -> float | None:
-        if self.samples < 2 or self.t_first is None or self.t_last is None or self.t_last <= self.t_first:
-            return None
-        return (self.samples - 1) / (self.t_last - self.t_first)
 
 
 def _calibration(info: Any, uri: str) -> tuple[Any, dict[str, Any]]:
@@ -95,41 +78,19 @@ def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
                            on_warning=lambda text: print(text, file=sys.stderr, flush=True))
     writer.create({"session_id": f"acquire-{time.strftime('%Y%m%d-%H%M%S')}"},
                   {"kind": "acquisition", "command": "station acquire", "seconds": args.seconds})
-    for device_id, d in devices.items():
-        writer.set_attrs(f"devices/{device_id}", {
-            **{k: v for k, v in d.info.as_dict().items() if k != "settings"},
-            "uri": d.uri, "settings": d.info.settings, "calibration": d.calibration_snapshot})
-    writer.set_attrs(f"tests/{TEST}", {"protocol_id": "acquire", "name": "Raw acquisition", "kind": "raw",
-                                       "status": layout.STATUS_RECORDING})
-    writer.begin_trial(trial_spec(TEST, TRIAL, devices, {"side": "none", "rep": 1}))
-    q: queue.Queue[QueueItem] = queue.Queue(maxsize=8192)
-    # no live view here: read every 20 ms (a 2 kHz device then delivers ~40 samples a read)
-    runs = {k: DeviceRun(d, DeviceReader(k, d.driver, q, min_period_s=0.02)) for k, d in devices.items()}
-    status = layout.STATUS_COMPLETE
+    file = SessionFile(writer)
+    file.write_devices(devices)
+    file.update_test(TEST, protocol_id="acquire", name="Raw acquisition", kind="raw", status=layout.STATUS_RECORDING)
+    # the session's acquisition path: reader threads, pipeline, writer tap (station.recording)
     with sigterm_as_interrupt():
-        try:
-            for r in runs.values():
-                r.device.driver.start()
-                r.reader.start()
-            end = time.monotonic() + args.seconds
-            while time.monotonic() < end and writer.disk_full is None:
-                _drain(q, runs, writer, timeout_s=0.05)
-        except KeyboardInterrupt:
-            status = layout.STATUS_ABORTED
-        finally:
-            for r in runs.values():
-                r.reader.stop()
-            for r in runs.values():
-                r.reader.join(timeout=3)
-            _drain(q, runs, writer, timeout_s=0)
-            for r in runs.values():
-                try:
-                    r.device.driver.stop()
-                except Exception:  # noqa: BLE001 - an unplugged device cannot be stopped
-                    pass
+        recording = record_raw(devices, writer, test=TEST, trial=TRIAL, seconds=args.seconds,
+                               attrs={"side": "none", "rep": 1}, should_stop=lambda: writer.disk_full is not None)
+    status = recording.status
+    if recording.failure is not None and writer.disk_full is None:
+        print(f"station: warning: {recording.failure}", file=sys.stderr, flush=True)
     if writer.disk_full is not None:
         status = layout.STATUS_INTERRUPTED
-    reports = [_report(k, r, args.out) for k, r in runs.items()]
+    reports = [_report(k, devices[k], c, args.out) for k, c in recording.counts.items()]
     if status == layout.STATUS_COMPLETE and any(rep["status"] == "interrupted" for rep in reports):
         status = layout.STATUS_INTERRUPTED
     disk_full: DiskFullError | None = None
@@ -176,40 +137,15 @@ def _add_written(reports: list[dict[str, Any]], writer: SessionWriter) -> None:
         rep["spilled"] = c.spilled if c is not None else 0
 
 
-def _drain(q: queue.Queue[QueueItem], runs: dict[str, DeviceRun], writer: SessionWriter, timeout_s: float) -> None:
-    """Move everything queued to the writer; wait up to ``timeout_s`` for the first item."""
-    try:
-        item = q.get(timeout=timeout_s) if timeout_s > 0 else q.get_nowait()
-    except queue.Empty:
-        return
-    while True:
-        if isinstance(item, DeviceBlock):
-            r = runs[item.device_id]
-            b = item.block
-            force = r.device.calibrate(b.values)
-            writer.append(item.device_id, b.t_host_s, b.values, force, b.t_device_s)
-            clock = b.t_device_s if b.t_device_s is not None else b.t_host_s
-            if r.t_first is None:
-                r.t_first = float(clock[0])
-            r.t_last = float(clock[-1])
-            r.samples += len(b)
-        elif isinstance(item, ReaderEvent):
-            runs[item.device_id].events.append(item)
-        try:
-            item = q.get_nowait()
-        except queue.Empty:
-            return
-
-
-def _report(device_id: str, r: DeviceRun, out: Path) -> dict[str, Any]:
-    stats = r.device.driver.stats
-    disconnects = [e for e in r.reader.status.events if e.kind == "disconnected"]
+def _report(device_id: str, device: BoundDevice, r: DeviceCount, out: Path) -> dict[str, Any]:
+    stats = device.driver.stats
+    disconnects = r.disconnects
     rate = r.measured_rate_hz()
     return {
-        "device": r.device.uri, "id": device_id, "family": r.device.info.family, "serial": r.device.info.serial,
-        "samples": r.samples, "channels": r.device.info.channels,
+        "device": device.uri, "id": device_id, "family": device.info.family, "serial": device.info.serial,
+        "samples": r.samples, "channels": device.info.channels,
         "rate_hz": None if rate is None else round(rate, 3),
-        "nominal_rate_hz": r.device.info.rate_hz, "time_source": r.device.info.time_source,
+        "nominal_rate_hz": device.info.rate_hz, "time_source": device.info.time_source,
         "crc_errors": stats.crc_errors, "resyncs": stats.resyncs, "gaps": stats.gaps,
         "lost_samples": stats.lost_samples, "garbage_bytes": stats.garbage_bytes, "reconnects": stats.reconnects,
         "status": "interrupted" if disconnects else "complete",

@@ -8,11 +8,12 @@ object (``--json``). Times in the output are seconds from the first sample.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
 from station.errors import UserError
-from station.session.kinds import KINDS, Subject, get_kind
+from station.session.kinds import KINDS, Subject, TestKind, get_kind
 from station.storage.traces import UNIT_TO_N, Trace, auto_column, column, load_trace
 
 # ------------------------------------------------------------------------------ argparse
@@ -86,15 +87,18 @@ def _check_against_trace(args: argparse.Namespace, rate: float, trace: Trace) ->
             raise UserError(f"{option} {value:g}: must be below half the sample rate ({rate / 2:g} Hz)")
 
 
-def _parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The analysis parameters the options set (a filter of 0 turns it off)."""
-    if args.test == "isometric":
-        names = ("onset_k", "onset_threshold_n", "onset_s", "filter_hz", "rfd_filter_hz")
-        return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    out: dict[str, Any] = {"contact": args.contact, "body_weight_from": args.bw_from}
-    if args.filter_hz is not None:
-        out["filter_hz"] = args.filter_hz
-    return out
+#: option (argparse dest) → the analysis parameter it sets, for the kinds whose parameters have it
+_OPTION_PARAMS = {"onset_k": "onset_k", "onset_threshold_n": "onset_threshold_n", "onset_s": "onset_s",
+                  "filter_hz": "filter_hz", "rfd_filter_hz": "rfd_filter_hz", "contact": "contact",
+                  "bw_from": "body_weight_from"}
+
+
+def _parameters(args: argparse.Namespace, kind: TestKind) -> dict[str, Any]:
+    """The analysis parameters the options set, for the options ``kind``'s parameters have
+    (a filter of 0 turns it off)."""
+    known = {f.name for f in dataclasses.fields(kind.params_type)}
+    return {param: getattr(args, option) for option, param in _OPTION_PARAMS.items()
+            if param in known and getattr(args, option) is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         where = f"{trace.path} column {col!r}" if not kind.paired_columns else str(trace.path)
     source["unit"] = args.unit
     subject = Subject(body_mass_kg=args.body_mass_kg, lever_arm_m=args.lever_arm_m, body_weight_n=args.body_weight_n)
-    settings = _parameters(args)
+    settings = _parameters(args, kind)
     if trace.analysis and trace.kind == kind.name:  # a session trial: its protocol's [analysis], options over it
         from_protocol = dict(trace.analysis)
         if "onset_k" in settings or "onset_s" in settings:

@@ -58,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="device for a protocol role (default with --simulate: the simulators)")
     p.add_argument("--close-when-done", action="store_true", help="close the window after the summary (with --auto)")
     p.add_argument("--calibration-dir", type=Path, default=None, metavar="DIR",
-                   help="calibration folder (default: $FORCE_STATION_CALIBRATION_DIR or the user data folder)")
+                   help="calibration folder (default: $FORCE_STATION_CALIBRATION_DIR or the user data folder); "
+                        "with --simulate the simulated plates' factory records are added there for channels "
+                        "that have none (an existing file is never replaced); without it they go to a "
+                        "temporary folder")
     p.add_argument("--allow-uncalibrated", action="store_true",
                    help="start even if a channel has no usable calibration (recorded in the session file)")
     p.add_argument("--protocols-dir", metavar="DIR", default=None, help="folder of the clinic's own protocol files")

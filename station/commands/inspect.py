@@ -1,4 +1,9 @@
-"""``station inspect FILE.h5``: what a session file holds."""
+"""``station inspect FILE.h5``: what a session file holds.
+
+Reads the file through :class:`~station.storage.session_reader.SessionReader` (the
+dataclasses the engine produced), turns them into one JSON-ready dict
+(:func:`~station.storage.session_reader.summary_dict`, printed as is by ``--json``) and
+prints that as tables. A damaged file shows what is readable, then one error line."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +13,7 @@ from typing import Any
 
 from station.errors import UserError
 from station.storage.damage import Damage
-from station.storage.reader import summarize
+from station.storage.session_reader import SessionReader, summary_dict
 
 #: trial statuses that mean "this trial did not end normally"
 NOT_COMPLETE = {
@@ -98,7 +103,9 @@ def _trial_status(status: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = summarize(args.file)
+    with SessionReader(args.file) as reader:
+        stored = reader.session()
+    info = summary_dict(stored)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.errors import UserError
+from station.errors import ConfigError, OptionError, StationError
 from station.validate import not_a_broken_link, writable_folder
 from station.export.deidentify import Pseudonymiser
 from station.export.source import SessionData, from_record, load
@@ -67,24 +67,24 @@ def formats() -> dict[str, ExportFormat]:
 
 
 def check_destination(fmt: ExportFormat, dest: Path, force: bool) -> None:
-    """One-line :class:`UserError` unless ``dest`` can be written."""
+    """One-line :class:`~station.errors.OptionError` unless ``dest`` can be written."""
     not_a_broken_link(dest, f"--{fmt.name}")
     not_a_broken_link(dest.parent, f"--{fmt.name}", dest)
     if fmt.target == "dir":
         if dest.exists() and not dest.is_dir():
-            raise UserError(f"--{fmt.name} {dest}: exists and is not a directory")
+            raise OptionError(f"--{fmt.name} {dest}: exists and is not a directory")
         if dest.is_dir() and any(dest.iterdir()) and not force:
-            raise UserError(f"--{fmt.name} {dest}: directory is not empty (use --force to overwrite its files)")
+            raise OptionError(f"--{fmt.name} {dest}: directory is not empty (use --force to overwrite its files)")
     else:
         if dest.is_dir():
-            raise UserError(f"--{fmt.name} {dest}: is a directory, expected a file name")
+            raise OptionError(f"--{fmt.name} {dest}: is a directory, expected a file name")
         if dest.exists() and not force:
-            raise UserError(f"--{fmt.name} {dest}: already exists (use --force to overwrite)")
+            raise OptionError(f"--{fmt.name} {dest}: already exists (use --force to overwrite)")
     parent = dest.parent if fmt.target == "file" else dest.parent
     if not parent.exists():
-        raise UserError(f"--{fmt.name} {dest}: folder {parent} does not exist")
+        raise OptionError(f"--{fmt.name} {dest}: folder {parent} does not exist")
     if not parent.is_dir():
-        raise UserError(f"--{fmt.name} {dest}: {parent} is a file, not a folder")
+        raise OptionError(f"--{fmt.name} {dest}: {parent} is a file, not a folder")
     writable_folder(parent, f"--{fmt.name} {dest}: folder {parent}")  # a real probe: also read-only mounts
 
 
@@ -146,7 +146,7 @@ def load_sources(sources: Sequence[Source], *, traces: bool, notes: list[str] | 
             try:
                 out.append(load(path, traces=traces))
                 continue
-            except UserError as exc:
+            except StationError as exc:
                 reason = f"its file cannot be read ({exc})"
         else:
             reason = "its file is not on this station (recorded elsewhere; no shared folder copy here)"
@@ -167,9 +167,9 @@ def run_exports(paths: Sequence[Source], outputs: dict[str, Path], ctx: ExportCo
     fmts = formats()
     for name, dest in outputs.items():
         if name not in fmts:
-            raise UserError(f"unknown export format {name!r}; known: {', '.join(sorted(fmts))}")
+            raise OptionError(f"unknown export format {name!r}; known: {', '.join(sorted(fmts))}")
         if len(paths) > 1 and not fmts[name].multi_session:
-            raise UserError(f"--{name}: takes one session file, not a patient's {len(paths)} sessions")
+            raise OptionError(f"--{name}: takes one session file, not a patient's {len(paths)} sessions")
         check_destination(fmts[name], dest, force)
     traces = any(fmts[n].needs_traces for n in outputs)
     sessions = load_sources(paths, traces=traces, notes=notes)
@@ -179,11 +179,11 @@ def run_exports(paths: Sequence[Source], outputs: dict[str, Path], ctx: ExportCo
     if "h5" in outputs:
         missing = [s for s in sessions if s.index_only]
         if missing:
-            raise UserError(f"--h5: {_where(missing[0].record)}: its file is not on this station, "
+            raise OptionError(f"--h5: {_where(missing[0].record)}: its file is not on this station, "
                             f"only its results; copy the file from the station that recorded it")
     if ctx.deidentified:
         if not salt:
-            raise UserError("de-identification needs the clinic's salt")
+            raise ConfigError("de-identification needs the clinic's salt")
         ctx.pseudonymiser = Pseudonymiser(salt)
         # kept in memory for index look-ups (the report's trend), never written
         ctx.options["original_patient_ids"] = {ctx.pseudonymiser.patient(s.patient_id): s.patient_id
@@ -212,7 +212,7 @@ def export(paths: Sequence[Source], outputs: dict[str, Path], *, deidentify: boo
     cfg = load_config()
     ctx = ExportContext(clinic_name=cfg.clinic_name, logo=cfg.logo, deidentified=deidentify)
     if ctx.logo is not None and not ctx.logo.is_file() and "pdf" in outputs:
-        raise UserError(f"{cfg.path}: clinic.logo {ctx.logo}: no such file")
+        raise ConfigError(f"{cfg.path}: clinic.logo {ctx.logo}: no such file")
     salt = ensure_salt() if deidentify else None
     first = paths[0] if paths else None
     folder = session_dir if session_dir is not None else (

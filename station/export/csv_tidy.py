@@ -39,9 +39,10 @@ def tidy_rows(s: SessionData) -> Iterator[dict[str, Any]]:
     tests = {t.test: t for t in s.record.tests}
     for row in s.record.trials:
         t = tests.get(row.test)
-        if t is not None and t.kind == "landing" and row.side != "both" and any(
+        if row.side != "both" and any(
                 r.side == "both" and r.test == row.test and r.trial == row.trial for r in s.record.trials):
-            continue  # per-plate rows of a bilateral landing: --wide and --json carry them
+            continue  # the per-plate parts of a summed "both" row (a two-plate landing; see
+            # TestKind.index_rows): --wide and --json carry them
         a = s.trials.get((row.test, row.trial), {})
         out = {
             "session_id": s.record.session.session_id, "patient_id": s.patient_id, "date_utc": s.date_utc,

@@ -14,7 +14,7 @@ from typing import Any
 
 import h5py
 
-from station.errors import UserError
+from station.errors import StorageError
 from station.export import ExportContext, ExportFormat, register
 from station.export.deidentify import DROP_KEYS, Scrubber
 from station.export.source import SessionData
@@ -68,7 +68,7 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
             if sc is not None:
                 dst.attrs["deidentified"] = True
     except OSError as exc:
-        raise UserError(f"--h5 {dest}: cannot write ({' '.join(str(exc).split())})") from None
+        raise StorageError(f"--h5 {dest}: cannot write ({' '.join(str(exc).split())})") from None
 
 
 register(ExportFormat("h5", "file", "a copy of the session file (de-identified with --deidentify)", write,

@@ -23,6 +23,7 @@ from station import __version__
 from station.export import ExportContext, ExportFormat, register
 from station.export.source import SessionData
 from station.index.store import TestRow, TrialRow
+from station.session.kinds import DEFAULT_KIND, ReportRow, stored_kind
 
 NAVY = "#1F3A5F"
 GREY = "#5F6B7A"
@@ -97,7 +98,8 @@ def _curve(s: SessionData, test: str, row: TrialRow) -> tuple[np.ndarray, np.nda
     return None
 
 
-def curves_figure(s: SessionData, test: str, involved: str | None, kind: str = "isometric") -> io.BytesIO | None:
+def curves_figure(s: SessionData, test: str, involved: str | None, kind: str = DEFAULT_KIND) -> io.BytesIO | None:
+    """The best rep of each side, aligned on its onset, over the window the test kind draws."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,14 +113,15 @@ def curves_figure(s: SessionData, test: str, involved: str | None, kind: str = "
             lines.append((side, row, c))
     if not lines:
         return None
+    spec = stored_kind(kind)
     fig, ax = plt.subplots(figsize=(3.9, 2.35))
     for side, row, (t, f) in lines:
-        keep = (t >= -0.3) & (t <= (1.5 if kind == "landing" else 4.0))
+        keep = (t >= -0.3) & (t <= spec.curve_after_onset_s)
         label = f"{side}{' (involved)' if side == involved else ''}: best rep {row.rep}, {row.peak_force_n or 0.0:.0f} N"
         ax.plot(t[keep], f[keep], color=SIDE_COLOURS[side], lw=1.6, label=label,
                 ls="--" if side == involved else "-")
     ax.axvline(0.0, color=GREY, lw=0.8, ls=":")
-    ax.set_xlabel("time from ground contact (s)" if kind == "landing" else "time from onset (s)", fontsize=8, color=GREY)
+    ax.set_xlabel(spec.curve_axis_label, fontsize=8, color=GREY)
     ax.set_ylabel("force (N)", fontsize=8, color=GREY)
     ax.tick_params(labelsize=7, colors=GREY)
     for sp in ("top", "right"):
@@ -202,20 +205,6 @@ def _styles() -> dict[str, Any]:
     }
 
 
-def _isometric_rows(head: list[str], row: Any, sv: Any, bv: Any, sides: dict[str, Any]) -> list[list[str]]:
-    return [head,
-            row("Best peak force (N)", lambda x: sv(x, "best_n")),
-            row("Mean of reps (N)", lambda x: sv(x, "mean_n")),
-            row("CV between reps (%)", lambda x: sv(x, "cv_pct")),
-            row("Valid reps", lambda x: str(sides[x].n_reps) if x in sides else "–"),
-            row("Best (N/kg)", lambda x: sv(x, "best_n_per_kg", ".2f")),
-            row("Peak torque (N·m/kg)", lambda x: sv(x, "best_torque_nm_per_kg", ".2f")),
-            row("Time to peak (s)", lambda x: bv(x, "time_to_peak_s", ".2f")),
-            row("RFD 0–200 ms (N/s)", lambda x: bv(x, "rfd_0_200_n_per_s", ".0f")),
-            row("Pain, highest (0–10)", lambda x: str(sides[x].pain_max_0_10)
-                if x in sides and sides[x].pain_max_0_10 is not None else "–")]
-
-
 def _side_table(s: SessionData, t: TestRow, involved: str | None, st: dict[str, Any]) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
@@ -223,28 +212,16 @@ def _side_table(s: SessionData, t: TestRow, involved: str | None, st: dict[str, 
     sides = {r.side: r for r in s.record.sides if r.test == t.test}
     best = {side: _best_trial(s, t.test, side) for side in ("left", "right")}
     head = ["", *[f"{side.capitalize()}{' *' if side == involved else ''}" for side in ("left", "right")]]
-    def row(label: str, fn: Any) -> list[str]:
-        return [label, *[fn(side) for side in ("left", "right")]]
-    def sv(side: str, attr: str, fmt: str = ".1f") -> str:
-        r = sides.get(side)
-        return _f(getattr(r, attr) if r is not None else None, fmt)
-    def bv(side: str, attr: str, fmt: str = ".1f") -> str:
-        r = best.get(side)
-        return _f(getattr(r, attr) if r is not None else None, fmt)
-    if t.kind == "landing":
-        data = [head,
-                row("Highest peak force (N)", lambda x: sv(x, "best_n")),
-                row("Mean of trials (N)", lambda x: sv(x, "mean_n")),
-                row("CV between trials (%)", lambda x: sv(x, "cv_pct")),
-                row("Valid trials", lambda x: str(sides[x].n_reps) if x in sides else "–"),
-                row("Peak force (body weights)", lambda x: bv(x, "peak_force_bw", ".2f")),
-                row("Loading rate (BW/s)", lambda x: bv(x, "loading_rate_bw_per_s", ".0f")),
-                row("Time to peak (s)", lambda x: bv(x, "time_to_peak_s", ".3f")),
-                row("Time to stabilisation (s)", lambda x: bv(x, "time_to_stabilisation_s", ".2f")),
-                row("Pain, highest (0–10)", lambda x: str(sides[x].pain_max_0_10)
-                    if x in sides and sides[x].pain_max_0_10 is not None else "–")]
-    else:
-        data = _isometric_rows(head, row, sv, bv, sides)
+    def cell(r: ReportRow, side: str) -> str:
+        if r.source == "reps":
+            return str(sides[side].n_reps) if side in sides else "–"
+        if r.source == "pain":
+            pain = sides[side].pain_max_0_10 if side in sides else None
+            return str(pain) if pain is not None else "–"
+        row = (sides if r.source == "side" else best).get(side)
+        return _f(getattr(row, r.attr) if row is not None else None, r.spec)
+    data = [head, *[[r.label, *[cell(r, side) for side in ("left", "right")]]
+                    for r in stored_kind(t.kind).report_rows]]
     table = Table(data, colWidths=[46 * 2.83465, 25 * 2.83465, 25 * 2.83465], hAlign="LEFT")
     style = [
         ("FONT", (0, 0), (-1, -1), st["regular"], 8.5),
@@ -282,8 +259,8 @@ def _lsi_box(s: SessionData, t: TestRow, st: dict[str, Any]) -> Any:
         small = "(right − left) / larger × 100" + (f" · {direction}" if direction else "")
         if ratio is not None:
             small += f" · involved / uninvolved {ratio:.0f} %"
-        if t.kind == "landing":
-            small += " · no pass mark: a higher landing load is not better"
+        if stored_kind(t.kind).symmetry_note:
+            small += f" · {stored_kind(t.kind).symmetry_note}"
     else:
         b, big, small = "none", "LSI –", "needs both sides and an involved side"
     rows = [[Paragraph(big, st["lsi"])], [Paragraph(small, st["small"].clone("w", textColor=colors.white))]]
@@ -439,9 +416,7 @@ def write(sessions: Sequence[SessionData], dest: Path, ctx: ExportContext) -> No
             right += [Spacer(1, 1.5 * mm), Paragraph("No force-time curves: this session was recorded on another "
                                                      "station and only its results are here.", st["small"])]
         left = [_side_table(s, t, involved, st), Spacer(1, 1 * mm),
-                Paragraph("* involved side. " + ("Per-plate values are those of the trial with the highest peak."
-                                                   if t.kind == "landing" else
-                                                   "Time to peak and RFD are those of the best rep."), st["small"])]
+                Paragraph("* involved side. " + stored_kind(t.kind).report_note, st["small"])]
         row = Table([[left, right]], colWidths=[100 * mm, 82 * mm])
         row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
         block.append(row)

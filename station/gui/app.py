@@ -5,16 +5,16 @@ import sys
 from pathlib import Path
 
 from protocols.model import Protocol
-from station.errors import UserError
+from station.errors import DisplayError
 from station.gui import qtcheck
 from station.gui.bridge import SessionConfig
 
 
 def ensure_window_possible() -> None:
-    """Raise a one-line :class:`UserError` when Qt could not show a window here (before importing Qt)."""
+    """Raise a one-line :class:`~station.errors.DisplayError` when Qt could not show a window here (before importing Qt)."""
     problem = qtcheck.window_problem()
     if problem is not None:
-        raise UserError(problem)
+        raise DisplayError(problem)
 
 
 def run_window(*, protocols: dict[str, Protocol], sessions_dir: Path, simulate: bool, theme: str = "light",

@@ -45,6 +45,8 @@ SIMULATED_DEVICES: dict[str, str] = {
     "plate_left": "sim:sfp?channels=4&serial=PL-L&rate=2000",
     "plate_right": "sim:sfp?channels=4&serial=PL-R&rate=2000",
 }
+#: the simulator (a key of :data:`SIMULATED_DEVICES`) for a role of each device kind
+SIMULATOR_BY_DEVICE_KIND: dict[str, str] = {"force_plate": "plate_left", "dynamometer": "dynamometer"}
 
 
 # -- events (the window's vocabulary) -------------------------------------------------------
@@ -239,6 +241,9 @@ class SessionConfig:
     allow_uncalibrated: bool = False
     first_side: str = "left"
     session_attrs: dict[str, Any] = field(default_factory=dict)
+    #: simulated devices only: the simulated patient and time (``strength``, ``seed``, ``speed``:
+    #: simulated time that many times faster than real time; see :func:`open_session`)
+    simulation: dict[str, Any] = field(default_factory=dict)
 
 
 def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
@@ -251,9 +256,9 @@ def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
     args = []
     for role in roles:
         uri = SIMULATED_DEVICES.get(role)
-        if uri is None:
+        if uri is None:  # a clinic protocol's own role name: a simulator of its device kind
             kind = next(d.kind for p in protocols for d in p.devices if d.role == role)
-            uri = SIMULATED_DEVICES["plate_left" if kind == "force_plate" else "dynamometer"]
+            uri = SIMULATED_DEVICES[SIMULATOR_BY_DEVICE_KIND.get(kind, "dynamometer")]
         args.append(DeviceArg((role,), uri))
     return args
 
@@ -363,7 +368,8 @@ class SessionBridge:
                                    out_dir=c.out_dir, options=options, auto=simulated,
                                    involved_ratio=c.involved_ratio, calibration_dir=c.calibration_dir,
                                    allow_uncalibrated=c.allow_uncalibrated,
-                                   session_attrs={"front_end": "window", **c.session_attrs})
+                                   session_attrs={"front_end": "window", **c.session_attrs},
+                                   simulation=c.simulation or None)
         except UserError as exc:
             self.closed.set()
             self.emit(SessionClosed(None, "failed", (), str(exc)))
@@ -490,7 +496,8 @@ class SessionBridge:
 
 # -- before a session: the start page's device check -----------------------------------------
 def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> Path:
-    """Factory calibration records for the simulated raw-count plates (``sim:sfp``) in ``directory``."""
+    """Factory calibration records for the simulated raw-count plates (``sim:sfp``) in ``directory``,
+    for the channels that have no record file there yet (see :func:`write_simulator_calibration`)."""
     for a in device_args:
         uri = parse_uri(a.uri)
         if uri.simulated and uri.family == "sfp":
@@ -499,10 +506,14 @@ def simulator_calibration_dir(directory: Path, device_args: list[DeviceArg]) -> 
     return directory
 
 
-def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> None:
+def write_simulator_calibration(directory: Path, serial: str, channels: int, max_load_n: float = 2000.0) -> list[Path]:
     """Records fitted to the SFP simulator's own load-cell model, as `station calibrate` would
     measure them: the simulator's factory sheet, with reference loads up to ``max_load_n`` (N;
-    the calibrated range of each cell)."""
+    the calibrated range of each cell).
+
+    Only a channel whose record file is missing gets one: an existing file (an earlier factory
+    sheet, or a calibration the user made of the simulated plate) is never replaced. Returns
+    the files written."""
     from calibration import CalibrationStore
     from calibration.fitting import fit_calibration
     from calibration.record import CalibrationPoint
@@ -510,11 +521,16 @@ def write_simulator_calibration(directory: Path, serial: str, channels: int, max
 
     store = CalibrationStore(directory)
     loads = np.array([0.0, 0.1, 0.25, 0.5, 1.0]) * max_load_n
+    written: list[Path] = []
     for ch, cell in enumerate(default_cells(channels)):
+        if store.path_for(serial, ch).exists():
+            continue
         counts = cell.offset_counts + cell.gain_counts_per_n * (loads + cell.quadratic_per_n * np.square(loads))
         points = [CalibrationPoint(load_n=float(x), direction="loading", cycle=1, mean_counts=float(c))
                   for x, c in zip(loads, counts, strict=True)]
-        store.save(fit_calibration(points, device_serial=serial, channel=ch, operator="simulator factory sheet"))
+        written.append(store.save(fit_calibration(points, device_serial=serial, channel=ch,
+                                                  operator="simulator factory sheet"), on_corrupt="refuse").path)
+    return written
 
 
 @dataclass(frozen=True)

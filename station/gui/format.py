@@ -93,43 +93,55 @@ def step_label(side: str, rep: int, attempt: int | None = None, status: str | No
     return text
 
 
-def trial_metric_rows(kind: str, results: dict[str, Any], body_mass_kg: float | None) -> tuple[list[str], list[list[str]]]:
-    """(column headers, rows) of one trial's metrics for the after-trial table."""
-    if kind == "landing":
-        sides = [s for s in ("left", "right") if isinstance(results.get(s), dict)]
-        per = {s: results[s] for s in sides} if sides else {"both": results}
-        bw = body_mass_kg * STANDARD_GRAVITY if body_mass_kg else None
-        rows = [
-            ("Peak force", lambda r: fmt(r.get("peak_force_n"), ".0f", "N")),
-            ("Peak force (× BW)", lambda r: fmt(r.get("peak_force_n") / bw if bw and r.get("peak_force_n") else None, ".2f")),
-            ("Time to peak", lambda r: fmt(r.get("time_to_peak_s"), ".3f", "s")),
-            ("Loading rate", lambda r: fmt(r.get("loading_rate_n_per_s"), ".0f", "N/s")),
-            ("Impulse 0–100 ms", lambda r: fmt(r.get("impulse_100ms_n_s"), ".1f", "N·s")),
-            ("Time to stabilisation", lambda r: fmt(r.get("tts_s"), ".2f", "s")),
-        ]
-    else:
-        per_side = results.get("per_side")
-        per = per_side if isinstance(per_side, dict) else {"value": results}
+#: a results table's column headers: a side, the sum of two plates, or the one value
+COLUMN_NAME = {"left": "Left", "right": "Right", "both": "Both plates", "value": "value"}
 
-        def rfd(window: str):  # type: ignore[no-untyped-def]
-            return lambda r: fmt((r.get("rfd_n_per_s") or {}).get(window), ".0f", "N/s")
 
-        def impulse(r: dict[str, Any]) -> str:
-            return fmt((r.get("impulse_n_s") or {}).get("0-200"), ".1f", "N·s")
+def trial_metric_rows(kind: str, results: dict[str, Any], body_mass_kg: float | None,
+                      metrics: tuple[str, ...] | None = None,
+                      settings: dict[str, Any] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(column headers, rows) of one trial's metrics for the after-trial table: the metrics the
+    protocol lists (``metrics``; None: all of the kind's), in its order, as the test kind
+    declares them (:meth:`station.session.kinds.TestKind.result_rows`). ``settings``: the
+    protocol's ``[analysis]`` table (its RFD windows). × body weight comes from the result, or
+    from ``body_mass_kg`` when the result has none."""
+    from station.session.kinds import get_kind
 
-        rows = [
-            ("Peak force", lambda r: fmt(r.get("peak_force_n"), ".1f", "N")),
-            ("Time to peak", lambda r: fmt(r.get("time_to_peak_s"), ".2f", "s")),
-            ("RFD 0–50 ms", rfd("0-50")),
-            ("RFD 0–100 ms", rfd("0-100")),
-            ("RFD 0–200 ms", rfd("0-200")),
-            ("Impulse 0–200 ms", impulse),
-            ("Peak torque", lambda r: fmt(r.get("peak_torque_nm"), ".1f", "N·m")),
-            ("Peak force / body mass", lambda r: fmt(r.get("peak_force_n_per_kg"), ".2f", "N/kg")),
-        ]
-    headers = ["metric"] + [SIDE_NAME.get(s, "value") for s in per]
-    table = [[name] + [f(r or {}) for r in per.values()] for name, f in rows]
-    return headers, table
+    k = get_kind(kind)
+    columns = k.result_columns(results)
+    bw = body_mass_kg * STANDARD_GRAVITY if body_mass_kg else None
+    if bw:
+        columns = {c: r if r.get("peak_force_bw") is not None or not r.get("peak_force_n")
+                   else {**r, "peak_force_bw": r["peak_force_n"] / bw} for c, r in columns.items()}
+    rows = k.result_rows(columns, metrics, settings)
+    headers = ["metric"] + [COLUMN_NAME.get(c, c) for c in columns]
+    return headers, [[label, *cells] for label, cells in rows]
+
+
+def side_summary_rows(summary: Any, metrics: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of a test's per-side table: reps, best, mean and CV in N, then the best
+    rep in the clinical units the protocol's ``metrics`` list (N·m, N/kg, × BW; the test kind's
+    :meth:`~station.session.kinds.TestKind.summary_columns`)."""
+    from station.session.kinds import get_kind
+
+    extra = get_kind(summary.kind).summary_columns(metrics)
+    headers = ["side", "reps", "best (N)", "mean (N)", "CV (%)"] + [h for h, _, _ in extra]
+    rows = []
+    for side in ("left", "right", "both"):
+        s = summary.sides.get(side)
+        if s is None:
+            continue
+        clinical = getattr(s, "clinical", None) or {}
+        rows.append([SIDE_NAME[side], str(s.reps), fmt(s.best_n), fmt(s.mean_n), fmt(s.cv_pct)]
+                    + [fmt(clinical.get(key), spec) for _, key, spec in extra])
+    return headers, rows
+
+
+def shows_symmetry(kind: str, metrics: tuple[str, ...] | None) -> bool:
+    """Whether the protocol's ``metrics`` list shows the comparison of the sides (LSI / asymmetry)."""
+    from station.session.kinds import get_kind
+
+    return get_kind(kind).shows_symmetry(metrics)
 
 
 def flag_reason(flags: list[str]) -> str:

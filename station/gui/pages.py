@@ -41,6 +41,9 @@ from station.gui.plot import LivePlot
 from station.gui.theme import LEFT, RIGHT, Theme, band_colour, big_font, side_colour, status_colour
 
 ROLE_DATA = Qt.ItemDataRole.UserRole
+#: the driver families a device role of each device kind is offered on a detected port
+FAMILIES_BY_DEVICE_KIND: dict[str, tuple[str, ...]] = {"force_plate": ("sfp",),
+                                                       "dynamometer": ("mark10", "loadstar", "openscale")}
 
 
 def _label(text: str = "", *, size: int | None = None, bold: bool = False, role: str | None = None,
@@ -65,18 +68,20 @@ def _table(headers: list[str], rows: list[list[str]], table: QTableWidget | None
     t.clear()
     t.setColumnCount(len(headers))
     t.setRowCount(len(rows))
-    t.setHorizontalHeaderLabels(headers)
+    # a header's unit goes on a second line ("best (N·m)" → "best\n(N·m)"): narrow columns, nothing clipped
+    t.setHorizontalHeaderLabels([h.replace(" (", "\n(", 1) for h in headers])
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = QTableWidgetItem(text)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            if c:
+            if c and headers[c] != "metric":
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             t.setItem(r, c, item)
     t.verticalHeader().setVisible(False)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    if headers and headers[0] == "metric":
-        t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    for c, h in enumerate(headers):
+        if h == "metric":
+            t.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -96,21 +101,38 @@ def table_texts(t: QTableWidget) -> list[list[str]]:
     return out
 
 
-def side_rows(summary: Any, body_mass_kg: float | None, kind: str) -> tuple[list[str], list[list[str]]]:
-    headers = ["side", "reps", "best (N)", "mean (N)", "CV (%)"]
-    bw = body_mass_kg * F.STANDARD_GRAVITY if body_mass_kg else None
-    if kind == "landing" and bw:
-        headers.append("best (× BW)")
-    rows = []
-    for side in ("left", "right", "both"):
-        s = summary.sides.get(side)
-        if s is None:
-            continue
-        row = [F.SIDE_NAME[side], str(s.reps), F.fmt(s.best_n), F.fmt(s.mean_n), F.fmt(s.cv_pct)]
-        if kind == "landing" and bw:
-            row.append(F.fmt(s.best_n / bw if s.best_n else None, ".2f"))
-        rows.append(row)
-    return headers, rows
+def header_texts(t: QTableWidget) -> list[str]:
+    """A table's column headers on one line each ("best (N)")."""
+    out = []
+    for c in range(t.columnCount()):
+        item = t.horizontalHeaderItem(c)
+        out.append(item.text().replace("\n", " ") if item is not None else "")
+    return out
+
+
+#: an after-trial table of one value column with more rows than this is shown in two halves side by side
+FOLD_ROWS = 7
+
+
+def fold(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """A long (metric, value) table as two (metric, value) halves side by side, so it fits beside
+    the trace without squeezing the live plot; other tables unchanged."""
+    if headers != ["metric", "value"] or len(rows) <= FOLD_ROWS:
+        return headers, rows
+    half = (len(rows) + 1) // 2
+    return headers * 2, [rows[i] + (rows[i + half] if i + half < len(rows) else ["", ""]) for i in range(half)]
+
+
+def unfold(headers: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The logical rows of a table shown by :func:`fold` (tests read the widget back)."""
+    if headers != ["metric", "value"] * 2:
+        return rows
+    return [r[:2] for r in rows] + [r[2:] for r in rows if r[2]]
+
+
+def side_rows(summary: Any, protocol: Any = None) -> tuple[list[str], list[list[str]]]:
+    """A test's per-side table, with the clinical units its protocol's ``metrics`` list."""
+    return F.side_summary_rows(summary, getattr(protocol, "metrics", None))
 
 
 def style_axes(plot: pg.PlotWidget, theme: Theme) -> None:
@@ -133,7 +155,18 @@ class SymmetryLabel(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
 
-    def show_symmetry(self, symmetry: dict[str, Any], protocol: Any) -> None:
+    def show_symmetry(self, symmetry: dict[str, Any], protocol: Any, kind: str | None = None) -> None:
+        """The comparison of the sides; hidden when the protocol's ``metrics`` list has neither
+        ``lsi`` nor (landings) ``asymmetry`` (``kind``: the test kind, default the protocol's)."""
+        kind = kind or getattr(protocol, "kind", None)
+        if kind is not None and protocol is not None and not F.shows_symmetry(kind, protocol.metrics):
+            self.band = "none"
+            self.setText("")
+            self.setStyleSheet("")
+            self.hide()
+            return
+        if self.parent() is not None:  # (showing a widget without a parent would open it as a window)
+            self.setVisible(True)
         st = F.symmetry_text(symmetry, protocol)
         self.band = st.band
         self.setText(st.text)
@@ -163,6 +196,9 @@ class DeviceRow(QWidget):
         self.uri.setEditable(True)
         self.uri.addItem(uri)
         self.uri.setMinimumWidth(320)
+        self.uri.setToolTip(uri)
+        self.uri.currentTextChanged.connect(self._show_uri_start)
+        self._show_uri_start(uri)
         self.reading = _label("— N", size=18, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.reading.setMinimumWidth(140)
         self.zero = QPushButton("Zero")
@@ -183,6 +219,13 @@ class DeviceRow(QWidget):
         lay.addWidget(self.calibration, 2, 1, 1, 3)
         lay.addWidget(self.verify, 1, 4)
         lay.setColumnStretch(2, 1)
+
+    def _show_uri_start(self, uri: str) -> None:
+        """A long URI shows its beginning (the device family), not its tail."""
+        edit = self.uri.lineEdit()
+        if edit is not None and not edit.hasFocus():
+            edit.setCursorPosition(0)
+        self.uri.setToolTip(uri)
 
     def set_status(self, status: str) -> None:
         """idle (grey), ok (green), warning (amber), error (red); the tooltip says which."""
@@ -351,7 +394,7 @@ class StartPage(QWidget):
 
     def _offer_ports(self, row: DeviceRow) -> None:
         kind = next((d.kind for p in self.protocols.values() for d in p.devices if d.role == row.role), "")
-        families = ("sfp",) if kind == "force_plate" else ("mark10", "loadstar", "openscale")
+        families = FAMILIES_BY_DEVICE_KIND.get(kind, FAMILIES_BY_DEVICE_KIND["dynamometer"])
         have = {row.uri.itemText(i) for i in range(row.uri.count())}
         for port in getattr(self, "ports", []):
             for fam in families:
@@ -549,11 +592,19 @@ class TrialPanel(QWidget):
         self.plot.plotItem.addLegend(offset=(10, 10), labelTextColor=theme.plot_fg)
         lay.addWidget(self.plot, 4)
 
-    def show_trial(self, event: Any, kind: str, body_mass_kg: float | None, name: str) -> None:
+    def show_trial(self, event: Any, protocol: Any, body_mass_kg: float | None) -> None:
+        """A recorded trial: the metrics ``protocol`` lists (in its order), its trace and flags."""
         o = event.outcome
-        self.title.setText(f"{name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
-        headers, rows = F.trial_metric_rows(kind, o.results, body_mass_kg)
-        _table(headers, rows, self.table)
+        self.title.setText(f"{protocol.name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
+        headers, rows = F.trial_metric_rows(protocol.kind, o.results, body_mass_kg, protocol.metrics,
+                                            getattr(protocol, "analysis", None))
+        shown_headers, shown_rows = fold(headers, rows)
+        _table(shown_headers, shown_rows, self.table)
+        folded = shown_headers != headers
+        lay = self.layout()
+        if isinstance(lay, QHBoxLayout):  # two halves side by side need more width than the trace
+            lay.setStretch(0, 5 if folded else 3)
+            lay.setStretch(1, 4)
         fit_height(self.table)
         reason = F.flag_reason(o.flags)
         saturated = [f for f in o.flags if F.saturated([f])]
@@ -576,13 +627,21 @@ class TrialPanel(QWidget):
             peak_s, peak_n = per.get("peak_s"), per.get("peak_force_abs_n", per.get("peak_force_n"))
             if onset is not None:
                 self.plot.addItem(pg.InfiniteLine(onset, angle=90, pen=pg.mkPen(side_colour(side), style=Qt.PenStyle.DashLine),
-                                                  label="onset", labelOpts={"position": 0.9, "color": side_colour(side)}))
+                                                  label="onset", labelOpts={"position": 0.6, "color": side_colour(side),
+                                                                            "anchors": [(1, 0.5), (1, 0.5)]}))
             if peak_s is not None and peak_n is not None:
                 i = int(np.clip(np.searchsorted(t, peak_s), 0, t.size - 1))
                 self.plot.plot([t[i]], [f[i]], pen=None, symbol="o", symbolSize=12, symbolBrush=side_colour(side))
         decided = o.status in ("skipped",)
         self.accept_button.setEnabled(not decided)
         self.redo_button.setEnabled(True)
+
+
+    def metric_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(headers, rows) of the metrics table as shown, unfolded (tests read the widget back)."""
+        headers = header_texts(self.table)
+        rows = unfold(headers, table_texts(self.table))
+        return (headers[:2] if headers == ["metric", "value"] * 2 else headers), rows
 
 
 class TestPanel(QWidget):
@@ -621,10 +680,10 @@ class TestPanel(QWidget):
 
     def show_test(self, summary: Any, protocol: Any, body_mass_kg: float | None) -> None:
         self.title.setText(f"{summary.name} — results ({summary.status})")
-        headers, rows = side_rows(summary, body_mass_kg, summary.kind)
+        headers, rows = side_rows(summary, protocol)
         _table(headers, rows, self.table)
         fit_height(self.table)
-        self.symmetry.show_symmetry(summary.symmetry, protocol)
+        self.symmetry.show_symmetry(summary.symmetry, protocol, summary.kind)
         rel = summary.symmetry.get("relative_to_first_session")
         self.change.setText(
             f"Involved side vs first session ({rel.get('baseline_file')}): {rel['value_pct']:.1f} %"
@@ -774,6 +833,7 @@ class SessionPage(QWidget):
         self.peak.setFont(big_font(52))
         if value is None:
             self.peak.setText("—")
+            colour = colour or status_colour("muted")  # no peak yet: a quiet dash, not a black bar
         else:
             self.peak.setText(f"{value:.2f} {unit}" if unit != "N" else f"{value:.0f} N")
         self.peak.setStyleSheet(f"color: {colour};" if colour else "")
@@ -872,12 +932,13 @@ class SummaryPage(QWidget):
         for col, summary in enumerate(event.summaries):
             box = QGroupBox(f"{summary.name}  ({summary.status})")
             bl = QVBoxLayout(box)
-            headers, rows = side_rows(summary, body_mass_kg, summary.kind)
+            protocol = protocols.get(summary.protocol_id)
+            headers, rows = side_rows(summary, protocol)
             t = _table(headers, rows)
             t.setFixedHeight(t.horizontalHeader().sizeHint().height() + 8 + sum(t.rowHeight(r) for r in range(t.rowCount())))
             bl.addWidget(t)
             sym = SymmetryLabel()
-            sym.show_symmetry(summary.symmetry, protocols.get(summary.protocol_id))
+            sym.show_symmetry(summary.symmetry, protocol, summary.kind)
             bl.addWidget(sym)
             pain_text = ", ".join(f"{F.SIDE_CODE.get(s, s)} {v}/10" for s, v in pains.get(summary.test, []))
             pl = _label(f"Pain: {pain_text or 'not asked'}", wrap=True)

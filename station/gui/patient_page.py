@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QScro
 from station.gui import format as F
 from station.gui.theme import AMBER, GREEN, Theme, big_font, side_colour
 from station.history.trend import date_labels
+from station.session.kinds import KINDS, get_kind
 
 
 def _label(text: str = "", *, size: int | None = None, role: str | None = None) -> QLabel:
@@ -101,16 +102,19 @@ class ProtocolTrendView(QGroupBox):
             self.symmetry.plot([i for i, _ in epic], [v for _, v in epic],
                                pen=pg.mkPen(theme.plot_fg, width=2, style=Qt.PenStyle.DashLine), symbol="t",
                                symbolSize=10, symbolBrush=theme.plot_fg, name="EPIC (vs uninvolved at baseline)")
-        self.symmetry.addItem(pg.InfiniteLine(pass_pct, angle=0, pen=pg.mkPen(GREEN, width=2),
-                                              label=f"pass {pass_pct:g} %",
-                                              labelOpts={"position": 0.08, "color": GREEN}))
-        self.symmetry.addItem(pg.InfiniteLine(pass_pct - 10, angle=0, pen=pg.mkPen(AMBER, width=1,
-                                                                                   style=Qt.PenStyle.DashLine)))
+        kind = get_kind(trend.kind) if trend.kind in KINDS else None
+        if kind is None or kind.pass_mark:  # a landing load has no pass mark
+            self.symmetry.addItem(pg.InfiniteLine(pass_pct, angle=0, pen=pg.mkPen(GREEN, width=2),
+                                                  label=f"pass {pass_pct:g} %",
+                                                  labelOpts={"position": 0.97, "color": GREEN,
+                                                             "anchors": [(1, 1), (1, 1)]}))
+            self.symmetry.addItem(pg.InfiniteLine(pass_pct - 10, angle=0, pen=pg.mkPen(AMBER, width=1,
+                                                                                       style=Qt.PenStyle.DashLine)))
         values = [v for v in self.lsi if v is not None] + [v for _, v in epic]
         self.symmetry.setYRange(min([pass_pct - 25] + values) - 5, max([105.0] + values) + 5)
         self.symmetry.getAxis("bottom").setTicks(ticks)
         self.symmetry.setXRange(-0.3, max(len(dates) - 1, 1) + 0.3)
-        if trend.kind == "landing":
+        if kind is not None and not kind.pass_mark:
             self.symmetry.plotItem.setLabel("left", "LSI (landing load)", units="%")
         row.addWidget(self.symmetry, 2)
 

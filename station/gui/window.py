@@ -33,6 +33,7 @@ from station.gui.patient_page import PatientPage
 from station.gui.patient_view import PatientView
 from station.gui.plot import TraceSource
 from station.gui.theme import DARK, THEMES, Theme, apply_theme, side_colour, status_colour
+from station.session.kinds import get_kind
 from station.session.model import Patient
 from station.session.setup import DeviceArg
 
@@ -314,10 +315,17 @@ class MainWindow(QMainWindow):
 
     # -- start ------------------------------------------------------------------------------
     def _calibration_dir(self, args: list[DeviceArg]) -> Path | None:
-        if self.simulate and all(a.uri.startswith("sim:") for a in args):
+        """The calibration folder for ``args``. With ``--simulate`` the simulated plates need their
+        factory records: they go to ``--calibration-dir`` when one was given, else to a folder of
+        this window's own, and only where a channel has no record file yet (an existing file, such
+        as a calibration made on the wizard page, is never replaced)."""
+        sims = [a for a in args if a.uri.startswith("sim:")]
+        if self.simulate and sims and (self.calibration_dir is not None or len(sims) == len(args)):
+            if self.calibration_dir is not None:
+                return B.simulator_calibration_dir(self.calibration_dir, sims)
             if self._tmp is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="force-station-sim-calibration-")
-            return B.simulator_calibration_dir(Path(self._tmp.name), args)
+            return B.simulator_calibration_dir(Path(self._tmp.name), sims)
         return self.calibration_dir
 
     def check_devices(self) -> None:
@@ -513,8 +521,8 @@ class MainWindow(QMainWindow):
                 page.plot.arm(e.cue_host_s)
                 page.set_peak(0.0)
             left = max(0.0, e.duration_s - e.elapsed_s)
-            page.set_status(f"Push!  {left:.0f}" if self.test and self.test.protocol.kind == "isometric"
-                            else f"Go!  {left:.0f}", status_colour("ok"))
+            word = get_kind(self.test.protocol.kind).live_word if self.test else "Go!"
+            page.set_status(f"{word}  {left:.0f}", status_colour("ok"))
             page.plot.set_onset(e.live.onset_t_s)
         elif isinstance(e, B.TrialRecorded) and e.outcome.status == "rejected":
             page.steps.mark_rejected(e.outcome.test, e.outcome.trial)
@@ -529,9 +537,8 @@ class MainWindow(QMainWindow):
             page.set_status("Done" if o.status == "complete" else o.status.capitalize(),
                             status_colour("ok" if o.status == "complete" else "bad"))
             if o.status != "skipped" and self.test is not None:
-                page.trial_panel.show_trial(e, self.test.protocol.kind,
-                                            self.opened.patient.body_mass_kg if self.opened else None,
-                                            self.test.protocol.name)
+                page.trial_panel.show_trial(e, self.test.protocol,
+                                            self.opened.patient.body_mass_kg if self.opened else None)
                 page.panels.setCurrentWidget(page.trial_panel)
                 self._remember_best(o)
             if o.status == "interrupted":

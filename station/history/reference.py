@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from station.errors import UserError
+from station.errors import ConfigError
 
 #: MDC95 = 1.96 × √2 × SEM (the 95 % limit of the difference of two measurements).
 MDC95_FACTOR = 1.96 * math.sqrt(2.0)
@@ -95,47 +95,47 @@ _OPTIONAL_NUM = ("sem", "mdc95", "normative_low", "normative_high")
 
 
 def parse_reference_values(text: str, source: str = "<string>") -> ReferenceSet:
-    """Parse and validate a reference-values file; :class:`UserError` naming the entry and field."""
+    """Parse and validate a reference-values file; :class:`~station.errors.ConfigError` naming the entry and field."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{source}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     if data.get("format_version") != 1:
-        raise UserError(f"{source}: format_version: expected 1, got {data.get('format_version')!r}")
+        raise ConfigError(f"{source}: format_version: expected 1, got {data.get('format_version')!r}")
     version = data.get("version")
     if not isinstance(version, str) or not version:
-        raise UserError(f"{source}: version: expected a version string")
+        raise ConfigError(f"{source}: version: expected a version string")
     entries: dict[str, ReferenceEntry] = {}
     for i, raw in enumerate(data.get("entry", []), start=1):
         where = f"{source}: entry {i}"
         if not isinstance(raw, dict):
-            raise UserError(f"{where}: expected a table")
+            raise ConfigError(f"{where}: expected a table")
         for key in _REQUIRED:
             if key not in raw:
-                raise UserError(f"{where}: missing {key}")
+                raise ConfigError(f"{where}: missing {key}")
         where = f"{source}: entry {raw['id']!r}"
         known = set(_REQUIRED) | set(_OPTIONAL_NUM) | {"check_note", "normative_note"}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise UserError(f"{where}: unknown field {unknown[0]!r}")
+            raise ConfigError(f"{where}: unknown field {unknown[0]!r}")
         if raw["unit"] not in UNITS:
-            raise UserError(f"{where}: unit: expected one of {', '.join(UNITS)}, got {raw['unit']!r}")
+            raise ConfigError(f"{where}: unit: expected one of {', '.join(UNITS)}, got {raw['unit']!r}")
         if raw["metric"] not in METRICS:
-            raise UserError(f"{where}: metric: expected one of {', '.join(METRICS)}, got {raw['metric']!r}")
+            raise ConfigError(f"{where}: metric: expected one of {', '.join(METRICS)}, got {raw['metric']!r}")
         if not isinstance(raw["checked"], bool):
-            raise UserError(f"{where}: checked: expected true or false")
+            raise ConfigError(f"{where}: checked: expected true or false")
         nums: dict[str, Any] = {}
         for key in _OPTIONAL_NUM:
             v = raw.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
-                raise UserError(f"{where}: {key}: expected a number >= 0, got {v!r}")
+                raise ConfigError(f"{where}: {key}: expected a number >= 0, got {v!r}")
             nums[key] = float(v) if v is not None else None
         if nums["sem"] is None and nums["mdc95"] is None and nums["normative_low"] is None:
-            raise UserError(f"{where}: needs sem, mdc95 or a normative range")
+            raise ConfigError(f"{where}: needs sem, mdc95 or a normative range")
         if (nums["normative_low"] is None) != (nums["normative_high"] is None):
-            raise UserError(f"{where}: normative_low and normative_high go together")
+            raise ConfigError(f"{where}: normative_low and normative_high go together")
         if raw["id"] in entries:
-            raise UserError(f"{where}: duplicate id")
+            raise ConfigError(f"{where}: duplicate id")
         entries[raw["id"]] = ReferenceEntry(
             id=raw["id"], protocols=tuple(raw["protocols"]), device_kind=raw["device_kind"],
             position=raw["position"], population=raw["population"], metric=raw["metric"], unit=raw["unit"],
@@ -154,7 +154,7 @@ def load_reference_values(path: str | None = None) -> ReferenceSet:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"{p}: cannot read reference values ({exc.strerror})") from None
+        raise ConfigError(f"{p}: cannot read reference values ({exc.strerror})") from None
     return parse_reference_values(text, str(p))
 
 

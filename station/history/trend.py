@@ -29,6 +29,7 @@ from typing import Any
 
 from station.history.reference import ReferenceEntry, ReferenceSet, mdc95_from_sem, references_for
 from station.index.store import HistoryRow, ResultsStore, SessionRow, TrialRow
+from station.session.kinds import DEFAULT_KIND, stored_kind
 
 IMPROVED = "improved beyond MDC"
 WITHIN = "within measurement error"
@@ -200,9 +201,10 @@ def _best_per_session(rows: Sequence[HistoryRow]) -> dict[tuple[str, str], Histo
 def protocol_trend(protocol_id: str, rows: Sequence[HistoryRow], trials: Sequence[TrialRow],
                    sessions: Sequence[SessionRow], references: Sequence[ReferenceEntry]) -> ProtocolTrend:
     """The trend of one protocol from its history rows (oldest first) and trial rows."""
-    kind = rows[0].kind if rows else "isometric"
-    error = measurement_error(trials, references) if kind == "isometric" else MeasurementError(
-        None, None, None, None, "no MDC verdicts for landings (a higher landing load is not an improvement)")
+    kind = rows[0].kind if rows else DEFAULT_KIND
+    spec = stored_kind(kind)  # the test kind says whether changes are judged against the MDC
+    error = measurement_error(trials, references) if spec.mdc_verdicts else MeasurementError(
+        None, None, None, None, spec.no_mdc_note)
     best = _best_per_session(rows)
     order = sorted({(r.started_utc, r.session_id) for r in rows})
     involved_by_session = {r.session_id: r.involved_side for r in rows}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from station.config import load_config
-from station.errors import UserError
+from station.errors import ConfigError, StationError
 
 
 @dataclass(frozen=True)
@@ -26,19 +26,19 @@ class ClinicSettings:
 
 
 def clinic_settings(path: Path | None = None) -> ClinicSettings:
-    """The ``[clinic]`` settings; one-line :class:`UserError` for a wrong type or a password in the URL."""
+    """The ``[clinic]`` settings; one-line :class:`~station.errors.ConfigError` for a wrong type or a password in the URL."""
     cfg = load_config(path)
     path = cfg.path
     t = cfg.raw.get("clinic", {})
     for key in ("store_url", "shared_folder", "station_name"):
         if key in t and not isinstance(t[key], str):
-            raise UserError(f"{path}: clinic.{key} must be a string")
+            raise ConfigError(f"{path}: clinic.{key} must be a string")
     url = t.get("store_url") or None
     if url:
         from station.index.postgres import parse_url
         try:
             parse_url(url)
-        except UserError as exc:
-            raise UserError(f"{path}: clinic.store_url: {exc}") from None
+        except StationError as exc:
+            raise ConfigError(f"{path}: clinic.store_url: {exc}") from None
     shared = t.get("shared_folder")
     return ClinicSettings(url, Path(shared).expanduser() if shared else None, t.get("station_name") or None, str(path))

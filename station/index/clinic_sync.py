@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from station.errors import UserError
+from station.errors import StationError, StorageError
 from station.index.postgres import (
     CalibrationUse,
     FileInfo,
@@ -83,7 +83,7 @@ class SyncState:
                         PRIMARY KEY (store_id, session_id));
                 """)
         except sqlite3.Error as exc:
-            raise UserError(f"{self.path}: cannot open the sync state ({exc})") from None
+            raise StorageError(f"{self.path}: cannot open the sync state ({exc})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -174,7 +174,7 @@ def calibrations_used(path: Path) -> list[CalibrationUse]:
 def copy_to_shared(path: Path, shared: Path, patient_id: str, sha256: str) -> str:
     """Copy a session file into the clinic's shared folder (``<patient>/<file name>``), safely:
     a temporary name, fsync, rename; never overwriting a different file. Returns the path
-    relative to ``shared``. :class:`UserError` naming the folder if it cannot be written."""
+    relative to ``shared``. :class:`~station.errors.StorageError` naming the folder if it cannot be written."""
     folder = shared / _safe_name(patient_id)
     target = folder / path.name
     try:
@@ -193,10 +193,10 @@ def copy_to_shared(path: Path, shared: Path, patient_id: str, sha256: str) -> st
             os.fsync(dst.fileno())
         if file_sha256(part) != sha256:
             part.unlink(missing_ok=True)
-            raise UserError(f"{target}: copy in the shared folder does not match the session file")
+            raise StorageError(f"{target}: copy in the shared folder does not match the session file")
         os.replace(part, target)
     except OSError as exc:
-        raise UserError(f"shared folder {shared}: cannot copy {path.name} ({exc.strerror or exc})") from None
+        raise StorageError(f"shared folder {shared}: cannot copy {path.name} ({exc.strerror or exc})") from None
     return str(target.relative_to(shared))
 
 
@@ -292,7 +292,7 @@ def sync(session_dir: str | Path, url: str, *, shared_folder: str | Path | None 
     transaction (the tests cut the server off there)."""
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
-        raise UserError(f"{session_dir}: no such session folder")
+        raise StorageError(f"{session_dir}: no such session folder")
     with _folder_lock(session_dir):      # one sync of a folder at a time in this process
         return _sync(session_dir, url, shared_folder=shared_folder, station_name=station_name, push=push,
                      pull=pull, timeout_s=timeout_s, on_event=on_event, before_commit=before_commit)
@@ -377,7 +377,7 @@ def _push(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
         for path, st in _candidates(session_dir, state, store_id):
             try:
                 record = _read(path)
-            except UserError as exc:
+            except StationError as exc:
                 report.skipped.append(str(exc))
                 state.mark(store_id, path, st, "unreadable")
                 emit("skipped", str(exc))
@@ -401,7 +401,7 @@ def _push(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
                     shared_rel = copy_to_shared(path, Path(shared_folder), s.patient_id, sha)
                 file = FileInfo(path.name, sha, st.st_size, shared_rel)
                 calibrations = calibrations_used(path)
-            except UserError as exc:
+            except StationError as exc:
                 report.pending.append(path.name)
                 report.skipped.append(str(exc))
                 emit("pending", str(exc))
@@ -421,7 +421,7 @@ def _push(session_dir: Path, store: PostgresStore, store_id: str, state: SyncSta
             try:
                 local = local or _local_index(session_dir)
                 local.put_session(record)
-            except UserError as exc:  # the local index is a cache: rebuild fixes it
+            except StationError as exc:  # the local index is a cache: rebuild fixes it
                 log.warning("%s", exc)
     finally:
         if local is not None:
@@ -599,7 +599,7 @@ def sync_status(session_dir: str | Path, store_url: str | None = None) -> SyncSt
     from station.index.postgres import redact
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
-        raise UserError(f"{session_dir}: no such session folder")
+        raise StorageError(f"{session_dir}: no such session folder")
     if store_url is None:
         store_url = clinic_settings().store_url
     state = SyncState(session_dir)

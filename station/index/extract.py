@@ -12,11 +12,11 @@ from typing import Any
 
 import h5py
 
-from station.errors import UserError
+from station.errors import StorageError
 from station.index.store import SessionRecord, SessionRow, SideRow, TestRow, TrialRow
+from station.session.kinds import stored_kind
 from station.storage.reader import attrs_of
 
-STANDARD_GRAVITY = 9.80665  # m/s²
 
 
 def num(value: Any) -> float | None:
@@ -35,72 +35,19 @@ def _int(value: Any) -> int | None:
     return None if v is None else int(v)
 
 
-def _window(d: Any, key: str) -> float | None:
-    return num(d.get(key)) if isinstance(d, dict) else None
-
-
-def _isometric_fields(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "peak_force_n": num(r.get("peak_force_n")),
-        "peak_force_n_per_kg": num(r.get("peak_force_n_per_kg")),
-        "peak_torque_nm": num(r.get("peak_torque_nm")),
-        "peak_torque_nm_per_kg": num(r.get("peak_torque_nm_per_kg")),
-        "time_to_peak_s": num(r.get("time_to_peak_s")),
-        "rfd_0_50_n_per_s": _window(r.get("rfd_n_per_s"), "0-50"),
-        "rfd_0_100_n_per_s": _window(r.get("rfd_n_per_s"), "0-100"),
-        "rfd_0_200_n_per_s": _window(r.get("rfd_n_per_s"), "0-200"),
-        "impulse_0_200_n_s": _window(r.get("impulse_n_s"), "0-200"),
-    }
-
-
-def _landing_fields(r: dict[str, Any], body_mass_kg: float | None) -> dict[str, Any]:
-    bw = num(r.get("body_weight_n"))
-    if bw is None and body_mass_kg:
-        bw = body_mass_kg * STANDARD_GRAVITY
-    rate = num(r.get("loading_rate_n_per_s"))
-    peak = num(r.get("peak_force_n"))
-    return {
-        "peak_force_n": peak,
-        "peak_force_n_per_kg": peak / body_mass_kg if peak is not None and body_mass_kg else None,
-        "time_to_peak_s": num(r.get("time_to_peak_s")),
-        "peak_force_bw": num(r.get("peak_force_bw")) if num(r.get("peak_force_bw")) is not None
-        else (peak / bw if peak is not None and bw else None),
-        "loading_rate_bw_per_s": rate / bw if rate is not None and bw else None,
-        "time_to_stabilisation_s": num(r.get("tts_s")),
-    }
-
-
 def trial_rows(session_id: str, test: str, trial: str, kind: str, a: dict[str, Any],
                body_mass_kg: float | None) -> list[TrialRow]:
-    """The index rows of one trial from its attributes ``a`` (see :class:`TrialRow` for sides)."""
+    """The index rows of one trial from its attributes ``a`` (see :class:`TrialRow` for sides):
+    its test kind turns the stored results into rows (:meth:`~station.session.kinds.TestKind.index_rows`)."""
     results: dict[str, Any] = a["results"] if isinstance(a.get("results"), dict) else {}
     side = str(a.get("side") or "")
     common: dict[str, Any] = {"session_id": session_id, "test": test, "trial": trial, "rep": _int(a.get("rep")) or 0,
               "attempt": _int(a.get("attempt")) or 0, "status": str(a.get("status") or ""),
               "pain_0_10": _int(a.get("pain_0_10")),
               "algorithm_version": a.get("algorithm_version") or results.get("algorithm_version")}
-    rows: list[TrialRow] = []
-    if kind == "landing":
-        if side == "both" or "left" in results and isinstance(results.get("left"), dict):
-            asym = results.get("asymmetry_pct")
-            total = _landing_fields(results, body_mass_kg)
-            rows.append(TrialRow(side="both", asymmetry_pct=_window(asym, "peak_force"), **total, **common))
-            for s in ("left", "right"):
-                if isinstance(results.get(s), dict):
-                    rows.append(TrialRow(side=s, **_landing_fields(results[s], body_mass_kg), **common))
-        else:
-            rows.append(TrialRow(side=side, **_landing_fields(results, body_mass_kg), **common))
-        return rows
-    per_side = results.get("per_side")
-    if isinstance(per_side, dict):
-        for s in ("left", "right"):
-            if isinstance(per_side.get(s), dict):
-                rows.append(TrialRow(side=s, **_isometric_fields(per_side[s]), **common))
-        return rows or [TrialRow(side=side, **common)]
-    fields = _isometric_fields(results)
-    if fields["peak_force_n"] is None and num(a.get("peak_force_n")) is not None:
-        fields["peak_force_n"] = num(a.get("peak_force_n"))
-    return [TrialRow(side=side, **fields, **common)]
+    peak = num(a.get("peak_force_n"))
+    return [TrialRow(side=s, **fields, **common)
+            for s, fields in stored_kind(kind).index_rows(results, side, body_mass_kg, peak)]
 
 
 def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
@@ -148,7 +95,7 @@ def record_from_file(f: h5py.File, path: Path) -> SessionRecord:
     sess = attrs_of(f["session"]) if "session" in f else {}
     session_id = str(root.get("session_id") or "")
     if not session_id:
-        raise UserError(f"{path}: session file without a session_id")
+        raise StorageError(f"{path}: session file without a session_id")
     mass = num(sess.get("body_mass_kg"))
     baseline = root.get("baseline")
     session = SessionRow(
@@ -175,7 +122,7 @@ def record_from_file(f: h5py.File, path: Path) -> SessionRecord:
 
 
 def read_record(path: str | Path) -> SessionRecord:
-    """The index rows of the session file ``path``. :class:`UserError` if it cannot be read."""
+    """The index rows of the session file ``path``. :class:`~station.errors.StorageError` if it cannot be read."""
     from station.storage.session_reader import SessionReader
 
     path = Path(path)

@@ -31,7 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
-from station.errors import UserError
+from station.errors import ClinicStoreError, StationError
 
 RUN_AS = "pgserver"   # the unprivileged system user the server runs as when we are root
 
@@ -42,7 +42,7 @@ def _bin_dir() -> Path:
             warnings.simplefilter("ignore")
             from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError:
-        raise UserError("a local PostgreSQL needs the pgserver package: "
+        raise ClinicStoreError("a local PostgreSQL needs the pgserver package: "
                         ".venv/bin/pip install pgserver==0.1.4 (or: make .venv/.installed)") from None
     return Path(POSTGRES_BIN_PATH)
 
@@ -81,7 +81,7 @@ class LocalPostgres:
         proc = subprocess.run([str(_bin_dir() / exe), *args], capture_output=False, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, **kwargs)
         if proc.returncode != 0:
-            raise UserError(f"{exe} failed for {self.datadir}: {proc.stdout.strip().splitlines()[-1:]}")
+            raise ClinicStoreError(f"{exe} failed for {self.datadir}: {proc.stdout.strip().splitlines()[-1:]}")
         return proc.stdout
 
     def _own(self, path: Path) -> None:
@@ -100,7 +100,7 @@ class LocalPostgres:
             # the server user must reach the data directory: give it a parent of its own
             parent_mode = self.datadir.parent.stat().st_mode
             if not parent_mode & 0o001:
-                raise UserError(f"{self.datadir.parent}: the PostgreSQL user {RUN_AS!r} cannot enter this folder "
+                raise ClinicStoreError(f"{self.datadir.parent}: the PostgreSQL user {RUN_AS!r} cannot enter this folder "
                                 f"(run as root: choose a data folder under /tmp or another world-searchable folder)")
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         self._own(self.datadir)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopped the PostgreSQL server in {server.datadir}")
             return 0
         server.start()
-    except UserError as exc:
+    except StationError as exc:
         print(f"pg_local: error: {exc}", file=sys.stderr)
         return 2
     import psycopg

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from station.errors import UserError
+from station.errors import ClinicStoreError
 from station.index.pg_migrations import BOOKKEEPING, LATEST, MIGRATIONS, SCHEMA
 from station.index.store import (
     HistoryRow,
@@ -46,7 +46,7 @@ ISO = "YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\""
 CONNECT_TIMEOUT_S = 5
 
 
-class StoreError(UserError):
+class StoreError(ClinicStoreError):
     """The results store could not be used (one line: host, database, reason)."""
 
 
@@ -59,22 +59,22 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
-        raise UserError("the clinic store needs psycopg: pip install 'psycopg[binary]'") from None
+        raise ClinicStoreError("the clinic store needs psycopg: pip install 'psycopg[binary]'") from None
     return psycopg
 
 
 def parse_url(url: str) -> dict[str, str]:
-    """The URL's connection parameters; :class:`UserError` for a malformed URL or one that
+    """The URL's connection parameters; :class:`~station.errors.ClinicStoreError` for a malformed URL or one that
     holds a password."""
     psycopg = _psycopg()
     if not re.match(r"^postgres(ql)?://", url or ""):
-        raise UserError(f"store URL must start with postgresql:// (got {redact(url)!r})")
+        raise ClinicStoreError(f"store URL must start with postgresql:// (got {redact(url)!r})")
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise UserError(f"bad store URL {redact(url)!r}: {str(exc).splitlines()[0]}") from None
+        raise ClinicStoreError(f"bad store URL {redact(url)!r}: {str(exc).splitlines()[0]}") from None
     if params.get("password"):
-        raise UserError(f"store URL {redact(url)!r} holds a password: put it in ~/.pgpass or the "
+        raise ClinicStoreError(f"store URL {redact(url)!r} holds a password: put it in ~/.pgpass or the "
                         f"PGPASSWORD environment variable instead, never in a URL or config file")
     return {k: str(v) for k, v in params.items()}
 

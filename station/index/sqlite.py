@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from station.errors import UserError
+from station.errors import StorageError
 from station.index.store import (
     SCHEMA_VERSION,
     HistoryRow,
@@ -82,7 +82,7 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=10.0)
         except (OSError, sqlite3.Error) as exc:
-            raise UserError(f"{self.path}: cannot open the results index ({exc})") from None
+            raise StorageError(f"{self.path}: cannot open the results index ({exc})") from None
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -94,11 +94,11 @@ class SqliteStore:
                 if found is None:
                     self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 elif int(found[0]) > SCHEMA_VERSION:
-                    raise UserError(f"{self.path}: results index schema {found[0]} is newer than this station "
+                    raise StorageError(f"{self.path}: results index schema {found[0]} is newer than this station "
                                     f"reads ({SCHEMA_VERSION}); update Force Station")
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise UserError(f"{self.path}: damaged results index ({exc}); "
+            raise StorageError(f"{self.path}: damaged results index ({exc}); "
                             f"delete it and run `station index rebuild {self.path.parent}`") from None
 
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import h5py
 
-from station.errors import UserError
+from station.errors import OptionError, StationError, StorageError
 from station.index.extract import read_record
 from station.index.sqlite import INDEX_NAME, SqliteStore
 from station.index.store import ResultsStore
@@ -73,7 +73,7 @@ def rebuild(session_dir: str | Path) -> RebuildReport:
     the old index. Files being recorded, damaged or foreign are skipped and reported."""
     directory = Path(session_dir)
     if not directory.is_dir():
-        raise UserError(f"{directory}: no such directory")
+        raise StorageError(f"{directory}: no such directory")
     report = RebuildReport(directory)
     tmp = directory / (INDEX_NAME + ".rebuild")
     for suffix in ("", "-wal", "-shm"):
@@ -86,7 +86,7 @@ def rebuild(session_dir: str | Path) -> RebuildReport:
                 continue
             try:
                 store.put_session(read_record(path))
-            except UserError as exc:
+            except StationError as exc:
                 report.skipped.append(str(exc))
                 continue
             report.indexed.append(path)
@@ -108,10 +108,10 @@ def mark_baseline(path: str | Path, label: str | None) -> str:
     and the index beside it. Returns the session id."""
     path = Path(path)
     if label is not None and label not in BASELINE_LABELS:
-        raise UserError(f"--label {label}: expected one of {', '.join(BASELINE_LABELS)}")
+        raise OptionError(f"--label {label}: expected one of {', '.join(BASELINE_LABELS)}")
     read_record(path)  # one-line error for a missing, damaged or foreign file
     if is_in_use(path):
-        raise UserError(f"{path}: being recorded now; mark it once the session is closed")
+        raise StorageError(f"{path}: being recorded now; mark it once the session is closed")
     try:
         with h5py.File(path, "r+", libver=layout.LIBVER, locking=False) as f:
             check_session(f, path)
@@ -121,7 +121,7 @@ def mark_baseline(path: str | Path, label: str | None) -> str:
             else:
                 f.attrs["baseline"] = label
     except OSError as exc:
-        raise UserError(f"{path}: cannot mark the file ({' '.join(str(exc).split())})") from None
+        raise StorageError(f"{path}: cannot mark the file ({' '.join(str(exc).split())})") from None
     record = read_record(path)
     store = open_store(path.parent)
     try:

@@ -53,8 +53,10 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
     """Force sources for every ``sim:`` device and an actor that plays the patient (None when
     no device is simulated). The patient's strength per test: :mod:`simulation.patient`."""
     sources: dict[str, Any] = {}
-    patients = []
-    landings = []
+    # what the simulated patient does on a trial's cue, per protocol: contract against each
+    # simulated dynamometer the protocol uses, land on each simulated plate it uses. The
+    # devices a protocol's roles are bound to decide, not its test kind.
+    acts: dict[str, list[Callable[[str, float, float], None]]] = {}
     kinds = {d.role: d.kind for p in protocols for d in p.devices}
     for role, arg in bound.items():
         if not arg.uri.startswith("sim:"):
@@ -79,7 +81,8 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
                                   plate_sides=next(iter(per_protocol.values()), None), asymmetry=asymmetry,
                                   seed=seed)  # one seed: every plate sees the same landings
             sources[device_id] = src
-            landings.append((src, per_protocol))
+            for pid, plate_sides in per_protocol.items():
+                acts.setdefault(pid, []).append(_landing_act(src, plate_sides))
         else:
             channel_for_side: dict[str, int] | None = None
             channels = 1
@@ -92,21 +95,33 @@ def simulated_actors(protocols: list[Protocol], bound: dict[str, DeviceArg], pat
             forces, sim_patient = simulated_dynamometer(channels, involved_side=involved, ratio=involved_ratio,
                                                         channel_for_side=channel_for_side, seed=seed)
             sources[device_id] = forces
-            patients.append(sim_patient)
+            for p in protocols:
+                if any(d.role in bound and device_id_for(bound[d.role], bound) == device_id for d in p.devices):
+                    acts.setdefault(p.id, []).append(_contraction_act(sim_patient, typical_peak_n(p.id, strength)))
 
     def actor(protocol: Protocol, side: str, cue_s: float, duration_s: float) -> None:
-        if protocol.kind == "isometric":
-            for p in patients:
-                p.uninvolved_peak_n = typical_peak_n(protocol.id, strength)
-                p.contract(side, cue_s, duration_s)
-            return
-        for scenario, per_protocol in landings:
-            plate_sides = per_protocol.get(protocol.id)
-            if plate_sides is not None:  # a plate this protocol does not use stays unloaded
-                scenario.plate_sides = plate_sides
-                scenario.trigger(cue_s + 0.8, side=side)
+        for act in acts.get(protocol.id, ()):
+            act(side, cue_s, duration_s)
 
     return sources, (actor if sources else None)
+
+
+def _contraction_act(patient: Any, peak_n: float) -> Callable[[str, float, float], None]:
+    """A simulated patient pushing against a simulated dynamometer, as strong as ``peak_n``
+    (the uninvolved side's peak, N) on the trial's cue."""
+    def act(side: str, cue_s: float, duration_s: float) -> None:
+        patient.uninvolved_peak_n = peak_n
+        patient.contract(side, cue_s, duration_s)
+    return act
+
+
+def _landing_act(scenario: Any, plate_sides: tuple[str, ...]) -> Callable[[str, float, float], None]:
+    """A simulated landing on a simulated plate device 0.8 s after the trial's cue, with the
+    feet on its plates as the protocol maps them (a plate it does not use stays unloaded)."""
+    def act(side: str, cue_s: float, duration_s: float) -> None:
+        scenario.plate_sides = plate_sides
+        scenario.trigger(cue_s + 0.8, side=side)
+    return act
 
 
 def check_rates(protocols: list[Protocol], devices: dict[str, Any], roles: dict[str, str]) -> None:

@@ -168,25 +168,6 @@ def open_session(path: str | Path, *, state: list[OpenState] | None = None) -> I
         f.close()
 
 
-def _groups(g: h5py.Group) -> list[tuple[str, h5py.Group]]:
-    """The subgroups of ``g`` by name (others skipped; [] if ``g`` is not a group)."""
-    return Damage().groups(g, getattr(g, "name", "?"))
-
-
-def _samples(trial: h5py.Group, live: bool, damage: Damage | None = None) -> dict[str, int]:
-    damage = damage if damage is not None else Damage()
-    out = {}
-    for k, d in damage.groups(trial, trial.name):
-        if "t_host_s" in d:
-            ds = d["t_host_s"]
-            if live and isinstance(ds, h5py.Dataset):
-                ds.refresh()
-            n = damage.rows(ds, ds.name)
-            if n is not None:
-                out[k] = n
-    return out
-
-
 def _duration(trial: h5py.Group, damage: Damage | None = None) -> float | None:
     """Seconds of host time the trial's samples span (first device with samples)."""
     damage = damage if damage is not None else Damage()
@@ -228,129 +209,9 @@ def trial_analysis(results: dict[str, Any], side: Any) -> dict[str, Any]:
 
 
 def summarize(path: str | Path) -> dict[str, Any]:
-    """Everything ``station inspect`` shows, as one JSON-ready dict.
+    """Everything ``station inspect`` shows, as one JSON-ready dict, read through
+    :class:`~station.storage.session_reader.SessionReader` (see
+    :func:`station.storage.session_reader.summary_dict`)."""
+    from station.storage.session_reader import summarize as read_summary
 
-    Besides the file's own fields: ``recording_now`` (a live station holds the file),
-    ``unfinished`` (its status is still ``recording`` but no station holds it: the station
-    stopped without closing it; ``station session recover`` repairs it), ``swmr_flagged``,
-    and ``damaged``: what could not be read as expected (an attribute of the wrong type,
-    JSON garbage, a group replaced by a dataset), one short text per problem; the rest of
-    the summary holds what is still readable (see :mod:`station.storage.damage`).
-    """
-    states: list[OpenState] = []
-    with open_session(path, state=states) as f:
-        st = states[0]
-        try:
-            out = _summarize(f, path, st)
-        except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
-            raise StorageError(f"{path}: damaged session file, cannot be read ({_short(exc)})") from None
-    return out
-
-
-_SESSION_NUMBERS = ("body_mass_kg", "height_m", "lever_arm_m")
-_SESSION_TEXTS = ("patient_id", "involved_side", "operator")
-_SIDE_NUMBERS = ("best_n", "mean_n", "cv_pct")
-
-
-def _summarize(f: h5py.File, path: str | Path, st: OpenState) -> dict[str, Any]:
-    damage = Damage()
-    root = attrs_of(f)
-    status = damage.text(root, "status", "/")
-    recording = status == layout.STATUS_RECORDING
-    session = attrs_of(f["session"]) if damage.child_group(f, "session") is not None else {}
-    for key in _SESSION_NUMBERS:
-        if key in session:
-            session[key] = damage.number(session, key, "/session")
-    for key in _SESSION_TEXTS:
-        if key in session:
-            session[key] = damage.text(session, key, "/session")
-    out: dict[str, Any] = {
-        "file": str(path),
-        "format_version": root.get("format_version"),
-        **{key: damage.text(root, key, "/") for key in (
-            "station_version", "algorithm_version", "session_id")},
-        "status": status,
-        **{key: damage.text(root, key, "/") for key in (
-            "created_utc", "closed_utc", "recovered_utc", "recovery", "recovered_from_status")},
-        "recording_now": recording and st.in_use,
-        "unfinished": (recording or st.swmr_flagged) and not st.in_use,
-        "swmr_flagged": st.swmr_flagged,
-        "session": session,
-        "devices": {},
-        "protocols": [],
-        "tests": [],
-        "damaged": damage.problems,
-    }
-    devices = damage.child_group(f, "devices")
-    for name, g in damage.groups(devices, "/devices") if devices is not None else []:
-        a = attrs_of(g)
-        where = g.name
-        out["devices"][name] = {
-            **{k: damage.text(a, k, where) for k in ("family", "model", "serial", "firmware", "unit",
-                                                     "time_source", "uri")},
-            "channels": damage.integer(a, "channels", where), "rate_hz": damage.number(a, "rate_hz", where)}
-        cal: dict[str, Any] = a["calibration"] if isinstance(a.get("calibration"), dict) else {}
-        # channels used without a usable calibration (--allow-uncalibrated): an audit fact
-        out["devices"][name]["calibration_overrides"] = [
-            o for o in (cal.get("overrides") or []) if isinstance(o, dict)]
-        # what the driver could not identify, and its warnings (a gauge that answers only
-        # readings, an unanswered optional command): what the file says about the device
-        settings: dict[str, Any] = a["settings"] if isinstance(a.get("settings"), dict) else {}
-        identified: dict[str, Any] = settings["identified"] if isinstance(settings.get("identified"), dict) else {}
-        out["devices"][name]["not_identified"] = sorted(k for k, v in identified.items() if v is False)
-        warnings = a.get("warnings")
-        out["devices"][name]["warnings"] = [w for w in warnings if isinstance(w, str)] \
-            if isinstance(warnings, list) else []
-    protocols = damage.child_group(f, "protocols")
-    if protocols is not None:
-        out["protocols"] = [k for k, _ in damage.groups(protocols, "/protocols")]
-    tests = damage.child_group(f, "tests")
-    for test_name, tg in damage.groups(tests, "/tests") if tests is not None else []:
-        ta = attrs_of(tg)
-        where = tg.name
-        summary = damage.mapping(ta, "summary", where)
-        sides = summary.get("sides", {})
-        if not isinstance(sides, dict):
-            damage.add(f"{where} attribute 'summary' has sides {sides!r:.40}, expected a JSON object")
-            sides = {}
-        sides = {k: damage.numbers_in(v, _SIDE_NUMBERS, f"{where} summary side {k!r}") if isinstance(v, dict)
-                 else {} for k, v in sides.items()}
-        symmetry = summary.get("symmetry", {})
-        if not isinstance(symmetry, dict):
-            damage.add(f"{where} attribute 'summary' has symmetry {symmetry!r:.40}, expected a JSON object")
-            symmetry = {}
-        symmetry = damage.numbers_in(symmetry, ("value_pct",), f"{where} summary symmetry")
-        test: dict[str, Any] = {
-            "test": test_name, "protocol_id": damage.text(ta, "protocol_id", where),
-            "name": damage.text(ta, "name", where), "kind": damage.text(ta, "kind", where),
-            "status": damage.text(ta, "status", where),
-            "sides": sides, "symmetry": symmetry, "trials": [],
-            "lever_arm": ta.get("lever_arm") if isinstance(ta.get("lever_arm"), dict) else None,
-            "lsi_pass_pct": damage.number(ta, "lsi_pass_pct", where) if "lsi_pass_pct" in ta else None,
-        }
-        trials = damage.child_group(tg, "trials")
-        for trial_name, trg in damage.groups(trials, f"{where}/trials") if trials is not None else []:
-            a = attrs_of(trg)
-            tw = trg.name
-            results = damage.mapping(a, "results", tw)
-            raw_flags = a.get("quality_flags")
-            if isinstance(raw_flags, str) and raw_flags[:1] != "[":
-                flags: list[Any] = [raw_flags]  # one flag stored as plain text
-            else:
-                flags = damage.sequence(a, "quality_flags", tw)
-            test["trials"].append({
-                "trial": trial_name, "side": damage.text(a, "side", tw), "rep": damage.integer(a, "rep", tw),
-                "attempt": damage.integer(a, "attempt", tw), "status": damage.text(a, "status", tw),
-                "peak_force_n": damage.number(a, "peak_force_n", tw),
-                "time_to_peak_s": damage.numbers_in(results, ("time_to_peak_s",), f"{tw} results").get("time_to_peak_s"),
-                "samples": _samples(trg, st.swmr_flagged, damage), "duration_s": _duration(trg, damage),
-                "samples_acquired": damage.mapping(a, "samples_acquired", tw) if "samples_acquired" in a else None,
-                "flags": [str(x) for x in flags],
-                "analysis": trial_analysis(results, a.get("side")),
-                "pain_0_10": a.get("pain_0_10"),
-                "peak_force_left_n": a.get("peak_force_left_n"), "peak_force_right_n": a.get("peak_force_right_n"),
-                "beyond_calibrated_range": bool(a.get("beyond_calibrated_range", False)),
-                "zero_offset_n": a.get("zero_offset_n"), "start_utc": a.get("start_utc"),
-            })
-        out["tests"].append(test)
-    return out
+    return read_summary(path)

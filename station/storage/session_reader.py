@@ -19,7 +19,7 @@ makes the one-line error that names the file and the damage.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ import numpy as np
 from station.errors import StorageError
 from station.pipeline import TrialData
 from station.session.model import Patient, SideSummary, TestSummary, TrialOutcome
+from station.storage import layout
 from station.storage.damage import Damage
-from station.storage.reader import _short, attrs_of, open_session
+from station.storage.reader import OpenState, _duration, _short, attrs_of, open_session, trial_analysis
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,13 @@ class StoredDevice:
     uri: str | None
     calibration: dict[str, Any]
     attrs: dict[str, Any] = field(repr=False)
+    firmware: str | None = None
+    #: what the driver could not identify (model, serial, firmware: recorded as unknown)
+    not_identified: tuple[str, ...] = ()
+    #: the driver's notes on the device (an unanswered optional command, a polled gauge)
+    warnings: tuple[str, ...] = ()
+    #: channels used without a usable calibration (``--allow-uncalibrated``): an audit fact
+    calibration_overrides: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,11 @@ class StoredTrial:
     samples: dict[str, int]
     cue_host_s: float | None
     attrs: dict[str, Any] = field(repr=False)
+    #: seconds of host time the samples span (the first device with samples); None if < 2 rows
+    duration_s: float | None = None
+    #: device → samples the pipeline acquired for the trial (more than ``samples`` when some
+    #: never reached the disk); None in files that do not record it
+    samples_acquired: dict[str, Any] | None = None
 
     @property
     def trial(self) -> str:
@@ -100,6 +113,9 @@ class StoredTest:
     summary: TestSummary
     trials: tuple[StoredTrial, ...]
     attrs: dict[str, Any] = field(repr=False)
+    #: the lever arm used for torque (``lever_arm_m``, ``source``) or a note why none
+    lever_arm: dict[str, Any] | None = None
+    lsi_pass_pct: float | None = None
 
     @property
     def test(self) -> str:
@@ -127,6 +143,25 @@ class StoredSession:
     session_attrs: dict[str, Any] = field(repr=False, default_factory=dict)
     #: what could not be read as expected (one short text per problem; see station.storage.damage)
     damaged: tuple[str, ...] = ()
+    #: set by ``station session recover`` on a file it repaired
+    recovered_utc: str | None = None
+    recovery: str | None = None
+    recovered_from_status: str | None = None
+    #: the file still says "open for SWMR write": a station records it now, or died recording it
+    swmr_flagged: bool = False
+    #: a live writer (or a locking HDF5 tool) holds the file
+    in_use: bool = False
+
+    @property
+    def recording_now(self) -> bool:
+        """A station is writing this file now."""
+        return self.status == layout.STATUS_RECORDING and self.in_use
+
+    @property
+    def unfinished(self) -> bool:
+        """The station stopped without closing the file (crash or kill): ``station session
+        recover`` repairs it."""
+        return (self.status == layout.STATUS_RECORDING or self.swmr_flagged) and not self.in_use
 
 
 def _num(v: Any) -> float | None:
@@ -154,15 +189,14 @@ _SIDES = ("left", "right", "none")
 
 def _patient(a: dict[str, Any], damage: Damage) -> Patient | None:
     patient_id = damage.text(a, "patient_id", "/session")
-    if not patient_id:
-        return None
+    numbers = {k: _num(damage.number(a, k, "/session")) for k in ("body_mass_kg", "height_m", "lever_arm_m")}
     involved = damage.text(a, "involved_side", "/session")
     if involved is not None and involved not in _SIDES:
         damage.add(f"/session attribute 'involved_side' is {involved!r:.40}, expected left, right or none")
-    return Patient(patient_id, body_mass_kg=_num(damage.number(a, "body_mass_kg", "/session")),
-                   height_m=_num(damage.number(a, "height_m", "/session")),
-                   involved_side=involved if involved in _SIDES else "none",  # type: ignore[arg-type]
-                   lever_arm_m=_num(damage.number(a, "lever_arm_m", "/session")))
+    if not patient_id:
+        return None
+    return Patient(patient_id, involved_side=involved if involved in _SIDES else "none",  # type: ignore[arg-type]
+                   **numbers)
 
 
 def _outcome(test: str, trial: str, a: dict[str, Any], where: str, damage: Damage) -> TrialOutcome:
@@ -234,15 +268,19 @@ def _channel_map(a: dict[str, Any], columns: dict[str, int | None], where: str,
     return out
 
 
-def _sample_rows(d: h5py.Group, damage: Damage) -> tuple[int, int] | None:
+def _sample_rows(d: h5py.Group, damage: Damage, live: bool = False) -> tuple[int, int] | None:
     """(rows, force columns) of a trial's device group when its sample datasets are consistent:
     ``t_host_s`` (n,), ``raw`` and ``force_n`` (n, channels), ``t_device_s`` (n,) if present.
-    None (and the problem noted) otherwise."""
+    None (and the problem noted) otherwise. ``live``: the file is open for SWMR writing (being
+    recorded, or left so by a station that died): read the datasets' current lengths, which
+    may differ by the rows of a block being appended."""
     try:
         t = d["t_host_s"]
     except (KeyError, OSError, RuntimeError, ValueError):
         damage.add(f"{d.name}/t_host_s cannot be read")
         return None
+    if live and isinstance(t, h5py.Dataset):  # a file being written (SWMR): its current length
+        t.refresh()
     n = damage.rows(t, f"{d.name}/t_host_s")
     if n is None:
         return None
@@ -265,7 +303,9 @@ def _sample_rows(d: h5py.Group, damage: Damage) -> tuple[int, int] | None:
             damage.add(f"{d.name}/{key} is not a dataset of numbers")
             return None
         want = 1 if key == "t_device_s" else 2
-        if ds.ndim != want or ds.shape[0] != n:
+        if live:  # being written: each dataset grows on its own; their lengths differ for a moment
+            ds.refresh()
+        if ds.ndim != want or (ds.shape[0] != n and not live):
             damage.add(f"{d.name}/{key} has shape {ds.shape}, expected {n} rows"
                        + ("" if want == 1 else " of channels"))
             return None
@@ -281,7 +321,10 @@ class SessionReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._stack = ExitStack()
-        self._f: h5py.File = self._stack.enter_context(open_session(self.path))
+        states: list[OpenState] = []
+        self._f: h5py.File = self._stack.enter_context(open_session(self.path, state=states))
+        #: how the file was opened (SWMR-flagged: being recorded, or left so by a station that died)
+        self.open_state: OpenState = states[0]
         self._session: StoredSession | None = None
 
     def __enter__(self) -> SessionReader:
@@ -320,9 +363,17 @@ class SessionReader:
 
     def _read(self, damage: Damage) -> StoredSession:
         f = self._f
+        live = self.open_state.swmr_flagged
         root = attrs_of(f)
+        # read in the file's order (root, session, devices, tests): the damage log lists the
+        # problems in that order, and its one-line summary names the first ones
+        texts = {k: damage.text(root, k, "/") for k in (
+            "status", "station_version", "algorithm_version", "session_id", "created_utc", "closed_utc",
+            "recovered_utc", "recovery", "recovered_from_status")}
         sg = damage.child_group(f, "session")
         sess = attrs_of(sg) if sg is not None else {}
+        patient = _patient(sess, damage)
+        operator = damage.text(sess, "operator", "/session")
         devices = {}
         dg = damage.child_group(f, "devices")
         for name, g in damage.groups(dg, "/devices") if dg is not None else []:
@@ -331,11 +382,19 @@ class SessionReader:
             cal = a.get("calibration")
             if cal is not None and not isinstance(cal, dict):
                 damage.add(f"{w} attribute 'calibration' is {cal!r:.40}, expected a JSON object")
-            devices[name] = StoredDevice(name, damage.text(a, "family", w), damage.text(a, "model", w),
-                                         damage.text(a, "serial", w), damage.integer(a, "channels", w) or 0,
-                                         _num(damage.number(a, "rate_hz", w)), damage.text(a, "unit", w),
-                                         damage.text(a, "time_source", w), damage.text(a, "uri", w),
-                                         cal if isinstance(cal, dict) else {}, a)
+            cal = cal if isinstance(cal, dict) else {}
+            settings = a["settings"] if isinstance(a.get("settings"), dict) else {}
+            identified = settings["identified"] if isinstance(settings.get("identified"), dict) else {}
+            warnings = a.get("warnings")
+            devices[name] = StoredDevice(
+                name, damage.text(a, "family", w), damage.text(a, "model", w),
+                damage.text(a, "serial", w), damage.integer(a, "channels", w) or 0,
+                _num(damage.number(a, "rate_hz", w)), damage.text(a, "unit", w),
+                damage.text(a, "time_source", w), damage.text(a, "uri", w), cal, a,
+                firmware=damage.text(a, "firmware", w),
+                not_identified=tuple(sorted(k for k, v in identified.items() if v is False)),
+                warnings=tuple(x for x in warnings if isinstance(x, str)) if isinstance(warnings, list) else (),
+                calibration_overrides=tuple(o for o in (cal.get("overrides") or []) if isinstance(o, dict)))
         protocols = {}
         pg = damage.child_group(f, "protocols")
         for name, g in damage.groups(pg, "/protocols") if pg is not None else []:
@@ -347,25 +406,31 @@ class SessionReader:
         tsg = damage.child_group(f, "tests")
         for test, tg in damage.groups(tsg, "/tests") if tsg is not None else []:
             ta = attrs_of(tg)
+            damage.mapping(ta, "summary", tg.name)  # noted here, before its trials (read again below)
             trials = []
             trg_all = damage.child_group(tg, "trials")
             for trial, trg in damage.groups(trg_all, f"{tg.name}/trials") if trg_all is not None else []:
                 a = attrs_of(trg)
-                shapes = {k: _sample_rows(d, damage) for k, d in damage.groups(trg, trg.name) if "t_host_s" in d}
+                damage.mapping(a, "results", trg.name)  # noted first, as the file lists it
+                shapes = {k: _sample_rows(d, damage, live) for k, d in damage.groups(trg, trg.name) if "t_host_s" in d}
                 samples = {k: v[0] for k, v in shapes.items() if v is not None}
                 columns = {k: (v[1] if v is not None else None) for k, v in shapes.items()}
-                trials.append(StoredTrial(test, _outcome(test, trial, a, trg.name, damage),
-                                          _channel_map(a, columns, trg.name, damage), samples,
-                                          _num(damage.number(a, "cue_host_s", trg.name)), a))
+                trials.append(StoredTrial(
+                    test, _outcome(test, trial, a, trg.name, damage), _channel_map(a, columns, trg.name, damage),
+                    samples, _num(damage.number(a, "cue_host_s", trg.name)), a, duration_s=_duration(trg, damage),
+                    samples_acquired=damage.mapping(a, "samples_acquired", trg.name) if "samples_acquired" in a
+                    else None))
+            lever = ta.get("lever_arm")
             tests.append(StoredTest(damage.integer(ta, "index", tg.name),
                                     _summary(test, ta, [t.outcome for t in trials], tg.name, damage),
-                                    tuple(trials), ta))
-        return StoredSession(self.path, damage.text(root, "session_id", "/"), damage.text(root, "status", "/"),
-                             damage.text(root, "created_utc", "/"), damage.text(root, "closed_utc", "/"),
-                             _int(root.get("format_version")), damage.text(root, "station_version", "/"),
-                             damage.text(root, "algorithm_version", "/"), _patient(sess, damage),
-                             damage.text(sess, "operator", "/session"), devices, protocols, tuple(tests), root, sess,
-                             tuple(damage.problems))
+                                    tuple(trials), ta, lever_arm=lever if isinstance(lever, dict) else None,
+                                    lsi_pass_pct=_num(damage.number(ta, "lsi_pass_pct", tg.name))))
+        return StoredSession(self.path, texts["session_id"], texts["status"], texts["created_utc"],
+                             texts["closed_utc"], _int(root.get("format_version")), texts["station_version"],
+                             texts["algorithm_version"], patient, operator, devices, protocols, tuple(tests), root,
+                             sess, tuple(damage.problems), recovered_utc=texts["recovered_utc"],
+                             recovery=texts["recovery"], recovered_from_status=texts["recovered_from_status"],
+                             swmr_flagged=self.open_state.swmr_flagged, in_use=self.open_state.in_use)
 
     def test(self, test: str) -> StoredTest:
         for t in self.session().tests:
@@ -389,10 +454,13 @@ class SessionReader:
         for device_id, d in damage.groups(g, trial.h5_path) if g is not None else []:
             if "t_host_s" not in d:
                 continue
-            if _sample_rows(d, damage) is None:
+            live = self.open_state.swmr_flagged
+            if _sample_rows(d, damage, live) is None:
                 continue
-            tdev = d["t_device_s"][:] if "t_device_s" in d else None
-            out[device_id] = TrialData(d["t_host_s"][:], d["raw"][:], d["force_n"][:], tdev)
+            keys = [k for k in ("t_host_s", "raw", "force_n", "t_device_s") if k in d]
+            n = min(d[k].shape[0] for k in keys)  # the same, but while being written (see _sample_rows)
+            tdev = d["t_device_s"][:n] if "t_device_s" in d else None
+            out[device_id] = TrialData(d["t_host_s"][:n], d["raw"][:n], d["force_n"][:n], tdev)
         if damage.problems:
             raise self.damaged_error(None, "read", damage)
         return out
@@ -409,3 +477,88 @@ class SessionReader:
             raise StorageError(f"{self.path}: trial {trial.h5_path} has no samples from {device_id}")
         dev = self.session().devices.get(device_id)
         return d.t_host_s, d.force_n[:, list(channels)].sum(axis=1), dev.rate_hz if dev else None
+
+
+# ----------------------------------------------------------------------------------------
+# one JSON-ready summary (``station inspect --json``, the window's and history's look-ups)
+# ----------------------------------------------------------------------------------------
+_SESSION_NUMBERS = ("body_mass_kg", "height_m", "lever_arm_m")
+
+
+def summary_dict(s: StoredSession) -> dict[str, Any]:
+    """The session as one JSON-ready dict (what ``station inspect`` prints), from the
+    dataclasses :meth:`SessionReader.session` returned.
+
+    Besides the file's own fields: ``recording_now`` (a live station holds the file),
+    ``unfinished`` (its status is still ``recording`` but no station holds it: the station
+    stopped without closing it; ``station session recover`` repairs it), ``swmr_flagged``,
+    and ``damaged``: what could not be read as expected, one short text per problem; the rest
+    holds what is still readable (see :mod:`station.storage.damage`)."""
+    session = dict(s.session_attrs)
+    p = s.patient
+    for key in _SESSION_NUMBERS:  # as read: a damaged value is None
+        if key in session:
+            session[key] = getattr(p, key) if p is not None else _num(session[key])
+    for key, value in (("patient_id", p.patient_id if p else None),
+                       ("involved_side", p.involved_side if p else None), ("operator", s.operator)):
+        if key in session:
+            session[key] = value
+    return {
+        "file": str(s.path), "format_version": s.format_version, "station_version": s.station_version,
+        "algorithm_version": s.algorithm_version, "session_id": s.session_id, "status": s.status,
+        "created_utc": s.created_utc, "closed_utc": s.closed_utc, "recovered_utc": s.recovered_utc,
+        "recovery": s.recovery, "recovered_from_status": s.recovered_from_status,
+        "recording_now": s.recording_now, "unfinished": s.unfinished, "swmr_flagged": s.swmr_flagged,
+        "session": session,
+        "devices": {name: _device_dict(d) for name, d in s.devices.items()},
+        "protocols": list(s.protocols),
+        "tests": [_test_dict(t) for t in s.tests],
+        "damaged": list(s.damaged),
+    }
+
+
+def _device_dict(d: StoredDevice) -> dict[str, Any]:
+    return {"family": d.family, "model": d.model, "serial": d.serial, "firmware": d.firmware, "unit": d.unit,
+            "time_source": d.time_source, "uri": d.uri, "channels": Damage().integer(d.attrs, "channels", ""),
+            "rate_hz": d.rate_hz,
+            "calibration_overrides": list(d.calibration_overrides), "not_identified": list(d.not_identified),
+            "warnings": list(d.warnings)}
+
+
+def _test_dict(t: StoredTest) -> dict[str, Any]:
+    stored_sides = (t.attrs.get("summary") or {}).get("sides") if isinstance(t.attrs.get("summary"), dict) else {}
+    if not isinstance(stored_sides, dict):
+        stored_sides = {}
+    sides = {}
+    for name, side in t.summary.sides.items():
+        # the keys the file stored (older stations stored fewer), with the engine's values as read
+        found = stored_sides.get(name)
+        raw: dict[str, Any] = found if isinstance(found, dict) else {}
+        sides[name] = {**raw, **{k: v for k, v in asdict(side).items() if k in raw}}
+    return {"test": t.test, "protocol_id": t.summary.protocol_id or None, "name": t.summary.name or None,
+            "kind": t.summary.kind or None, "status": t.summary.status or None, "sides": sides,
+            "symmetry": t.summary.symmetry, "trials": [_trial_dict(tr) for tr in t.trials],
+            "lever_arm": t.lever_arm, "lsi_pass_pct": t.lsi_pass_pct}
+
+
+def _trial_dict(tr: StoredTrial) -> dict[str, Any]:
+    o, a = tr.outcome, tr.attrs
+    ttp = o.results.get("time_to_peak_s")
+    return {
+        "trial": tr.trial, "side": o.side or None, "rep": Damage().integer(a, "rep", ""),
+        "attempt": Damage().integer(a, "attempt", ""), "status": o.status or None,
+        "peak_force_n": o.peak_force_n, "time_to_peak_s": _num(ttp) if ttp is not None else None,
+        "samples": dict(tr.samples), "duration_s": tr.duration_s, "samples_acquired": tr.samples_acquired,
+        "flags": list(o.flags), "analysis": trial_analysis(o.results, o.side), "pain_0_10": o.pain_0_10,
+        "peak_force_left_n": a.get("peak_force_left_n"), "peak_force_right_n": a.get("peak_force_right_n"),
+        "beyond_calibrated_range": bool(a.get("beyond_calibrated_range", False)),
+        "zero_offset_n": a.get("zero_offset_n"), "start_utc": a.get("start_utc"),
+    }
+
+
+def summarize(path: str | Path) -> dict[str, Any]:
+    """:func:`summary_dict` of the session file ``path``, read through :class:`SessionReader`.
+    A file that cannot be opened, or whose structure cannot be read at all, is one
+    :class:`StorageError` line; a partly damaged one lists the damage in ``damaged``."""
+    with SessionReader(path) as r:
+        return summary_dict(r.session())

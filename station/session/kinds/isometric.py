@@ -9,7 +9,20 @@ import numpy as np
 from station.analysis.isometric import STATUS_OK, IsometricParams, analyze_isometric
 from station.analysis.results import window_label
 from station.analysis.symmetry import asymmetry_index, limb_symmetry_index
-from station.session.kinds import RelativeToFirst, Subject, TestKind, TrialAnalysis, fmt, shown, table
+from station.session.kinds import (
+    RelativeToFirst,
+    ReportRow,
+    Row,
+    Subject,
+    TestKind,
+    TrialAnalysis,
+    cell,
+    fmt,
+    num,
+    shown,
+    table,
+    window_rows,
+)
 
 #: the RFD window the terminal prints after a trial (s from onset), when the protocol measures it
 HEADLINE_RFD_WINDOW_S = 0.2
@@ -20,6 +33,23 @@ class Isometric(TestKind):
     title = "Isometric"
     params_type = IsometricParams
     symmetry_word = "LSI"
+    live_word = "Push!"
+    pass_mark = True
+    curve_after_onset_s = 4.0
+    curve_axis_label = "time from onset (s)"
+    report_rows = (
+        ReportRow("Best peak force (N)", "side", "best_n"),
+        ReportRow("Mean of reps (N)", "side", "mean_n"),
+        ReportRow("CV between reps (%)", "side", "cv_pct"),
+        ReportRow("Valid reps", "reps"),
+        ReportRow("Best (N/kg)", "side", "best_n_per_kg", ".2f"),
+        ReportRow("Peak torque (N·m/kg)", "side", "best_torque_nm_per_kg", ".2f"),
+        ReportRow("Time to peak (s)", "best", "time_to_peak_s", ".2f"),
+        ReportRow("RFD 0–200 ms (N/s)", "best", "rfd_0_200_n_per_s", ".0f"),
+        ReportRow("Pain, highest (0–10)", "pain"),
+    )
+    report_note = "Time to peak and RFD are those of the best rep."
+    mdc_verdicts = True
 
     def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
                 subject: Subject) -> TrialAnalysis:
@@ -48,6 +78,17 @@ class Isometric(TestKind):
         out["relative_to_first_session"] = relative_to_first(inv)
         return out
 
+    def index_rows(self, results: dict[str, Any], side: str, body_mass_kg: float | None,
+                   peak_force_n: float | None) -> list[tuple[str, dict[str, Any]]]:
+        per_side = results.get("per_side")
+        if isinstance(per_side, dict):  # both sides in one effort (a fixed frame): one row per side
+            rows = [(s, _index_fields(per_side[s])) for s in ("left", "right") if isinstance(per_side.get(s), dict)]
+            return rows or [(side, {})]
+        fields = _index_fields(results)
+        if fields["peak_force_n"] is None:
+            fields["peak_force_n"] = peak_force_n
+        return [(side, fields)]
+
     def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
         parts = []
         if "time_to_peak_s" in results and shown("time_to_peak", metrics):
@@ -63,6 +104,44 @@ class Isometric(TestKind):
             if rfd.get(key) is not None:
                 parts.append(f"RFD {key.replace('-', '–')} ms {rfd[key]:.0f} N/s")
         return parts
+
+    def metric_rows(self, metric: str, columns: dict[str, dict[str, Any]],
+                    metrics: tuple[str, ...] | None, params: Any) -> list[Row]:
+        def row(label: str, key: str, spec: str, unit: str) -> list[Row]:
+            return [(label, [cell(r.get(key), spec, unit) for r in columns.values()])]
+
+        windows = tuple(window_label(w) for w in params.rfd_windows_s)
+        if metric == "peak_force":
+            return row("Peak force", "peak_force_n", ".1f", "N")
+        if metric == "time_to_peak":
+            return row("Time to peak", "time_to_peak_s", ".2f", "s")
+        if metric == "rfd":
+            return window_rows("RFD", "rfd_n_per_s", columns, ".0f", "N/s", windows)
+        if metric == "peak_rfd":
+            return row("Peak RFD", "peak_rfd_n_per_s", ".0f", "N/s")
+        if metric == "impulse":
+            return window_rows("Impulse", "impulse_n_s", columns, ".1f", "N·s", windows)
+        if metric == "mean_best_1s":
+            return row("Mean of best 1 s", "mean_best_1s_n", ".1f", "N")
+        if metric == "torque":
+            return row("Peak torque", "peak_torque_nm", ".1f", "N·m")
+        if metric == "normalised":
+            rows = row("Peak force / body mass", "peak_force_n_per_kg", ".2f", "N/kg")
+            if shown("torque", metrics):
+                rows += row("Peak torque / body mass", "peak_torque_nm_per_kg", ".2f", "N·m/kg")
+            return rows
+        return []  # lsi: the test's, not a trial's
+
+    def summary_columns(self, metrics: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        out: list[tuple[str, str, str]] = []
+        for m in self.shown_metrics(metrics):
+            if m == "torque":
+                out.append(("best (N·m)", "torque_nm", ".1f"))
+            elif m == "normalised":
+                out.append(("best (N/kg)", "force_n_per_kg", ".2f"))
+                if shown("torque", metrics):
+                    out.append(("best (N·m/kg)", "torque_nm_per_kg", ".2f"))
+        return out
 
     def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
                       subject: Subject) -> tuple[Any, str, tuple[str, ...]]:
@@ -105,6 +184,24 @@ class Isometric(TestKind):
         rows.append(("filter", filt + (f", peak signal {d['filter_hz']:g} Hz" if d["filter_hz"] else "")))
         src = d["source"]
         return table(f"{self.title} analysis of {src['file']} (column {src['column']})", rows, d)
+
+
+def _window(d: Any, key: str) -> float | None:
+    return num(d.get(key)) if isinstance(d, dict) else None
+
+
+def _index_fields(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "peak_force_n": num(r.get("peak_force_n")),
+        "peak_force_n_per_kg": num(r.get("peak_force_n_per_kg")),
+        "peak_torque_nm": num(r.get("peak_torque_nm")),
+        "peak_torque_nm_per_kg": num(r.get("peak_torque_nm_per_kg")),
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "rfd_0_50_n_per_s": _window(r.get("rfd_n_per_s"), "0-50"),
+        "rfd_0_100_n_per_s": _window(r.get("rfd_n_per_s"), "0-100"),
+        "rfd_0_200_n_per_s": _window(r.get("rfd_n_per_s"), "0-200"),
+        "impulse_0_200_n_s": _window(r.get("impulse_n_s"), "0-200"),
+    }
 
 
 __all__ = ["STATUS_OK", "Isometric"]

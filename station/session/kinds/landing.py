@@ -9,7 +9,21 @@ import numpy as np
 from station.analysis import landing
 from station.analysis.landing import LandingParams
 from station.analysis.symmetry import asymmetry_index
-from station.session.kinds import RelativeToFirst, Subject, TestKind, TrialAnalysis, fmt, shown, table
+from station.session.kinds import (
+    RelativeToFirst,
+    ReportRow,
+    Row,
+    Subject,
+    TestKind,
+    TrialAnalysis,
+    cell,
+    fmt,
+    num,
+    shown,
+    table,
+)
+
+STANDARD_GRAVITY = 9.80665  # m/s²
 
 
 class Landing(TestKind):
@@ -19,6 +33,24 @@ class Landing(TestKind):
     symmetry_word = "asymmetry"
     plate_force = True
     paired_columns = True
+    symmetry_metrics = ("asymmetry", "lsi")
+    curve_after_onset_s = 1.5
+    curve_axis_label = "time from ground contact (s)"
+    report_rows = (
+        ReportRow("Highest peak force (N)", "side", "best_n"),
+        ReportRow("Mean of trials (N)", "side", "mean_n"),
+        ReportRow("CV between trials (%)", "side", "cv_pct"),
+        ReportRow("Valid trials", "reps"),
+        ReportRow("Peak force (body weights)", "best", "peak_force_bw", ".2f"),
+        ReportRow("Loading rate (BW/s)", "best", "loading_rate_bw_per_s", ".0f"),
+        ReportRow("Time to peak (s)", "best", "time_to_peak_s", ".3f"),
+        ReportRow("Time to stabilisation (s)", "best", "time_to_stabilisation_s", ".2f"),
+        ReportRow("Pain, highest (0–10)", "pain"),
+    )
+    report_note = "Per-plate values are those of the trial with the highest peak."
+    symmetry_note = "no pass mark: a higher landing load is not better"
+    mdc_verdicts = False
+    no_mdc_note = "no MDC verdicts for landings (a higher landing load is not an improvement)"
 
     def analyse(self, forces: dict[str, np.ndarray], rates: dict[str, float], params: Any,
                 subject: Subject) -> TrialAnalysis:
@@ -44,6 +76,19 @@ class Landing(TestKind):
             out["involved_ratio_pct"] = 100.0 * inv / uninv
         return out
 
+    def index_rows(self, results: dict[str, Any], side: str, body_mass_kg: float | None,
+                   peak_force_n: float | None) -> list[tuple[str, dict[str, Any]]]:
+        if side == "both" or isinstance(results.get("left"), dict):
+            # two plates: the summed force with the plates' asymmetry, then each plate
+            asym = results.get("asymmetry_pct")
+            total = {**_index_fields(results, body_mass_kg),
+                     "asymmetry_pct": num(asym.get("peak_force")) if isinstance(asym, dict) else None}
+            rows = [("both", total)]
+            rows += [(s, _index_fields(results[s], body_mass_kg)) for s in ("left", "right")
+                     if isinstance(results.get(s), dict)]
+            return rows
+        return [(side, _index_fields(results, body_mass_kg))]
+
     def trial_parts(self, results: dict[str, Any], metrics: tuple[str, ...] | None) -> list[str]:
         parts = []
         if "time_to_peak_s" in results and shown("time_to_peak", metrics):
@@ -54,6 +99,39 @@ class Landing(TestKind):
         if results.get("tts_s") is not None and metrics is not None and "tts" in metrics:
             parts.append(f"TTS {results['tts_s']:.2f} s")
         return parts
+
+    def result_columns(self, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Two plates: each plate's own results, then their sum ("both", the trial's headline)."""
+        if isinstance(results.get("left"), dict) and isinstance(results.get("right"), dict):
+            plates = {"left": results["left"], "right": results["right"]}
+            return {**plates, "both": results} if "peak_force_n" in results else plates
+        return {"value": results}
+
+    def metric_rows(self, metric: str, columns: dict[str, dict[str, Any]],
+                    metrics: tuple[str, ...] | None, params: Any) -> list[Row]:
+        def row(label: str, key: str, spec: str, unit: str) -> list[Row]:
+            return [(label, [cell(r.get(key), spec, unit) for r in columns.values()])]
+
+        if metric == "peak_force":
+            return row("Peak force", "peak_force_n", ".0f", "N") + row("Peak force (× BW)", "peak_force_bw", ".2f", "")
+        if metric == "time_to_peak":
+            return row("Time to peak", "time_to_peak_s", ".3f", "s")
+        if metric == "loading_rate":
+            return row("Loading rate", "loading_rate_n_per_s", ".0f", "N/s")
+        if metric == "impulse_100ms":
+            return row("Impulse 0–100 ms", "impulse_100ms_n_s", ".1f", "N·s")
+        if metric == "tts":
+            return row("Time to stabilisation", "tts_s", ".2f", "s")
+        if metric == "asymmetry" and "both" in columns:  # left vs right plate within this trial
+            total = columns["both"]
+            value = (total.get("asymmetry_pct") or {}).get("peak_force")
+            direction = (total.get("asymmetry_direction") or {}).get("peak_force")
+            text = cell(value, "+.1f", "%") + (f" ({direction})" if value is not None and direction else "")
+            return [("Asymmetry (peak force)", ["" if c != "both" else text for c in columns])]
+        return []  # lsi: the test's, not a trial's
+
+    def summary_columns(self, metrics: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        return [("best (× BW)", "force_bw", ".2f")] if "peak_force" in self.shown_metrics(metrics) else []
 
     def analyse_trace(self, columns: dict[str, np.ndarray], rate_hz: float, params: Any,
                       subject: Subject) -> tuple[Any, str, tuple[str, ...]]:
@@ -80,6 +158,23 @@ class Landing(TestKind):
         else:
             title = f"{self.title} analysis of {src['file']} (column {src['column']})"
         return table(title, rows, d)
+
+
+def _index_fields(r: dict[str, Any], body_mass_kg: float | None) -> dict[str, Any]:
+    bw = num(r.get("body_weight_n"))
+    if bw is None and body_mass_kg:
+        bw = body_mass_kg * STANDARD_GRAVITY
+    rate = num(r.get("loading_rate_n_per_s"))
+    peak = num(r.get("peak_force_n"))
+    return {
+        "peak_force_n": peak,
+        "peak_force_n_per_kg": peak / body_mass_kg if peak is not None and body_mass_kg else None,
+        "time_to_peak_s": num(r.get("time_to_peak_s")),
+        "peak_force_bw": num(r.get("peak_force_bw")) if num(r.get("peak_force_bw")) is not None
+        else (peak / bw if peak is not None and bw else None),
+        "loading_rate_bw_per_s": rate / bw if rate is not None and bw else None,
+        "time_to_stabilisation_s": num(r.get("tts_s")),
+    }
 
 
 def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:

@@ -201,3 +201,83 @@ def test_analyze_of_a_session_trial_uses_its_protocols_analysis(tmp_path: Path, 
                      "--onset-k", "3"]) == 0
     p = json.loads(capsys.readouterr().out)["parameters"]
     assert p["onset_method"] == "sd" and p["onset_k"] == 3 and p["rfd_windows_s"] == [0.03, 0.09, 0.25]
+
+
+# ------------------------------------------------------------------------------------------
+# the index, the exports and the trend ask the kind, never compare kind names
+# ------------------------------------------------------------------------------------------
+def _kind_name_comparisons(path: Path) -> list[int]:
+    """Lines of ``path`` that compare something with a test kind's name (``== "landing"``,
+    ``in ("isometric", …)``): decisions that belong to the kinds registry."""
+    import ast
+
+    names = set(KINDS)
+
+    def literal_kind(node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant) and node.value in names:
+            return True
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(literal_kind(e) for e in node.elts)
+
+    return sorted(node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                  if isinstance(node, ast.Compare) and any(literal_kind(c) for c in [node.left, *node.comparators]))
+
+
+def test_no_test_kind_name_is_compared_outside_the_registry() -> None:
+    root = Path(__file__).resolve().parents[3]
+    offenders = []
+    for path in sorted((root / "station").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("station/session/kinds/", "station/gui/")):  # the registry; the window: its own
+            continue
+        offenders += [f"{rel}:{n}" for n in _kind_name_comparisons(path)]
+    assert offenders == []
+
+
+def test_the_kind_name_scan_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text('def f(t, kind):\n    if t.kind == "landing":\n        pass\n'
+                   '    return kind in ("isometric", "x") or kind != "other"\n', encoding="utf-8")
+    assert _kind_name_comparisons(bad) == [2, 4]
+
+
+def test_a_new_kind_reaches_the_index_report_and_trend_without_editing_them(monkeypatch) -> None:
+    """A kind added to the registry (here a 'hop' landing variant) decides the index rows,
+    the report's curve window, axis label, table and notes, and the trend's MDC verdicts."""
+    from station.export.pdf_report import curves_figure  # noqa: F401 - the report imports the registry
+    from station.history.trend import protocol_trend
+    from station.index.extract import trial_rows
+    from station.index.store import HistoryRow
+    from station.session.kinds import ReportRow, stored_kind
+    from station.session.kinds.landing import Landing
+
+    class Hop(Landing):
+        name = "hop"
+        curve_after_onset_s = 0.7
+        curve_axis_label = "time from take-off landing (s)"
+        report_rows = (ReportRow("Hop peak (N)", "side", "best_n"),)
+        report_note = "Values of the longest hop."
+        symmetry_note = ""
+        mdc_verdicts = False
+        no_mdc_note = "no MDC verdicts for hops"
+
+        def index_rows(self, results, side, body_mass_kg, peak_force_n):
+            return [(side, {"peak_force_n": peak_force_n})]
+
+    monkeypatch.setitem(KINDS, "hop", Hop())
+    assert stored_kind("hop").curve_after_onset_s == 0.7 and stored_kind("nonesuch") is KINDS["isometric"]
+    rows = trial_rows("sid", "01_hop", "001", "hop", {"side": "left", "status": "complete", "rep": 1,
+                                                        "peak_force_n": 812.5, "results": {"peak_force_n": 1.0}}, 70.0)
+    assert [(r.side, r.peak_force_n) for r in rows] == [("left", 812.5)]
+    # the same attributes as a landing: the landing kind's own rows (summed, then per plate)
+    both = trial_rows("sid", "01_land", "001", "landing",
+                      {"side": "both", "status": "complete", "results": {
+                          "peak_force_n": 2000.0, "asymmetry_pct": {"peak_force": -4.0},
+                          "left": {"peak_force_n": 1040.0}, "right": {"peak_force_n": 960.0}}}, 80.0)
+    assert [(r.side, r.peak_force_n, r.asymmetry_pct) for r in both] == [
+        ("both", 2000.0, -4.0), ("left", 1040.0, None), ("right", 960.0, None)]
+    history = [HistoryRow("sid", "2026-01-01T10:00:00+00:00", None, 70.0, "left", "01_hop", "hop-test", "hop",
+                          "left", 800.0, None, None, None, 3, None, None)]
+    trend = protocol_trend("hop-test", history, [], [], [])
+    assert trend.kind == "hop" and trend.error.description == "no MDC verdicts for hops"
+    iso = protocol_trend("hip", [dataclasses.replace(history[0], kind="isometric")], [], [], [])
+    assert iso.error.description != "no MDC verdicts for hops"

@@ -67,3 +67,50 @@ def test_reader_refuses_a_foreign_file_in_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"not hdf5 at all")
     with pytest.raises(UserError, match="not an HDF5 file"):
         SessionReader(path)
+
+
+def test_inspect_prints_what_the_reader_returns(tmp_path: Path, capsys) -> None:
+    """`station inspect --json` is the SessionReader's dataclasses as one dict: the engine's
+    summaries (best, mean, CV, symmetry) and outcomes, the device as recorded, the sample counts."""
+    import json
+
+    from station.cli import main
+    from station.storage.session_reader import summary_dict
+
+    protocol = dataclasses.replace(get_protocol("hip-abduction-hhd"), reps=2)
+    session, _ = manual_session(tmp_path / "s.h5", [protocol],
+                                peaks_n={"left": [230.0, 226.0], "right": [190.0, 185.0]},
+                                options=RunnerOptions(tail_s=0.3, ask_pain=True))
+
+    def respond(e: ev.Event) -> None:
+        if isinstance(e, ev.TrialReady):
+            session.engine.send("go")
+        elif isinstance(e, ev.PainRequested):
+            session.engine.send(pain(3))
+
+    session.engine.subscribe(respond)
+    session.engine.start()
+    assert session.engine.join(10)
+    session.close()
+    (produced,) = session.summaries
+
+    assert main(["inspect", "--json", str(session.path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with SessionReader(session.path) as r:
+        stored = r.session()
+    assert printed == json.loads(json.dumps(summary_dict(stored)))
+    (test,) = printed["tests"]
+    assert test["status"] == produced.status and test["kind"] == "isometric"
+    for side, s in produced.sides.items():
+        assert test["sides"][side]["best_n"] == s.best_n and test["sides"][side]["valid_reps"] == s.valid_reps
+    assert test["symmetry"]["value_pct"] == pytest.approx(produced.symmetry["value_pct"])
+    assert [(t["side"], t["rep"], t["status"], t["peak_force_n"], t["pain_0_10"]) for t in test["trials"]] == [
+        (o.side, o.rep, o.status, o.peak_force_n, o.pain_0_10) for o in produced.trials]
+    assert [t["samples"] for t in test["trials"]] == [dict(t.samples) for t in stored.tests[0].trials]
+    assert all(n > 1000 for t in test["trials"] for n in t["samples"].values())
+    assert printed["devices"]["dynamometer"]["rate_hz"] == 500.0 and not printed["damaged"]
+    assert not printed["unfinished"] and not printed["recording_now"] and printed["status"] == "complete"
+    assert main(["inspect", str(session.path)]) == 0
+    text = capsys.readouterr().out
+    best = produced.sides["left"].best_n
+    assert f"best {best:.1f} N" in text and "LSI" in text
