@@ -375,6 +375,8 @@ class StartPage(QWidget):
         self.patient.setEditText(current)
         self.patient.blockSignals(False)
         self.known_note.setText(f"{len(known)} patient(s) in earlier session files" if known else "")
+        if current.strip():  # an id typed before the folder was read: known or new
+            self._patient_changed(current)
 
     def _patient_changed(self, text: str) -> None:
         info = self.known.get(text.strip())
@@ -546,7 +548,12 @@ class StepList(QListWidget):
                 break
         if target is None:
             target = self._add_step(outcome.test, outcome.side, outcome.rep, outcome.attempt)
-        self._set(target, outcome.trial, outcome.status, outcome.attempt, outcome.peak_force_n)
+        peak: float | dict[str, float] | None = outcome.peak_force_n
+        per_side = (outcome.results or {}).get("per_side") if isinstance(outcome.results, dict) else None
+        if peak is None and isinstance(per_side, dict):  # both sides in one effort: each side's peak
+            peak = {s: float(r["peak_force_n"]) for s, r in per_side.items()
+                    if isinstance(r, dict) and isinstance(r.get("peak_force_n"), (int, float))}
+        self._set(target, outcome.trial, outcome.status, outcome.attempt, peak)
 
     def mark_rejected(self, test: str, trial: str) -> None:
         for i in range(self.count()):
@@ -555,7 +562,8 @@ class StepList(QListWidget):
             if d.get("test") == test and d.get("trial") == trial:
                 self._set(item, trial, "rejected", d.get("attempt"), None)
 
-    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None, peak: float | None) -> None:
+    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None,
+             peak: float | dict[str, float] | None) -> None:
         d = dict(item.data(ROLE_DATA))
         d.update(trial=trial, status=status, attempt=attempt)
         item.setData(ROLE_DATA, d)
