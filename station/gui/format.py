@@ -66,7 +66,8 @@ def symmetry_text(symmetry: dict[str, Any], protocol: Any = None) -> SymmetryTex
     """The LSI line of a test summary and its colour band (landings: signed asymmetry, no band)."""
     value = symmetry.get("value_pct")
     if not symmetry or value is None:
-        return SymmetryText("No symmetry: both sides need a valid rep", "none")
+        note = str(symmetry.get("note") or "").strip()  # why not, as the session stored it
+        return SymmetryText(note[:1].upper() + note[1:] if note else "No symmetry: both sides need a valid rep", "none")
     if symmetry.get("kind") == "lsi":
         pass_pct, amber = bands_for(protocol, symmetry)
         band = lsi_band(value, pass_pct, amber)

@@ -804,6 +804,7 @@ class SessionPage(QWidget):
         for w in (self.empty, self.trial_panel, self.test_panel, self.pain_panel):
             self.panels.addWidget(w)
         self.panels.setMinimumHeight(280)
+        self.panels.currentChanged.connect(lambda _i: self._show_panels())
         main.addWidget(self.panels, 3)
         self.notes_box = QWidget()
         nl = QHBoxLayout(self.notes_box)
@@ -859,8 +860,13 @@ class SessionPage(QWidget):
         self.saturation.setVisible(bool(text))
 
     def set_live(self, live: bool) -> None:
-        """During a trial the trace takes the whole height; after it the result panels come back."""
-        self.panels.setVisible(not live)
+        """During a trial the trace takes the whole height; after it the result panels come back
+        (when there is one to show: before the first result the trace keeps the room)."""
+        self._live = live
+        self._show_panels()
+
+    def _show_panels(self) -> None:
+        self.panels.setVisible(not getattr(self, "_live", False) and self.panels.currentWidget() is not self.empty)
 
     def set_status(self, text: str, colour: str | None = None) -> None:
         self.status.setText(text)

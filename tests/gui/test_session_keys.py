@@ -45,6 +45,7 @@ def test_zero_skip_pain_ten_and_abort_from_the_keyboard(qtbot, tmp_path: Path) -
     qtbot.waitUntil(lambda: w.phase == "ready", timeout=30_000)
     test = w.awaiting.test
     first = w.awaiting
+    assert w.session_page.panels.isHidden()  # no result yet: the live trace has the room
     qtbot.keyClick(w, Qt.Key.Key_T)  # zero now
     qtbot.waitUntil(lambda: any(n.startswith("zeroed on demand") for n in w.notes.get(test, [])), timeout=15_000)
     qtbot.waitUntil(lambda: w.phase == "ready" and w.awaiting is not first, timeout=15_000)
@@ -59,6 +60,8 @@ def test_zero_skip_pain_ten_and_abort_from_the_keyboard(qtbot, tmp_path: Path) -
     qtbot.keyClick(w, Qt.Key.Key_0)  # "1" then "0": pain 10, not 1
     assert w.pains[test] == [("right", 10)]
     qtbot.waitUntil(lambda: w.phase == "ready", timeout=30_000)
+    assert not w.session_page.panels.isHidden()  # the right rep's result below the trace
+    assert w.session_page.panels.currentWidget() is w.session_page.trial_panel
 
     answered: list[str] = []
 
