@@ -552,6 +552,18 @@ def write_simulator_calibration(directory: Path, serial: str, channels: int, max
     return written
 
 
+def idle_source(uri_text: str) -> Any:
+    """What a simulated device feels during the start page's check: nothing on the pad or plate
+    (its noise only), as an idle real device reads; None for a real device."""
+    uri = parse_uri(uri_text)
+    if not uri.simulated:
+        return None
+    from simulation.forces import ScheduledForces
+
+    channels = int(uri.options.get("channels", "8" if uri.family == "sfp" else "1"))
+    return ScheduledForces(channels=channels, noise_n=0.3)
+
+
 @dataclass(frozen=True)
 class PreviewState:
     """One device of the start page's check: open or not, its ring buffer and calibration."""
@@ -588,8 +600,10 @@ class DevicePreview:
             role = a.roles[0] if a.roles else a.uri
             try:
                 bound = {role: a}
+                idle = idle_source(a.uri)
                 devices, _ = open_session_devices(bound, calibration_dir=self.calibration_dir,
-                                                  allow_uncalibrated=self.allow_uncalibrated)
+                                                  allow_uncalibrated=self.allow_uncalibrated,
+                                                  sources={role: idle} if idle is not None else None)
             except UserError as exc:
                 states.append(PreviewState(role, a.uri, False, str(exc)))
                 continue

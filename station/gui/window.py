@@ -731,7 +731,9 @@ class MainWindow(QMainWindow):
             t, v = s.ring.latest(max(1, int(s.rate_hz * 0.1)))
             if v.size:
                 finite = v[:, ~(v != v).any(axis=0)] if v.ndim == 2 else v
-                row.reading.setText(f"{finite.sum(axis=1).mean():.1f} N" if finite.size else "no calibration")
+                # (rounded first, then + 0.0: a reading at rest shows 0.0, not -0.0)
+                row.reading.setText(f"{round(float(finite.sum(axis=1).mean()), 1) + 0.0:.1f} N" if finite.size
+                                    else "no calibration")
         if self.patient_view.isVisible() and self.opened is not None and self.session_page.plot.sources:
             src = self.session_page.plot.sources[0]
             _, v = src.ring.latest(1)

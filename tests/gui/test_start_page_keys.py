@@ -55,6 +55,9 @@ def test_space_ticks_protocols_and_presses_buttons_on_the_start_page(qtbot, tmp_
     sp.check.setFocus()
     qtbot.keyClick(sp.check, Qt.Key.Key_Space)  # "Connect & check devices"
     qtbot.waitUntil(lambda: sp.device_rows["dynamometer"].status == "ok", timeout=30_000)
+    reading = sp.device_rows["dynamometer"].reading
+    qtbot.waitUntil(lambda: reading.text().endswith(" N"), timeout=10_000)
+    assert abs(float(reading.text().split()[0])) < 5.0, reading.text()  # nothing on the pad: it reads about 0 N
     # on the session page the keys are the session's again; the calibration page has its own
     w.stack.setCurrentWidget(w.session_page)
     for key in ("Space", "Return", "R", "S", "T", "N", "5", "Escape"):
