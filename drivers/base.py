@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import struct
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -16,6 +17,11 @@ import serial
 from drivers.options import Option, parse_options
 from drivers.serial_port import open_serial
 from force_errors import ForceStationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 try:
     from termios import error as TermiosError
@@ -34,7 +40,28 @@ COALESCE_S = 0.004
 #: … and how many bytes
 COALESCE_BYTES = 1 << 18
 
+#: Linux ``TIOCGICOUNT``: a serial port's interrupt counters (``struct serial_icounter_struct``:
+#: cts dsr rng dcd rx tx frame overrun parity brk buf_overrun reserved[9], all int)
+TIOCGICOUNT = 0x545D
+_ICOUNT = struct.Struct("20i")
+#: the port's counters are read every this many reads (one ioctl; a reader reads ~200×/s)
+ICOUNT_EVERY_READS = 128
+
 TimeSource = Literal["device", "host"]
+
+
+def port_overruns(fd: int) -> int | None:
+    """Characters a real serial port dropped because they were not read in time: the UART's
+    ``overrun`` plus the tty layer's ``buf_overrun`` (Linux ``TIOCGICOUNT``; USB adapters
+    such as FTDI, CP210x, PL2303 count them too). None where the port keeps no such counts
+    (a pty, a socket, another OS)."""
+    if fcntl is None:
+        return None
+    try:
+        values = _ICOUNT.unpack(fcntl.ioctl(fd, TIOCGICOUNT, bytes(_ICOUNT.size)))
+    except (OSError, ValueError, struct.error):
+        return None
+    return int(values[7]) + int(values[10])
 
 
 class DeviceError(ForceStationError):
@@ -88,6 +115,9 @@ class DriverStats:
     device_errors: int = 0
     reconnects: int = 0
     reconnect_attempts: int = 0  # tries to re-open and identify a vanished port, failed or not
+    #: characters the OS or the serial adapter dropped because the port was not read in time
+    #: (``TIOCGICOUNT`` overruns; real serial ports on Linux only): data lost before decoding
+    port_overruns: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -267,12 +297,18 @@ class Driver(ABC):
         #: calls of :meth:`reconnect` time out before the device is back
         self._resume_streaming = False
         self._pending_error: DeviceDisconnected | None = None
+        #: host monotonic time (s) a read last found the port empty (bytes read later arrived after it)
+        self.empty_at_s = float("-inf")
+        self._reads = 0
+        self._overruns_seen: int | None = None  # the port's overrun count when last read
+        self._overruns_kept = True  # False once the port turned out to keep no counts
 
     # -- connection -------------------------------------------------------------------
     def open(self) -> DeviceInfo:
         """Open the port and identify the device. Raises :class:`DeviceError`."""
         self._resume_streaming = False
         self._serial = self._connect(self.port, self.baudrate)
+        self._overruns_seen, self._overruns_kept = None, True  # a new port: its own counts
         try:
             self.info = self.identify()
         except DeviceError:
@@ -318,6 +354,7 @@ class Driver(ABC):
             self.stats.reconnect_attempts += 1
             try:
                 self._serial = self._connect(self.port, self.baudrate)
+                self._overruns_seen, self._overruns_kept = None, True
                 self.reset_decoder()
                 self.info = self.identify()
                 if was_streaming:
@@ -356,7 +393,8 @@ class Driver(ABC):
         """Everything the port holds now, waiting up to ``timeout_s`` for the first byte.
 
         If the port vanishes after some bytes were read, those bytes are returned and the
-        disconnect is raised by the next call, so nothing read is lost.
+        disconnect is raised by the next call, so nothing read is lost. When the port held
+        nothing, :attr:`empty_at_s` is set to that moment (every byte returned arrived after it).
         """
         if self._pending_error is not None:
             err, self._pending_error = self._pending_error, None
@@ -366,18 +404,29 @@ class Driver(ABC):
         try:
             fd = getattr(ser, "fd", None)
             if isinstance(fd, int) and isinstance(ser, serial.Serial):  # a real port: one syscall
-                if select.select([fd], [], [], timeout_s)[0]:
+                try:  # pyserial's fd is non-blocking: b"" when the port holds nothing
                     data = os.read(fd, READ_BYTES)  # everything the port holds, in one call
-                    if not data:
-                        raise serial.SerialException("device reports readiness to read but returned no data "
-                                                     "(device disconnected?)")
-                    if len(data) >= FLOWING_BYTES:
-                        data = self._take_flowing(fd, data)
+                except BlockingIOError:
+                    data = b""
+                if not data:  # empty now (or hung up): wait for the first byte
+                    self.empty_at_s = time.monotonic()
+                    if select.select([fd], [], [], timeout_s)[0]:
+                        data = os.read(fd, READ_BYTES)
+                        if not data:
+                            raise serial.SerialException("device reports readiness to read but returned no data "
+                                                         "(device disconnected?)")
+                if len(data) >= FLOWING_BYTES:
+                    data = self._take_flowing(fd, data)
                 self.stats.bytes_in += len(data)
+                self._reads += 1
+                if self._overruns_kept and (self._reads - 1) % ICOUNT_EVERY_READS == 0:
+                    self._check_overruns(fd)
                 return data
             if ser.timeout != timeout_s:  # pyserial re-applies every port setting on each set
                 ser.timeout = timeout_s
             waiting = ser.in_waiting
+            if not waiting:
+                self.empty_at_s = time.monotonic()
             if waiting:
                 data = ser.read(waiting)  # everything there, in one call
             else:
@@ -393,6 +442,20 @@ class Driver(ABC):
             self._pending_error = error
         self.stats.bytes_in += len(data)
         return data
+
+    def _check_overruns(self, fd: int) -> None:
+        """Count the characters the port dropped since the last look (``stats.port_overruns``)
+        and say so in the log: bytes lost before decoding are never silent, also where the
+        protocol itself (ASCII lines) could not tell that whole readings are missing."""
+        now = port_overruns(fd)
+        if now is None:
+            self._overruns_kept = False
+            return
+        seen, self._overruns_seen = self._overruns_seen, now
+        if seen is not None and now > seen:
+            self.stats.port_overruns += now - seen
+            log.warning("%s: the port dropped %d character(s) that were not read in time (%d so far)",
+                        self.port, now - seen, self.stats.port_overruns)
 
     def _take_flowing(self, fd: int, first: bytes) -> bytes:
         """Bytes arrive faster than one read takes them (a tty hands over at most ~4 KiB per

@@ -20,6 +20,12 @@ from drivers.base import DeviceDisconnected, DeviceError, Driver, SampleBlock
 log = logging.getLogger(__name__)
 
 
+def next_tick(now_s: float, period_s: float) -> float:
+    """The first multiple of ``period_s`` after ``now_s`` (s, monotonic clock): the instants
+    at which every reader of that period reads, so their blocks reach the pipeline together."""
+    return (now_s // period_s + 1.0) * period_s
+
+
 @dataclass(frozen=True)
 class ReaderEvent:
     """Something other than samples happened on a device."""
@@ -35,6 +41,9 @@ class DeviceBlock:
     device_id: str
     block: SampleBlock
     read_s: float = 0.0  # host monotonic time the reader got the block from the driver
+    #: every byte of the block reached the host after this (host monotonic, s): the reader's
+    #: previous read, or later, the moment this read found the port empty and waited
+    since_s: float = 0.0
 
 
 QueueItem = DeviceBlock | ReaderEvent
@@ -51,8 +60,13 @@ class ReaderStatus:
 class DeviceReader(threading.Thread):
     """Reads one driver until stopped, putting :class:`DeviceBlock` items on ``out``.
 
-    ``min_period_s`` batches reads: after a small read the thread sleeps so it wakes at most
-    1/min_period_s times per second, which keeps CPU low at high sample rates.
+    ``min_period_s`` batches reads: after a small read the thread sleeps until the next
+    multiple of ``min_period_s`` on the monotonic clock, so it wakes at most 1/min_period_s
+    times per second whatever the device's pace (which keeps CPU low at high sample rates),
+    and every reader with the same period wakes at the same instants: the pipeline then
+    takes their blocks in one go instead of being woken once per device at scattered times
+    (each wake-up is paid with cold caches). A large read (the device is ahead: a backlog)
+    is followed at once by the next read.
     """
 
     def __init__(self, device_id: str, driver: Driver, out: queue.Queue[QueueItem], *,
@@ -67,6 +81,7 @@ class DeviceReader(threading.Thread):
         self.status = ReaderStatus()
         self._halt = threading.Event()
         self._t_read = 0.0  # host monotonic time the last read began
+        self._last_read_s = 0.0  # host monotonic time the last block was read
 
     def stop(self) -> None:
         self._halt.set()
@@ -90,7 +105,7 @@ class DeviceReader(threading.Thread):
         while not self._halt.is_set():
             self._t_read = time.monotonic()
             try:
-                block = self.driver.read(timeout_s=0.05)
+                block = self.driver.read(timeout_s=self._wait_s)
             except DeviceDisconnected as exc:
                 self.status.disconnects += 1
                 log.warning("%s disconnected: %s", self.device_id, exc)
@@ -111,8 +126,11 @@ class DeviceReader(threading.Thread):
                 continue
             if block is not None and len(block):
                 self.status.blocks += 1
+                now = time.monotonic()
+                since = max(self._last_read_s, getattr(self.driver, "empty_at_s", self._last_read_s))
+                self._last_read_s = now
                 try:
-                    self.out.put_nowait(DeviceBlock(self.device_id, block, time.monotonic()))
+                    self.out.put_nowait(DeviceBlock(self.device_id, block, now, since))
                 except queue.Full:
                     self.status.overflow_samples += len(block)
                     self.driver.stats.lost_samples += len(block)
@@ -121,10 +139,22 @@ class DeviceReader(threading.Thread):
                 if len(block) < 64:
                     self._pause()
 
-    def _pause(self) -> None:
-        """Sleep until ``min_period_s`` after the last read began."""
+    @property
+    def _wait_s(self) -> float:
+        """How long one read waits for a first byte: a period (so a device that falls silent
+        is looked at again on the grid, and a block's bytes are known to have arrived within
+        about a period of its read), at most 50 ms (how soon :meth:`stop` is seen)."""
         period = self.min_period_s
-        rest = period - (time.monotonic() - self._t_read)
+        return period if 0.0 < period < 0.05 else 0.05
+
+    def _pause(self) -> None:
+        """Sleep until the next multiple of ``min_period_s`` on the monotonic clock (the
+        read grid shared by every reader of that period)."""
+        period = self.min_period_s
+        if period <= 0:
+            return
+        now = time.monotonic()
+        rest = next_tick(now, period) - now
         if rest > 0.05:
             self._halt.wait(rest)
         elif rest > 0:

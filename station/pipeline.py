@@ -84,7 +84,10 @@ class ProcessedBlock:
     ``t_host_s``: host monotonic time (s) per sample, shape (n,); ``raw``: the device's
     values (its unit: N or counts), shape (n, channels); ``force_n``: calibrated, tared
     force (N), shape (n, channels); ``t_device_s``: the device clock (s) or None;
-    ``read_s``: host monotonic time the reader took the block from the driver. The arrays
+    ``read_s``: host monotonic time the reader took the block from the driver; ``since_s``:
+    every byte of the block reached the host after this time (the reader's previous read, or
+    the moment it found the port empty), so ``now - since_s`` bounds the time any of its
+    samples has spent in the station. The arrays
     are shared between listeners: read them, never modify them.
     """
 
@@ -94,6 +97,7 @@ class ProcessedBlock:
     force_n: np.ndarray
     t_device_s: np.ndarray | None = None
     read_s: float = 0.0
+    since_s: float = 0.0
 
     def __len__(self) -> int:
         return int(self.t_host_s.size)
@@ -196,9 +200,19 @@ class LiveTap:
     def on_block(self, block: ProcessedBlock) -> None:
         for i, w in enumerate(self.watches):
             if w.device_id == block.device_id:
-                w.detector.update(block.t_host_s, block.force_n[:, list(w.channels)].sum(axis=1))
+                w.detector.update(block.t_host_s, _channel_sum(block.force_n, w.channels))
                 if i == 0 and self.record_latency:
                     self.latencies_s.append(time.monotonic() - block.read_s)
+
+
+def _channel_sum(force_n: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
+    """The sum of ``channels`` of a (n, channels) block, per sample (N), with as few numpy
+    calls as the selection allows (the live path runs this for every block)."""
+    if len(channels) == 1:
+        return force_n[:, channels[0]]
+    if len(channels) == force_n.shape[1] and channels == tuple(range(len(channels))):
+        return force_n.sum(axis=1)
+    return force_n[:, list(channels)].sum(axis=1)
 
 
 class TrialRecorder:
@@ -524,8 +538,12 @@ class Pipeline:
         device = self.devices[item.device_id]
         block = item.block
         raw = block.values
-        force = device.calibrate(raw) - self.tare_n[item.device_id]
-        processed = ProcessedBlock(item.device_id, block.t_host_s, raw, force, block.t_device_s, item.read_s)
+        force = device.calibrate(raw)
+        tare = self.tare_n[item.device_id]
+        if tare.any():
+            force = force - tare
+        processed = ProcessedBlock(item.device_id, block.t_host_s, raw, force, block.t_device_s, item.read_s,
+                                   item.since_s)
         failed: list[tuple[_Sub, BaseException]] = []
         with self._dispatch:
             for sub in self._subs:

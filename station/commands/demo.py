@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weaker", default="0.82", metavar="RATIO",
                    help="involved-side strength as a fraction of the other side (default: 0.82)")
     p.add_argument("--rate", default="500", metavar="HZ", help="gauge output rate (default: 500)")
+    p.add_argument("--sim-speed", default=None, metavar="FACTOR",
+                   help="simulated time runs FACTOR times faster than real time (1 to 20; a quick look, tests); "
+                        "runs in the terminal")
     p.add_argument("--no-window", action="store_true",
                    help="run in the terminal even when a display is available (without DISPLAY or "
                         "WAYLAND_DISPLAY the demo always runs in the terminal)")
@@ -71,12 +74,16 @@ def check_options(args: argparse.Namespace) -> None:
     args.rate = validate.number(args.rate, "--rate", unit="readings/s", integer=True, ge=1, le=MAX_AOUT_HZ)
     validate.patient_id(args.patient)
     validate.output_dir(args.out)
+    if args.sim_speed is not None:
+        from station.commands.session import MAX_SIM_SPEED
+
+        args.sim_speed = validate.number(args.sim_speed, "--sim-speed", ge=1, le=MAX_SIM_SPEED)
 
 
 def run(args: argparse.Namespace) -> int:
     check_options(args)
     protocol = replace_timing(get_protocol(DEMO_PROTOCOL), countdown_s=1.0, rest_s=1.0)
-    if not args.no_window and window_wanted():
+    if not args.no_window and args.sim_speed is None and window_wanted():
         return run_in_window(args, protocol)
     ui = TerminalUI(interactive=False)
     ui.print(f"Force Station demo — {protocol.name}, simulated Mark-10 gauge at {args.rate} Hz on a pseudo-terminal")
@@ -88,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
             device_args=[DeviceArg(("dynamometer",), f"sim:mark10?rate={args.rate}")],
             patient=patient, out_dir=args.out, ui=ui, options=RunnerOptions(operator="demo"), auto=True,
             involved_ratio=args.weaker if args.involved != "none" else 1.0,
-            session_attrs={"mode": "auto", "command": "station demo"},
+            session_attrs={"mode": "auto", "command": "station demo",
+                           **({"simulation_speed": args.sim_speed} if args.sim_speed is not None else {})},
+            simulation={"speed": args.sim_speed} if args.sim_speed is not None else None,
         )
     except SessionAborted as exc:
         print(f"station: {exc}; the session file is closed with status aborted", file=sys.stderr)

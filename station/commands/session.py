@@ -43,6 +43,8 @@ EXIT_SIGTERM = 143   # SIGTERM (128 + SIGTERM)
 
 MAX_BODY_MASS_KG = 400.0
 MAX_HEIGHT_M = 3.0
+#: --sim-speed: the fastest simulated time, a factor of real time
+MAX_SIM_SPEED = 20.0
 
 _RUN_EPILOG = f"""\
 interactive (default): before each trial press Enter to start it, r to redo the last trial,
@@ -130,6 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--sim-seed", metavar="N", default=None,
                    help="simulators: random seed of the simulated patient (default 1); change it between "
                         "rehearsal sessions for different results")
+    r.add_argument("--sim-speed", metavar="FACTOR", default=None,
+                   help="simulators: simulated time runs FACTOR times faster than real time (default 1; 1 to "
+                        f"{MAX_SIM_SPEED:g}; every --device must be sim:); quick rehearsals and tests")
     r.add_argument("--first-side", choices=("left", "right"), default="left",
                    help="side tested first (default: left)")
     r.add_argument("--calibration-dir", type=Path, default=None, metavar="DIR",
@@ -199,7 +204,7 @@ def patient_from_args(args: argparse.Namespace) -> Patient:
 
 
 def simulation_from_args(args: argparse.Namespace) -> dict[str, float | int]:
-    """``--sim-strength``, ``--sim-weaker``, ``--sim-seed`` checked (one line each)."""
+    """``--sim-strength``, ``--sim-weaker``, ``--sim-seed``, ``--sim-speed`` checked (one line each)."""
     out: dict[str, float | int] = {}
     strength = number(args.sim_strength, "--sim-strength", unit="(factor)", above=0.0)
     if strength is not None:
@@ -215,6 +220,15 @@ def simulation_from_args(args: argparse.Namespace) -> dict[str, float | int]:
         if not re.fullmatch(r"\d{1,9}", args.sim_seed):
             raise UserError(f"--sim-seed {args.sim_seed!r}: expected a whole number from 0 to 999999999")
         out["seed"] = int(args.sim_seed)
+    speed_text = getattr(args, "sim_speed", None)
+    speed = number(speed_text, "--sim-speed", unit="(factor)", above=0.0)
+    if speed is not None:
+        if not 1.0 <= speed <= MAX_SIM_SPEED:
+            raise UserError(f"--sim-speed {speed_text}: expected a factor from 1 to {MAX_SIM_SPEED:g}")
+        real = [d for d in getattr(args, "device", []) if not parse_device_arg(d).uri.startswith("sim:")]
+        if real:
+            raise UserError(f"--sim-speed: only simulated devices (sim:) run faster than real time, not {real[0]}")
+        out["speed"] = speed
     return out
 
 
@@ -350,7 +364,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {"session_attrs": {
         "mode": "auto" if args.auto else "interactive", "fast": bool(args.fast), "command": "station session run",
         **({"lever_arms_m": lever_arms_m} if lever_arms_m else {}),
-        **({"simulated_patient": simulation} if simulation else {})}, "simulation": simulation}
+        **({"simulated_patient": patient_sim} if (patient_sim := {k: v for k, v in simulation.items() if k != "speed"})
+           else {}),
+        **({"simulation_speed": simulation["speed"]} if "speed" in simulation else {})}, "simulation": simulation}
     with sigterm_as_interrupt(), SignalLog() as signals:
         try:
             result = run_session(protocols=protocols, device_args=device_args, patient=patient, out_dir=args.out,

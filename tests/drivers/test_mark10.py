@@ -278,3 +278,40 @@ def test_lost_readings_are_counted_as_lost_samples(gauge) -> None:
     sim.inject_garbage(b"\x00junk")
     read_for(drv, 0.2)
     assert drv.stats.lost_samples == drv.stats.resyncs == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-5000, max_value=5000, allow_nan=False), min_size=1, max_size=64),
+       st.sampled_from(["N", "lbF", "kgF", "mN", "kN"]), st.sampled_from(["FULL", "NUM"]),
+       st.sampled_from(["compression", "tension"]))
+def test_small_block_path_equals_the_vectorised_and_exact_paths(values: list[float], unit: str, fmt: str,
+                                                               polarity: str) -> None:
+    sim = Mark10Simulator(ConstantForce(0.0), unit=unit, fmt=fmt)
+    stream = sim.format_values(np.array(values))
+    sign = 1.0 if polarity == "compression" else -1.0
+    exact = Mark10Decoder(default_unit=unit, polarity=sign)
+    expected = exact._feed_lines(stream)
+    small = Mark10Decoder(default_unit=unit, polarity=sign)
+    small.decimals = dict(exact.decimals)  # as after the first block of a stream
+    got = small._feed_small(stream)
+    assert got is not None
+    assert np.allclose(got, expected, rtol=0, atol=1e-9)
+    uniform = Mark10Decoder(default_unit=unit, polarity=sign)
+    uniform.decimals = dict(exact.decimals)
+    assert np.allclose(got, uniform._feed_uniform(stream), rtol=0, atol=1e-9)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("bad", "counted"), [(b"12.3 N\r\n", True), (b"x12.34 N\r\n", True), (b"012.34 N\r\n", True),
+                                              (b"*10\r\n", True), (b"R\r\n", False), (b"12.34 lbF\r\n", False)])
+def test_a_small_block_with_an_odd_line_takes_the_exact_path_and_counts_it(bad: bytes, counted: bool) -> None:
+    good = b"".join(b"%.2f N\r\n" % v for v in (10.0, 11.5, -3.25))
+    dec = Mark10Decoder()
+    dec.feed(good)  # learns the stream's decimals
+    assert dec._feed_small(good + bad + good) is None  # the odd line is not left to the small path
+    before = dict(dec.counters())
+    got = dec.feed(good + bad + good)
+    reference = Mark10Decoder()
+    reference.feed(good)
+    assert np.array_equal(got, reference._feed_lines(good + bad + good))
+    assert dec.counters() == {k: v + (reference.counters()[k] - before[k]) for k, v in before.items()}
+    assert (sum(dec.counters().values()) > sum(before.values())) == counted  # a bad line or device error

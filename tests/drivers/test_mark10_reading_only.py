@@ -73,7 +73,8 @@ def test_a_session_runs_on_the_gauge(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = tmp_path / "sessions"
     proc = subprocess.run(
         [sys.executable, "-m", "station.cli", "session", "run", "--protocol", str(protocol), "--patient", "S4",
-         "--body-mass", "70", "--involved", "right", "--device", SESSION_URI, "--out", str(out), "--auto", "--fast"],
+         "--body-mass", "70", "--involved", "right", "--device", SESSION_URI, "--out", str(out), "--auto", "--fast",
+         "--sim-speed", "4"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     (path,) = out.glob("*.h5")

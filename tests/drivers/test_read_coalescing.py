@@ -74,3 +74,41 @@ def test_a_short_read_is_returned_as_it_is(pty_driver):
     assert 100 < FLOWING_BYTES
     os.write(master, b"y" * 10)
     assert drv.read_available(timeout_s=2.0) == b"y" * 10
+
+
+def test_an_empty_port_is_noted_and_bytes_after_it_are_read(pty_driver):
+    drv, master = pty_driver
+    assert drv.read_available(timeout_s=0.01) == b""  # nothing there: the read waited
+    empty_at = drv.empty_at_s
+    assert empty_at > float("-inf")
+    os.write(master, b"z" * 30)
+    assert drv.read_available(timeout_s=2.0) == b"z" * 30  # there at once: read without waiting
+    assert drv.empty_at_s == empty_at  # it was not empty this time
+    got = []
+    threading.Timer(0.05, lambda: os.write(master, b"late")).start()
+    got.append(drv.read_available(timeout_s=2.0))  # empty at first, then the bytes come
+    assert got == [b"late"] and drv.empty_at_s > empty_at
+
+
+def test_a_pty_keeps_no_overrun_counts_and_is_not_asked_again(pty_driver):
+    from drivers.base import port_overruns
+
+    drv, master = pty_driver
+    assert port_overruns(drv.serial.fileno()) is None
+    os.write(master, b"a")
+    drv.read_available(timeout_s=2.0)
+    assert drv._overruns_kept is False and drv.stats.port_overruns == 0
+
+
+def test_characters_the_port_dropped_are_counted_and_logged(pty_driver, monkeypatch, caplog):
+    import drivers.base as base
+
+    drv, master = pty_driver
+    counts = iter([7, 7, 19, 19, 25])  # the port's overrun + buf_overrun, as TIOCGICOUNT would say
+    monkeypatch.setattr(base, "port_overruns", lambda fd: next(counts))
+    monkeypatch.setattr(base, "ICOUNT_EVERY_READS", 1)
+    for _ in range(5):
+        os.write(master, b"b")
+        assert drv.read_available(timeout_s=2.0) == b"b"
+    assert drv.stats.port_overruns == 18  # 7 were dropped before this driver opened the port
+    assert "dropped 12 character(s)" in caplog.text and "dropped 6 character(s)" in caplog.text

@@ -38,8 +38,10 @@ def test_every_subcommand_is_registered() -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    """The README's main job: a full simulated session in under a minute."""
-    proc = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--out", str(tmp_path)],
+    """The README's main job: a full simulated session (``make demo``'s command), here with simulated
+    time 4x faster than real time; a whole CLI session in real time:
+    tests/station/session/test_session_cli.py::test_auto_session_with_a_notice_about_an_unfinished_file."""
+    proc = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--out", str(tmp_path), "--sim-speed", "4"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -52,3 +54,12 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         (test,) = f["tests"].values()
         assert len(test["trials"]) >= 6
         assert test.attrs["symmetry_value_pct"] == pytest.approx(lsi, abs=0.05)
+        assert f["session"].attrs["simulation_speed"] == 4.0  # the file says its times ran 4x faster
+
+
+@pytest.mark.parametrize("speed", ["0", "0.5", "21", "fast"])
+def test_demo_sim_speed_out_of_range_is_one_line(speed: str, tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--sim-speed", speed]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("station: error: --sim-speed ") and speed in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing started

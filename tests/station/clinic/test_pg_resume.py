@@ -99,7 +99,8 @@ def test_session_run_start_pushes_what_was_queued(pg_db, clinic_config, tmp_path
     result = run_session(protocols=[p], device_args=[DeviceArg((), "sim:mark10?rate=500")],
                          patient=Patient("P-7", body_mass_kg=70.0, involved_side="right"),  # type: ignore[arg-type]
                          out_dir=room, ui=TerminalUI(interactive=False, out=out, inp=io.StringIO()),
-                         options=RunnerOptions(tail_s=0.2), auto=True, involved_ratio=0.7)
+                         options=RunnerOptions(tail_s=0.2), auto=True, involved_ratio=0.7,
+                         simulation={"speed": 4.0})  # simulated time 4x faster than real time
     text = out.getvalue()
     assert "clinic store at the start of this session: pushed 1 queued session(s)" in text
     assert "pushed 1 session(s) (0 already there)" in text and "nothing pending" in text

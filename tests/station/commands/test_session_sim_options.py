@@ -1,4 +1,5 @@
-"""``--sim-strength``, ``--sim-weaker`` and ``--sim-seed`` of ``station session run`` are parsed and checked."""
+"""``--sim-strength``, ``--sim-weaker``, ``--sim-seed`` and ``--sim-speed`` of ``station session run`` are parsed
+and checked."""
 from __future__ import annotations
 
 import argparse
@@ -28,3 +29,22 @@ def test_bad_values_get_one_line_naming_the_option(args: argparse.Namespace, opt
     with pytest.raises(UserError) as err:
         simulation_from_args(args)
     assert option in str(err.value) and "\n" not in str(err.value)
+
+
+def _speed(speed: str, *devices: str) -> argparse.Namespace:
+    return argparse.Namespace(sim_strength=None, sim_weaker=None, sim_seed=None, sim_speed=speed, device=list(devices))
+
+
+def test_sim_speed_reaches_the_simulation() -> None:
+    assert simulation_from_args(_speed("4", "sim:mark10", "left,right=sim:sfp?channels=4")) == {"speed": 4.0}
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (_speed("0.5", "sim:mark10"), "expected a factor from 1 to 20"),
+    (_speed("21", "sim:mark10"), "expected a factor from 1 to 20"),
+    (_speed("fast", "sim:mark10"), "--sim-speed"),
+    (_speed("4", "sim:mark10", "plate=sfp:/dev/ttyUSB0"), "not plate=sfp:/dev/ttyUSB0")])
+def test_sim_speed_is_a_factor_for_simulators_only(args: argparse.Namespace, named: str) -> None:
+    with pytest.raises(UserError) as err:
+        simulation_from_args(args)
+    assert named in str(err.value) and str(err.value).startswith("--sim-speed") and "\n" not in str(err.value)

@@ -142,7 +142,7 @@ def test_help(capsys) -> None:
 def test_keys_from_stdin_redo_skip_quit(tmp_path: Path) -> None:
     out = tmp_path / "sessions"
     # x: not a key; Enter: L1; r: redo L1 (attempt 2); s: skip R1; q: quit at L2
-    proc = station(*run_args(out, short_protocol(tmp_path), "--fast"), stdin="x\n\nr\ns\nq\n")
+    proc = station(*run_args(out, short_protocol(tmp_path), "--fast", "--sim-speed", "4"), stdin="x\n\nr\ns\nq\n")
     assert proc.returncode == 1, proc.stderr
     assert "please press Enter, r, s, t or q" in proc.stdout
     assert "Session ended by the operator (q)" in proc.stdout
@@ -153,6 +153,7 @@ def test_keys_from_stdin_redo_skip_quit(tmp_path: Path) -> None:
         assert f["tests/01_hip-abduction-hhd"].attrs["status"] == "aborted"
         assert f["session"].attrs["operator"] == ""
         assert "samples" not in f["tests/01_hip-abduction-hhd/trials/003"].attrs  # skipped: no data
+        assert f["session"].attrs["simulation_speed"] == 4.0
 
 
 @pytest.mark.integration
@@ -184,6 +185,7 @@ def test_declined_recovery_leaves_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_auto_session_with_a_notice_about_an_unfinished_file(tmp_path: Path) -> None:
+    """A whole CLI session in real time (the other CLI sessions run on simulated time, faster)."""
     out = tmp_path / "sessions"
     out.mkdir()
     old = out / "OLD_20250101-090000.h5"

@@ -219,7 +219,8 @@ SESSION = textwrap.dedent("""
         run_session(protocols=[p], device_args=[DeviceArg(("dynamometer",), "sim:mark10?rate=1000")],
                     patient=Patient("FULL-1", body_mass_kg=70.0, involved_side="right", lever_arm_m=0.8),
                     out_dir=Path(sys.argv[1]), ui=TerminalUI(interactive=False),
-                    options=RunnerOptions(tail_s=0.2), auto=True)
+                    options=RunnerOptions(tail_s=0.2), auto=True,
+                    simulation={"speed": 4.0})  # simulated time 4x faster than real time
     except UserError as exc:
         print("station: error:", exc, file=sys.stderr)
         sys.exit(2)
@@ -261,7 +262,7 @@ def test_real_tmpfs_session_run_spills_where_the_user_says(tmpfs: Callable[[str]
     proc = subprocess.run(
         [sys.executable, "-m", "station.cli", "session", "run", "--protocol", "hip-abduction-hhd", "--patient", "FULL-2",
          "--body-mass", "70", "--involved", "right", "--device", "sim:mark10", "--auto", "--fast",
-         "--lever-arm", "0.8", "--out", str(disk), "--spill-dir", str(spill)],
+         "--sim-speed", "4", "--lever-arm", "0.8", "--out", str(disk), "--spill-dir", str(spill)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     (line,) = proc.stderr.strip().splitlines()
