@@ -22,7 +22,14 @@ demo: $(STAMP)
 # docs/benchmarks.md). The slowest tests start first (tests/durations.json). TEST_WORKERS=0 runs
 # them in one process.
 TEST_WORKERS ?= 6
+# Every xdist worker imports and assertion-rewrites every test module (~8 s of CPU each, ~3 s with
+# the bytecode caches), so two collect-only passes write the caches (gitignored __pycache__, even
+# when PYTHONDONTWRITEBYTECODE is set) before the workers start; a failure there shows in the run.
 test: $(STAMP)
+	-@PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --collect-only -p no:xdist \
+		tests/station >/dev/null 2>&1 & \
+	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --collect-only -p no:xdist \
+		tests --ignore=tests/station >/dev/null 2>&1; wait
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Re-measure tests/durations.json (the slow tests start first under xdist) after adding or

@@ -6,6 +6,7 @@ vectorised CRC tables, so the two implementations check each other.
 """
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from typing import ClassVar
@@ -18,6 +19,9 @@ from simulation.forces import ForceSource, RepeatingEfforts
 from simulation.landing import LandingScenario
 from simulation.loadcell import LoadCellModel, plate_cells
 from simulation.pty_simulator import PtySimulator
+
+#: the serial number a simulated board reports when its URI names none
+DEFAULT_SERIAL = "SIM-SFP-0001"
 
 CHANNELS_MAX = 16
 #: highest rate the simulated board accepts, Hz
@@ -53,7 +57,7 @@ class SfpSimulator(PtySimulator):
     command_terminators: ClassVar[bytes] = b"\r\n"
 
     def __init__(self, source: ForceSource, *, channels: int = 8, rate_hz: float = 1000.0, seed: int = 0,
-                 model: str = "SIM-SFP", serial_no: str = "SIM-SFP-0001", firmware: str = "1.0.0",
+                 model: str = "SIM-SFP", serial_no: str = DEFAULT_SERIAL, firmware: str = "1.0.0",
                  cells: list[LoadCellModel] | None = None, time_offset_us: int = 0, seq_offset: int = 0) -> None:
         if not 1 <= channels <= CHANNELS_MAX:
             raise ValueError(f"SFP simulator channels must be 1..{CHANNELS_MAX}, got {channels}")
@@ -140,7 +144,7 @@ OPTIONS: tuple[Option, ...] = (
            unit="Hz"),
     Option("seed", "int", "random seed of the simulated signals", default=0),
     Option("model", "text", "model in the INFO reply (default SIM-SFP<channels>)"),
-    Option("serial", "text", "serial number in the INFO reply", default="SIM-SFP-0001"),
+    Option("serial", "text", "serial number in the INFO reply", default=DEFAULT_SERIAL),
     Option("fw", "text", "firmware version in the INFO reply", default="1.0.0"),
     Option("time_offset_us", "int", "device time of the first frame, µs (to exercise the 2^32 wrap)", default=0,
            minimum=0, maximum=2**32 - 1),
@@ -154,6 +158,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("period", "float", "landing scenario: seconds between landings", default=10.0, minimum=0,
            exclusive_minimum=True, maximum=3600, unit="s"),
 )
+
+
+def serial_for_role(role: str) -> str | None:
+    """The serial number of a simulated plate bound to a left or right role (``plate_left``
+    → ``SIM-SFP-LEFT``), so two simulated plates of one session are two devices, each with
+    its own calibration records; None for a role that names no side."""
+    words = set(re.split(r"[^a-z]+", role.lower()))
+    sides = [s for s in ("left", "right") if s in words]
+    return f"SIM-SFP-{sides[0].upper()}" if len(sides) == 1 else None
 
 
 def make_simulator(options: dict[str, str], source: ForceSource | None = None) -> SfpSimulator:

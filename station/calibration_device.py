@@ -23,6 +23,7 @@ import numpy as np
 from drivers.base import DeviceError, DeviceInfo, Driver
 from drivers.registry import open_device, parse_uri
 from station.acquisition import ReaderEvent
+from station.clock import ScaledClock
 from station.errors import CalibrationDeviceError
 from station.pipeline import BoundDevice, HealthEvent, Pipeline, ProcessedBlock
 
@@ -87,12 +88,15 @@ class CalibrationDevice:
     For a ``sim:`` URI a :class:`~station.calibration_link.StaticLoad` (``self.load``) is the
     force the simulator feels, so the command can place the loads itself. ``on_simulator``
     (tests) is called with the simulator before the driver opens it. ``on_message`` gets
-    one line when the device disconnects or comes back during a wait.
+    one line when the device disconnects or comes back during a wait. ``clock`` (``sim:`` only):
+    simulated time faster than real time (:class:`~station.clock.ScaledClock`), shared by the
+    simulator, the driver's stamps and :meth:`collect`; give the same clock to the workflow.
     """
 
     def __init__(self, uri_text: str, *, keep_s: float = 30.0, sim_noise_n: float = 0.005,
                  on_simulator: Callable[[Any], None] | None = None,
-                 on_message: Callable[[str], None] | None = None, reconnect_timeout_s: float = 120.0) -> None:
+                 on_message: Callable[[str], None] | None = None, reconnect_timeout_s: float = 120.0,
+                 clock: ScaledClock | None = None) -> None:
         from station.calibration_link import StaticLoad, simulator_channels
 
         try:
@@ -110,8 +114,12 @@ class CalibrationDevice:
         self.collector: CalibrationCollector | None = None
         self.on_message = on_message
         self.reconnect_timeout_s = reconnect_timeout_s
+        #: the time of the readings' stamps (host monotonic; a faster one for a ``sim:`` device
+        #: given ``clock``, shared by its simulator and driver)
+        self.monotonic: Callable[[], float] = clock.monotonic if clock is not None else time.monotonic
+        self.speed = clock.speed if clock is not None else 1.0
         try:
-            self.driver, self.simulator = open_device(uri_text, self.load)
+            self.driver, self.simulator = open_device(uri_text, self.load, clock=clock)
             if on_simulator is not None and self.simulator is not None:
                 on_simulator(self.simulator)
             self.info = self.driver.open()
@@ -168,17 +176,19 @@ class CalibrationDevice:
 
     def collect(self, seconds: float, *, since: float | None = None, timeout_s: float | None = None) -> np.ndarray:
         """Readings ``(n, channels)`` (device unit) that arrived after ``since`` (host monotonic
-        clock, default now), waiting until ``seconds`` worth of samples are there.
+        clock, or the device's faster simulated one; default now), waiting until ``seconds`` worth of
+        samples are there.
 
         A device that disconnects meanwhile is waited for (the reader reconnects it, within
         ``reconnect_timeout_s``); readings from before the disconnect are dropped, since the
         load may have moved. Raises ``CalibrationDeviceError`` if the device stops delivering for good.
         """
         assert self.collector is not None and self.pipeline is not None
-        start = time.monotonic() if since is None else float(since)
+        start = self.monotonic() if since is None else float(since)
         need = max(3, int(math.ceil(float(seconds) * self.rate_hz)))
-        limit = float(seconds) + 3.0 + 20.0 / self.rate_hz if timeout_s is None else float(timeout_s)
-        deadline = time.monotonic() + limit
+        # the slack is real time (a busy machine delivers late): more of it on a faster clock
+        limit = float(seconds) + (3.0 + 20.0 / self.rate_hz) * self.speed if timeout_s is None else float(timeout_s)
+        deadline = self.monotonic() + limit
         seen_disconnects = self.collector.disconnects
         while True:
             if self.pipeline.failure is not None:
@@ -191,23 +201,23 @@ class CalibrationDevice:
                                     f"{self.reconnect_timeout_s:g} s; nothing saved")
                 self._say(f"{self.text} back; reading again")
                 seen_disconnects = self.collector.disconnects
-                start = time.monotonic()
+                start = self.monotonic()
                 deadline = start + limit
             values = self.collector.since(start)
             if values.shape[0] >= need:
                 return values
-            if time.monotonic() > deadline:
+            if self.monotonic() > deadline:
                 raise CalibrationDeviceError(f"{self.text}: only {values.shape[0]} of {need} readings arrived in {limit:.1f} s "
                                 "(is the device streaming?)")
             time.sleep(0.01)
 
     def _wait_reconnected(self) -> bool:
         assert self.collector is not None and self.pipeline is not None
-        deadline = time.monotonic() + self.reconnect_timeout_s
+        deadline = self.monotonic() + self.reconnect_timeout_s
         while not self.collector.connected:
             if self.pipeline.failure is not None:
                 raise CalibrationDeviceError(f"{self.text}: {self.pipeline.failure.describe()}")
-            if time.monotonic() > deadline:
+            if self.monotonic() > deadline:
                 return False
             time.sleep(0.02)
         return True

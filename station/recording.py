@@ -27,15 +27,40 @@ class DeviceCount:
     t_first: float | None = None
     t_last: float | None = None
     events: list[ReaderEvent] = field(default_factory=list)
+    #: runs of samples between disconnects: [samples, first time, last time] each
+    segments: list[list[Any]] = field(default_factory=list)
+    _new_segment: bool = True
 
     def measured_rate_hz(self) -> float | None:
-        if self.samples < 2 or self.t_first is None or self.t_last is None or self.t_last <= self.t_first:
+        """Samples per second while the device was connected (the time it was unplugged is
+        not counted: a recording that reconnected still shows the device's true rate)."""
+        runs = [(n, a, b) for n, a, b in self.segments if n >= 2 and b > a]
+        if not runs:
             return None
-        return (self.samples - 1) / (self.t_last - self.t_first)
+        return sum(n - 1 for n, _, _ in runs) / sum(b - a for _, a, b in runs)
 
     @property
     def disconnects(self) -> list[ReaderEvent]:
         return [e for e in self.events if e.kind == "disconnected"]
+
+    def outages(self, end_s: float | None = None) -> list[tuple[float, float | None]]:
+        """(disconnected, reconnected) host monotonic times, s; reconnected is ``end_s``
+        (None if not given) for a device still unplugged at the end."""
+        out: list[tuple[float, float | None]] = []
+        gone: float | None = None
+        for e in self.events:
+            if e.kind == "disconnected" and gone is None:
+                gone = e.t_host_s
+            elif e.kind == "reconnected" and gone is not None:
+                out.append((gone, e.t_host_s))
+                gone = None
+        if gone is not None:
+            out.append((gone, end_s))
+        return out
+
+    @property
+    def still_disconnected(self) -> bool:
+        return bool(self.outages()) and self.outages()[-1][1] is None
 
 
 class RawCounter:
@@ -55,10 +80,34 @@ class RawCounter:
                 c.t_first = float(clock[0])
             c.t_last = float(clock[-1])
             c.samples += len(block)
+            if c._new_segment or not c.segments:  # noqa: SLF001 - its own record
+                c.segments.append([0, float(clock[0]), float(clock[0])])
+                c._new_segment = False  # noqa: SLF001
+            seg = c.segments[-1]
+            seg[0] += len(block)
+            seg[2] = float(clock[-1])
 
     def on_event(self, event: ReaderEvent | HealthEvent) -> None:
         if isinstance(event, ReaderEvent) and event.device_id in self.counts:
-            self.counts[event.device_id].events.append(event)
+            c = self.counts[event.device_id]
+            with self._lock:
+                c.events.append(event)
+                if event.kind == "disconnected":
+                    c._new_segment = True  # noqa: SLF001
+
+
+class _EventTap:
+    """A pipeline listener handing device events to a callback (nothing else)."""
+
+    def __init__(self, callback: Callable[[ReaderEvent], None]) -> None:
+        self.callback = callback
+
+    def on_block(self, block: ProcessedBlock) -> None:
+        pass
+
+    def on_event(self, event: ReaderEvent | HealthEvent) -> None:
+        if isinstance(event, ReaderEvent):
+            self.callback(event)
 
 
 @dataclass
@@ -74,15 +123,20 @@ class RawRecording:
 
 def record_raw(devices: dict[str, BoundDevice], writer: SessionWriter, *, test: str, trial: str, seconds: float,
                attrs: dict[str, Any] | None = None, should_stop: Callable[[], bool] | None = None,
-               queue_blocks: int = 8192) -> RawRecording:
+               queue_blocks: int = 8192, on_event: Callable[[ReaderEvent], None] | None = None) -> RawRecording:
     """Record every sample of ``devices`` for ``seconds`` into trial ``test``/``trial`` of
     ``writer`` (created, with its device groups, by the caller). Ctrl-C (KeyboardInterrupt)
     ends early with status ``aborted``; ``should_stop()`` (e.g. a full disk) or a pipeline
     failure ends early with status ``interrupted``. The trial is begun here; the caller
-    ends it (``writer.end_trial``) with the attributes it wants."""
+    ends it (``writer.end_trial``) with the attributes it wants. An unplugged device is
+    reconnected by its reader (as in a session) and recording goes on; ``on_event`` hears
+    each device event as it happens (to show it). A device still unplugged at the end makes
+    the status ``interrupted``; one that came back does not (its outages are in the counts)."""
     pipeline = Pipeline(list(devices.values()), writer, queue_blocks=queue_blocks)
     counter = RawCounter(list(devices))
     pipeline.subscribe(counter, name="raw counter", critical=True)
+    if on_event is not None:
+        pipeline.subscribe(_EventTap(on_event), name="device events")
     pipeline.begin_recording(trial_spec(test, trial, devices, attrs or {"side": "none", "rep": 1}), list(devices),
                              keep=False)
     status = layout.STATUS_COMPLETE
@@ -100,6 +154,6 @@ def record_raw(devices: dict[str, BoundDevice], writer: SessionWriter, *, test: 
         pipeline.stop()  # readers first, then every queued block reaches the writer
         pipeline.end_recording()
     failure = pipeline.failure.describe() if pipeline.failure is not None else None
-    if status == layout.STATUS_COMPLETE and any(c.disconnects for c in counter.counts.values()):
+    if status == layout.STATUS_COMPLETE and any(c.still_disconnected for c in counter.counts.values()):
         status = layout.STATUS_INTERRUPTED
     return RawRecording(status, counter.counts, pipeline, failure)

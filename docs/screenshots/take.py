@@ -5,7 +5,10 @@
 Runs a simulated session (hip abduction, then a two-plate drop landing; shortened countdown
 and rests) through the window, pressing Space and answering the pain question as a clinician
 would, and saves: the start page after the device check, a live two-plate trial, the
-per-test results, an after-trial panel and the session summary.
+per-test results, an after-trial panel, the session summary and the patient's trend page.
+For the trend, two earlier hip-abduction sessions of the same patient are written first into
+the (temporary) sessions folder, synthetic traces through the real writer and analysis
+(``tests/history/history_sessions.py``).
 """
 from __future__ import annotations
 
@@ -31,6 +34,16 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     apply_theme(app, THEMES[args.theme])
     tmp = tempfile.TemporaryDirectory()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "history"))
+    from history_sessions import Spec, write_session
+
+    for i, (date, left, right) in enumerate([("2026-09-01T09:00:00.000+00:00", [150.0, 146.0, 149.0], [224.0, 220.0, 226.0]),
+                                             ("2026-10-13T09:00:00.000+00:00", [168.0, 171.0, 165.0], [229.0, 225.0, 231.0])],
+                                            start=1):
+        write_session(Path(tmp.name) / f"P-042_earlier_{i}.h5", patient_id="P-042", created_utc=date, seed=i,
+                      involved="left", body_mass_kg=68.0,
+                      tests=[Spec("hip-abduction-hhd", {"left": left, "right": right}, lever_arm_m=0.8,
+                                  name="Hip abduction, supine, hand-held dynamometer")])
     w = MainWindow(protocols=find_protocols(), sessions_dir=Path(tmp.name), simulate=True, fast=True, theme=args.theme)
     w.resize(1600, 1000)
     w.show()
@@ -77,9 +90,16 @@ def main() -> int:
             state.setdefault("rec_start", now)
             if now - state["rec_start"] > 3.0:
                 shot("live-two-plates")
-        elif w.phase == "closed":
-            QTimer.singleShot(1500, lambda: (shot("summary"), app.quit()))
-            timer.stop()
+        elif w.phase == "closed" and "summary" not in shots:
+            if state.setdefault("closed_at", now) and now - state["closed_at"] > 3.0:  # the change since last
+                shot("summary")
+                w.summary_page.history_button.click()
+        elif "summary" in shots and w.patient_page.views:
+            state.setdefault("trend_at", now)
+            if now - state["trend_at"] > 1.5:
+                shot("patient-trend")
+                timer.stop()
+                app.quit()
 
     timer = QTimer()
     timer.timeout.connect(tick)

@@ -14,6 +14,7 @@ from station import validate
 from station.calibration_link import calibration_for
 from station.errors import UserError
 from station.pipeline import BoundDevice
+from station.acquisition import ReaderEvent
 from station.recording import DeviceCount, record_raw
 from station.signals import sigterm_as_interrupt
 from station.storage import layout
@@ -84,13 +85,20 @@ def _record(args: argparse.Namespace, devices: dict[str, BoundDevice]) -> int:
     # the session's acquisition path: reader threads, pipeline, writer tap (station.recording)
     with sigterm_as_interrupt():
         recording = record_raw(devices, writer, test=TEST, trial=TRIAL, seconds=args.seconds,
-                               attrs={"side": "none", "rep": 1}, should_stop=lambda: writer.disk_full is not None)
+                               attrs={"side": "none", "rep": 1}, should_stop=lambda: writer.disk_full is not None,
+                               on_event=_Shout(devices))
+    ended_s = time.monotonic()
     status = recording.status
+    for k, c in recording.counts.items():
+        if c.still_disconnected:  # waited to the end: one line, where the samples are
+            print(f"station acquire: warning: {k} ({devices[k].uri}) was unplugged and did not come back before the "
+                  f"end; its {c.samples} samples until then are kept in {args.out} (status interrupted)",
+                  file=sys.stderr, flush=True)
     if recording.failure is not None and writer.disk_full is None:
         print(f"station: warning: {recording.failure}", file=sys.stderr, flush=True)
     if writer.disk_full is not None:
         status = layout.STATUS_INTERRUPTED
-    reports = [_report(k, devices[k], c, args.out) for k, c in recording.counts.items()]
+    reports = [_report(k, devices[k], c, args.out, ended_s) for k, c in recording.counts.items()]
     if status == layout.STATUS_COMPLETE and any(rep["status"] == "interrupted" for rep in reports):
         status = layout.STATUS_INTERRUPTED
     disk_full: DiskFullError | None = None
@@ -137,9 +145,36 @@ def _add_written(reports: list[dict[str, Any]], writer: SessionWriter) -> None:
         rep["spilled"] = c.spilled if c is not None else 0
 
 
-def _report(device_id: str, device: BoundDevice, r: DeviceCount, out: Path) -> dict[str, Any]:
+class _Shout:
+    """Device events as they happen, one line each on stderr: an unplug pauses the
+    recording of that device (what it sent is kept) until its reader reconnects it."""
+
+    def __init__(self, devices: dict[str, BoundDevice]) -> None:
+        self.devices = devices
+        self.gone: dict[str, float] = {}
+
+    def __call__(self, event: ReaderEvent) -> None:
+        d = self.devices.get(event.device_id)
+        name = f"{event.device_id} ({d.uri if d is not None else '?'})"
+        if event.kind == "disconnected":
+            self.gone.setdefault(event.device_id, event.t_host_s)
+            text = (f"{name} disconnected: its samples so far are kept; waiting for it to come back "
+                    "(recording goes on then; Ctrl-C ends the recording and keeps every sample)")
+        elif event.kind == "reconnected":
+            t0 = self.gone.pop(event.device_id, None)
+            text = f"{name} back" + (f" after {event.t_host_s - t0:.1f} s" if t0 is not None else "") + \
+                "; recording goes on (the gap is noted in the file)"
+        elif event.kind in ("died", "error"):
+            text = f"{name}: {event.message}"
+        else:
+            return
+        print(f"station acquire: {text}", file=sys.stderr, flush=True)
+
+
+def _report(device_id: str, device: BoundDevice, r: DeviceCount, out: Path, ended_s: float) -> dict[str, Any]:
     stats = device.driver.stats
-    disconnects = r.disconnects
+    outages = r.outages(end_s=ended_s)
+    gone = r.still_disconnected
     rate = r.measured_rate_hz()
     return {
         "device": device.uri, "id": device_id, "family": device.info.family, "serial": device.info.serial,
@@ -148,7 +183,11 @@ def _report(device_id: str, device: BoundDevice, r: DeviceCount, out: Path) -> d
         "nominal_rate_hz": device.info.rate_hz, "time_source": device.info.time_source,
         "crc_errors": stats.crc_errors, "resyncs": stats.resyncs, "gaps": stats.gaps,
         "lost_samples": stats.lost_samples, "garbage_bytes": stats.garbage_bytes, "reconnects": stats.reconnects,
-        "status": "interrupted" if disconnects else "complete",
-        "reason": disconnects[0].message if disconnects else None,
+        # unplugged and back: complete, the outages named; still unplugged at the end: interrupted
+        "status": "interrupted" if gone else "complete",
+        "reason": (r.disconnects[-1].message if gone
+                   else f"disconnected {len(outages)} time(s), reconnected; {sum(b - a for a, b in outages if b):.1f} s "
+                        "without samples (outages_host_s)" if outages else None),
+        "outages_host_s": [[round(a, 4), None if b is None else round(b, 4)] for a, b in outages],
         "file": str(out),
     }

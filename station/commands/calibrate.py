@@ -50,6 +50,7 @@ from station.calibration_workflow import (
     run_at_console,
 )
 from station import validate
+from station.clock import ScaledClock
 from station.errors import UserError
 
 
@@ -85,6 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default: window + {LEAD_IN_INTERACTIVE_S:g} s, or + {LEAD_IN_AUTO_S:g} s with --yes)")
     p.add_argument("--window-s", type=float, default=1.0, metavar="S",
                    help="settle window, s: its readings are averaged and must be steady (default 1)")
+    p.add_argument("--sim-speed", default=None, metavar="FACTOR",
+                   help="simulated devices only: simulated time runs FACTOR times faster than real time "
+                        "(1 to 20; quick rehearsals and tests)")
     p.add_argument("--max-noise-n", type=float, default=None, metavar="N",
                    help="settle limit: SD of the readings in the window, N (default 0.05 %% of the largest load, min 0.02)")
     p.add_argument("--max-drift-n-per-s", type=float, default=None, metavar="N_PER_S",
@@ -192,6 +196,7 @@ def calibrate_channel(
     out: TextIO | None = None,
     inp: TextIO | None = None,
     on_simulator: Callable[[Any], None] | None = None,
+    sim_speed: float | None = None,
 ) -> CalibrationOutcome:
     """Run a multi-point calibration of ``channel`` of the device at ``uri`` and save it.
 
@@ -199,6 +204,7 @@ def calibrate_channel(
     the console. Raises ``UserError`` (one line) for bad input, device problems and readings
     that would not settle, :class:`~station.calibration_link.CalibrationAborted` when the
     operator quits. ``on_simulator`` (tests) receives the simulator before the driver opens it.
+    ``sim_speed`` (``sim:`` only): simulated time runs that many times faster than real time.
     """
     unit = parse_unit(unit)
     loads = list(loads)
@@ -219,6 +225,7 @@ def calibrate_channel(
     if nominal_gain_n_per_count is not None and not (math.isfinite(nominal_gain_n_per_count)
                                                      and nominal_gain_n_per_count != 0):
         raise UserError(f"--nominal-gain {nominal_gain_n_per_count!r}: must be a non-zero number")
+    clock = sim_clock(uri, sim_speed)
     store = CalibrationStore(calibration_dir)
     validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
@@ -229,8 +236,9 @@ def calibrate_channel(
         notes=notes, automatic=yes, max_attempts=AUTO_ATTEMPTS if yes else None,
     )
 
-    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=None) as device:
-        workflow = CalibrationWorkflow(device.readings(), channel, settings, store=store, load=device.load, uri=uri)
+    with CalibrationDevice(uri, on_simulator=on_simulator, on_message=None, clock=clock) as device:
+        workflow = CalibrationWorkflow(device.readings(), channel, settings, store=store, load=device.load, uri=uri,
+                                       clock=clock)
         run_at_console(workflow, console)
         record = workflow.record
         assert record is not None
@@ -298,6 +306,19 @@ def report_lines(record: CalibrationRecord) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def sim_clock(uri: str, speed: float | str | None) -> ScaledClock | None:
+    """``--sim-speed``: the faster-than-real-time clock of a ``sim:`` device (None at real
+    speed); one-line UserError for a bad factor or a real device."""
+    from station.commands.session import MAX_SIM_SPEED
+
+    if speed is None:
+        return None
+    factor = validate.number(speed, "--sim-speed", ge=1, le=MAX_SIM_SPEED)
+    if not uri.startswith("sim:"):
+        raise UserError(f"--sim-speed: only a simulated device (sim:) runs faster than real time, not {uri}")
+    return None if factor == 1 else ScaledClock(factor)
+
+
 def default_operator() -> str:
     try:
         return getpass.getuser()
@@ -321,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
             max_noise_n=args.max_noise_n, max_drift_n_per_s=args.max_drift_n_per_s,
             nominal_gain_n_per_count=args.nominal_gain, max_order=args.max_order,
             expiry_months=args.expiry_months, gravity_m_s2=args.gravity, temperature_c=args.temperature,
-            notes=args.notes,
+            notes=args.notes, sim_speed=args.sim_speed,
         )
     except CalibrationAborted:
         print("Calibration aborted; nothing saved.", file=sys.stderr)

@@ -58,6 +58,7 @@ from station.commands.calibrate import (
     parse_unit,
     positive,
     report_lines,
+    sim_clock,
 )
 from station import validate
 from station.errors import UserError
@@ -127,6 +128,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"smallest tolerance, N (default {DEFAULT_TOLERANCE_MIN_N:g})")
     a.add_argument("--readings-s", type=float, default=None, metavar="S", help="seconds of readings per step")
     a.add_argument("--window-s", type=float, default=1.0, metavar="S", help="settle window, s (default 1)")
+    a.add_argument("--sim-speed", default=None, metavar="FACTOR",
+                   help="simulated devices only: simulated time runs FACTOR times faster than real time "
+                        "(1 to 20; quick rehearsals and tests)")
     # Testing/demo hook: the load the simulator really feels (a wrong check mass).
     a.add_argument("--sim-actual-load", type=float, default=None, help=argparse.SUPPRESS)
     _dir_option(a)
@@ -318,12 +322,14 @@ def verify_device(
     out: TextIO | None = None,
     inp: TextIO | None = None,
     on_simulator: Callable[[Any], None] | None = None,
+    sim_speed: float | None = None,
 ) -> VerificationOutcome:
     """Check the calibration of ``channels`` (one, or a plate's 4 cells with ``plate``) with ``load``.
 
     The result is appended to each record and saved (history kept), pass or fail. A device
     reporting newtons without a stored record gets a factory record, saved with the result.
     ``sim_actual_load`` (simulators): the load the simulated sensor really feels, in ``unit``.
+    ``sim_speed`` (simulators): simulated time runs that many times faster than real time.
     """
     unit = parse_unit(unit)
     try:
@@ -346,6 +352,7 @@ def verify_device(
     readings_s = positive(readings_s, "--readings-s") or window_s + (LEAD_IN_AUTO_S if yes else LEAD_IN_INTERACTIVE_S)
     if readings_s < window_s:
         raise UserError(f"--readings-s {readings_s:g} is shorter than the settle window --window-s {window_s:g}")
+    clock = sim_clock(uri, sim_speed)
     store = CalibrationStore(calibration_dir)
     validate.output_dir(store.directory, "calibration folder")  # the result is saved there: check first
     console = Console(interactive=not yes, out=out, inp=inp)
@@ -355,8 +362,9 @@ def verify_device(
         automatic=yes, max_attempts=AUTO_ATTEMPTS if yes else None,
     )
 
-    with CalibrationDevice(uri, on_simulator=on_simulator) as device:
-        workflow = VerificationWorkflow(device.readings(), channels, settings, store=store, load=device.load, uri=uri)
+    with CalibrationDevice(uri, on_simulator=on_simulator, clock=clock) as device:
+        workflow = VerificationWorkflow(device.readings(), channels, settings, store=store, load=device.load, uri=uri,
+                                        clock=clock)
         run_at_console(workflow, console)
 
     report = workflow.report
@@ -396,7 +404,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             calibration_dir=args.calibration_dir,
             operator=args.operator if args.operator is not None else default_operator(),
             readings_s=args.readings_s, window_s=args.window_s, tolerance_pct=args.tolerance_pct,
-            tolerance_min_n=args.tolerance_min_n, sim_actual_load=args.sim_actual_load,
+            tolerance_min_n=args.tolerance_min_n, sim_actual_load=args.sim_actual_load, sim_speed=args.sim_speed,
         )
     except CalibrationAborted:
         print("Verification aborted; nothing saved.", file=sys.stderr)

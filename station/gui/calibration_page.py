@@ -191,6 +191,7 @@ class CalibrationPage(QWidget):
         self.device_uri.setEditable(True)
         self.device_uri.setMinimumWidth(300)
         self.device_uri.setToolTip("device URI, e.g. sfp:/dev/ttyUSB0 or sim:sfp?channels=4")
+        self.device_uri.currentTextChanged.connect(self._show_uri_start)
         form.addRow("Device", self.device_uri)
         self.channel = QSpinBox()
         self.channel.setRange(0, 63)
@@ -248,12 +249,12 @@ class CalibrationPage(QWidget):
         self.reading.setMinimumWidth(320)
         self.raw = _label("", role="muted")
         self.stability = _label("", size=18)
-        col = QVBoxLayout()
+        col = QVBoxLayout()  # the reading, its raw value and stability beside the trace: room for the result below
         col.addWidget(self.reading)
         col.addWidget(self.raw)
+        col.addWidget(self.stability)
+        col.addStretch(1)
         row.addLayout(col)
-        row.addStretch(1)
-        row.addWidget(self.stability)
         ll.addLayout(row)
         self.plot = pg.PlotWidget()
         self.plot.setBackground(theme.plot_bg)
@@ -263,7 +264,7 @@ class CalibrationPage(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(x=False, y=False)
         self.curve = self.plot.plot(pen=pg.mkPen(BOTH, width=2))
-        ll.addWidget(self.plot)
+        row.addWidget(self.plot, 1)
         right.addWidget(live_box, 2)
 
         step_box = QGroupBox("Now")
@@ -311,6 +312,8 @@ class CalibrationPage(QWidget):
             t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         tables.addWidget(self.fit_table, 2)
         tables.addWidget(self.points_table, 3)
+        for t in (self.fit_table, self.points_table):
+            t.setMinimumHeight(190)  # the fit's rows and the residuals readable without scrolling
         for t in (self.fit_table, self.points_table):
             t.horizontalHeader().setStretchLastSection(True)
         rl.addLayout(tables)
@@ -360,6 +363,12 @@ class CalibrationPage(QWidget):
         (self.verify_mode if verify else self.calibrate_mode).setChecked(True)
         self.plate.setChecked(verify and uri.startswith(("sfp:", "sim:sfp")))
         self._mode_changed()
+
+    def _show_uri_start(self, _uri: str = "") -> None:
+        """A long device URI shows its beginning (the device family), not its tail."""
+        edit = self.device_uri.lineEdit()
+        if edit is not None and not edit.hasFocus():
+            edit.setCursorPosition(0)
 
     def _mode_changed(self) -> None:
         calibrate = self.calibrate_mode.isChecked()

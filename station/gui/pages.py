@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
@@ -68,18 +69,20 @@ def _table(headers: list[str], rows: list[list[str]], table: QTableWidget | None
     t.clear()
     t.setColumnCount(len(headers))
     t.setRowCount(len(rows))
-    t.setHorizontalHeaderLabels(headers)
+    # a header's unit goes on a second line ("best (N·m)" → "best\n(N·m)"): narrow columns, nothing clipped
+    t.setHorizontalHeaderLabels([h.replace(" (", "\n(", 1) for h in headers])
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = QTableWidgetItem(text)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            if c:
+            if c and headers[c] != "metric":
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             t.setItem(r, c, item)
     t.verticalHeader().setVisible(False)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    if headers and headers[0] == "metric":
-        t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    for c, h in enumerate(headers):
+        if h == "metric":
+            t.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
     t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     t.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -97,6 +100,35 @@ def table_texts(t: QTableWidget) -> list[list[str]]:
         items = [t.item(r, c) for c in range(t.columnCount())]
         out.append([i.text() if i is not None else "" for i in items])
     return out
+
+
+def header_texts(t: QTableWidget) -> list[str]:
+    """A table's column headers on one line each ("best (N)")."""
+    out = []
+    for c in range(t.columnCount()):
+        item = t.horizontalHeaderItem(c)
+        out.append(item.text().replace("\n", " ") if item is not None else "")
+    return out
+
+
+#: an after-trial table of one value column with more rows than this is shown in two halves side by side
+FOLD_ROWS = 7
+
+
+def fold(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """A long (metric, value) table as two (metric, value) halves side by side, so it fits beside
+    the trace without squeezing the live plot; other tables unchanged."""
+    if headers != ["metric", "value"] or len(rows) <= FOLD_ROWS:
+        return headers, rows
+    half = (len(rows) + 1) // 2
+    return headers * 2, [rows[i] + (rows[i + half] if i + half < len(rows) else ["", ""]) for i in range(half)]
+
+
+def unfold(headers: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The logical rows of a table shown by :func:`fold` (tests read the widget back)."""
+    if headers != ["metric", "value"] * 2:
+        return rows
+    return [r[:2] for r in rows] + [r[2:] for r in rows if r[2]]
 
 
 def side_rows(summary: Any, protocol: Any = None) -> tuple[list[str], list[list[str]]]:
@@ -165,6 +197,9 @@ class DeviceRow(QWidget):
         self.uri.setEditable(True)
         self.uri.addItem(uri)
         self.uri.setMinimumWidth(320)
+        self.uri.setToolTip(uri)
+        self.uri.currentTextChanged.connect(self._show_uri_start)
+        self._show_uri_start(uri)
         self.reading = _label("— N", size=18, align=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.reading.setMinimumWidth(140)
         self.zero = QPushButton("Zero")
@@ -185,6 +220,13 @@ class DeviceRow(QWidget):
         lay.addWidget(self.calibration, 2, 1, 1, 3)
         lay.addWidget(self.verify, 1, 4)
         lay.setColumnStretch(2, 1)
+
+    def _show_uri_start(self, uri: str) -> None:
+        """A long URI shows its beginning (the device family), not its tail."""
+        edit = self.uri.lineEdit()
+        if edit is not None and not edit.hasFocus():
+            edit.setCursorPosition(0)
+        self.uri.setToolTip(uri)
 
     def set_status(self, status: str) -> None:
         """idle (grey), ok (green), warning (amber), error (red); the tooltip says which."""
@@ -250,6 +292,9 @@ class StartPage(QWidget):
         if edit is not None:
             edit.setPlaceholderText("pseudonymous id, e.g. P-042")
         self.patient.setMinimumWidth(260)
+        completer = self.patient.completer()
+        if completer is not None:  # a list to pick from, not an id completed inline while a new one is typed
+            completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.patient.currentTextChanged.connect(self._patient_changed)
         self.body_mass = QDoubleSpinBox()
         self.body_mass.setRange(10.0, 400.0)
@@ -312,7 +357,7 @@ class StartPage(QWidget):
         self.message = _label("", role="notice", wrap=True)
         self.message.hide()
         right.addWidget(self.message)
-        self.start = QPushButton("Start session  ▶")
+        self.start = QPushButton("Start session  ▶   (Ctrl+Enter)")
         self.start.setFont(big_font(18))
         self.start.setDefault(True)
         self.start.clicked.connect(self.start_requested.emit)
@@ -330,10 +375,14 @@ class StartPage(QWidget):
         self.patient.setEditText(current)
         self.patient.blockSignals(False)
         self.known_note.setText(f"{len(known)} patient(s) in earlier session files" if known else "")
+        if current.strip():  # an id typed before the folder was read: known or new
+            self._patient_changed(current)
 
     def _patient_changed(self, text: str) -> None:
-        info = self.known.get(text)
+        info = self.known.get(text.strip())
         if not info:
+            self.known_note.setText("new patient (no earlier session file)" if text.strip() and self.known else
+                                    (f"{len(self.known)} patient(s) in earlier session files" if self.known else ""))
             return
         if info.get("body_mass_kg"):
             self.body_mass.setValue(float(info["body_mass_kg"]))
@@ -466,6 +515,11 @@ class StepList(QListWidget):
 
     def current_step(self, test: str, side: str, rep: int, attempt: int) -> QListWidgetItem:
         """Highlight the step about to run (a planned one, else a new row: added rep or repeat)."""
+        for i in range(self.count()):  # no other step stays marked "now"
+            other = self.item(i)
+            od = other.data(ROLE_DATA) or {}
+            if not od.get("header") and od.get("status") is None and other.text().endswith("◀ now"):
+                other.setText(F.step_label(od["side"], od["rep"], od.get("attempt")))
         for i in range(self.count()):
             item = self.item(i)
             d = item.data(ROLE_DATA) or {}
@@ -494,7 +548,12 @@ class StepList(QListWidget):
                 break
         if target is None:
             target = self._add_step(outcome.test, outcome.side, outcome.rep, outcome.attempt)
-        self._set(target, outcome.trial, outcome.status, outcome.attempt, outcome.peak_force_n)
+        peak: float | dict[str, float] | None = outcome.peak_force_n
+        per_side = (outcome.results or {}).get("per_side") if isinstance(outcome.results, dict) else None
+        if peak is None and isinstance(per_side, dict):  # both sides in one effort: each side's peak
+            peak = {s: float(r["peak_force_n"]) for s, r in per_side.items()
+                    if isinstance(r, dict) and isinstance(r.get("peak_force_n"), (int, float))}
+        self._set(target, outcome.trial, outcome.status, outcome.attempt, peak)
 
     def mark_rejected(self, test: str, trial: str) -> None:
         for i in range(self.count()):
@@ -503,7 +562,8 @@ class StepList(QListWidget):
             if d.get("test") == test and d.get("trial") == trial:
                 self._set(item, trial, "rejected", d.get("attempt"), None)
 
-    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None, peak: float | None) -> None:
+    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None,
+             peak: float | dict[str, float] | None) -> None:
         d = dict(item.data(ROLE_DATA))
         d.update(trial=trial, status=status, attempt=attempt)
         item.setData(ROLE_DATA, d)
@@ -557,7 +617,13 @@ class TrialPanel(QWidget):
         self.title.setText(f"{protocol.name} — {F.SIDE_NAME.get(o.side, o.side)} rep {o.rep}: {o.status}")
         headers, rows = F.trial_metric_rows(protocol.kind, o.results, body_mass_kg, protocol.metrics,
                                             getattr(protocol, "analysis", None))
-        _table(headers, rows, self.table)
+        shown_headers, shown_rows = fold(headers, rows)
+        _table(shown_headers, shown_rows, self.table)
+        folded = shown_headers != headers
+        lay = self.layout()
+        if isinstance(lay, QHBoxLayout):  # two halves side by side need more width than the trace
+            lay.setStretch(0, 5 if folded else 3)
+            lay.setStretch(1, 4)
         fit_height(self.table)
         reason = F.flag_reason(o.flags)
         saturated = [f for f in o.flags if F.saturated([f])]
@@ -580,13 +646,21 @@ class TrialPanel(QWidget):
             peak_s, peak_n = per.get("peak_s"), per.get("peak_force_abs_n", per.get("peak_force_n"))
             if onset is not None:
                 self.plot.addItem(pg.InfiniteLine(onset, angle=90, pen=pg.mkPen(side_colour(side), style=Qt.PenStyle.DashLine),
-                                                  label="onset", labelOpts={"position": 0.9, "color": side_colour(side)}))
+                                                  label="onset", labelOpts={"position": 0.6, "color": side_colour(side),
+                                                                            "anchors": [(1, 0.5), (1, 0.5)]}))
             if peak_s is not None and peak_n is not None:
                 i = int(np.clip(np.searchsorted(t, peak_s), 0, t.size - 1))
                 self.plot.plot([t[i]], [f[i]], pen=None, symbol="o", symbolSize=12, symbolBrush=side_colour(side))
         decided = o.status in ("skipped",)
         self.accept_button.setEnabled(not decided)
         self.redo_button.setEnabled(True)
+
+
+    def metric_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(headers, rows) of the metrics table as shown, unfolded (tests read the widget back)."""
+        headers = header_texts(self.table)
+        rows = unfold(headers, table_texts(self.table))
+        return (headers[:2] if headers == ["metric", "value"] * 2 else headers), rows
 
 
 class TestPanel(QWidget):
@@ -649,6 +723,23 @@ class TestPanel(QWidget):
         self.bars.getAxis("bottom").setHeight(80)
 
 
+class CurrentPageStack(QStackedWidget):
+    """A stack as big as its current page needs, not its biggest page (Qt's default): the pain
+    question does not take the live trace's room because the after-test panel is tall."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.currentChanged.connect(lambda _i: self.updateGeometry())
+
+    def sizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+        w = self.currentWidget()
+        return w.sizeHint() if w is not None else super().sizeHint()
+
+    def minimumSizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+        w = self.currentWidget()
+        return w.minimumSizeHint() if w is not None else super().minimumSizeHint()
+
+
 class SessionPage(QWidget):
     """The live trial page: step list, trace, cue, countdown and the big running peak; the
     after-trial and after-test panels below the trace; the clinician's notes."""
@@ -699,9 +790,10 @@ class SessionPage(QWidget):
         main.addWidget(self.saturation)
         self.plot = LivePlot(foreground=theme.plot_fg, background=theme.plot_bg)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.plot.setMinimumHeight(150)  # never squeezed to an unreadable strip by the panels below
         main.addWidget(self.plot, 5)
 
-        self.panels = QStackedWidget()
+        self.panels = CurrentPageStack()
         self.empty = _label("", role="muted", align=Qt.AlignmentFlag.AlignCenter)
         self.trial_panel = TrialPanel(theme)
         self.test_panel = TestPanel(theme)
@@ -712,6 +804,7 @@ class SessionPage(QWidget):
         for w in (self.empty, self.trial_panel, self.test_panel, self.pain_panel):
             self.panels.addWidget(w)
         self.panels.setMinimumHeight(280)
+        self.panels.currentChanged.connect(lambda _i: self._show_panels())
         main.addWidget(self.panels, 3)
         self.notes_box = QWidget()
         nl = QHBoxLayout(self.notes_box)
@@ -767,8 +860,13 @@ class SessionPage(QWidget):
         self.saturation.setVisible(bool(text))
 
     def set_live(self, live: bool) -> None:
-        """During a trial the trace takes the whole height; after it the result panels come back."""
-        self.panels.setVisible(not live)
+        """During a trial the trace takes the whole height; after it the result panels come back
+        (when there is one to show: before the first result the trace keeps the room)."""
+        self._live = live
+        self._show_panels()
+
+    def _show_panels(self) -> None:
+        self.panels.setVisible(not getattr(self, "_live", False) and self.panels.currentWidget() is not self.empty)
 
     def set_status(self, text: str, colour: str | None = None) -> None:
         self.status.setText(text)
@@ -778,6 +876,7 @@ class SessionPage(QWidget):
         self.peak.setFont(big_font(52))
         if value is None:
             self.peak.setText("—")
+            colour = colour or status_colour("muted")  # no peak yet: a quiet dash, not a black bar
         else:
             self.peak.setText(f"{value:.2f} {unit}" if unit != "N" else f"{value:.0f} N")
         self.peak.setStyleSheet(f"color: {colour};" if colour else "")

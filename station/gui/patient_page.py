@@ -106,7 +106,8 @@ class ProtocolTrendView(QGroupBox):
         if kind is None or kind.pass_mark:  # a landing load has no pass mark
             self.symmetry.addItem(pg.InfiniteLine(pass_pct, angle=0, pen=pg.mkPen(GREEN, width=2),
                                                   label=f"pass {pass_pct:g} %",
-                                                  labelOpts={"position": 0.08, "color": GREEN}))
+                                                  labelOpts={"position": 0.97, "color": GREEN,
+                                                             "anchors": [(1, 1), (1, 1)]}))
             self.symmetry.addItem(pg.InfiniteLine(pass_pct - 10, angle=0, pen=pg.mkPen(AMBER, width=1,
                                                                                        style=Qt.PenStyle.DashLine)))
         values = [v for v in self.lsi if v is not None] + [v for _, v in epic]
@@ -114,7 +115,7 @@ class ProtocolTrendView(QGroupBox):
         self.symmetry.getAxis("bottom").setTicks(ticks)
         self.symmetry.setXRange(-0.3, max(len(dates) - 1, 1) + 0.3)
         if kind is not None and not kind.pass_mark:
-            self.symmetry.plotItem.setLabel("left", "LSI (landing load, no pass mark)", units="%")
+            self.symmetry.plotItem.setLabel("left", "LSI (landing load)", units="%")
         row.addWidget(self.symmetry, 2)
 
         lines = []

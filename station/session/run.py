@@ -300,11 +300,13 @@ def open_session(*, protocols: list[Protocol], device_args: list[DeviceArg], pat
                            options=options, actor=actor, history_dir=out_dir,
                            session_attrs=session_attrs, clock=clock)
     engine.session_id = session_id  # the file name carries its first characters
-    session_log = SessionLog(path.with_suffix(".log")) if log_file else None
     session = OpenSession(path=path, devices=devices, roles=roles, writer=writer, pipeline=pipeline, engine=engine,
-                          warnings=warnings, log=session_log)
+                          warnings=warnings, log=None)
     try:
         engine.write_header(devices, {k: d.calibration_snapshot for k, d in devices.items()})
+        if log_file:  # only once the session file is ours: a refused name leaves nothing behind
+            session._log = SessionLog(path.with_suffix(".log"))  # noqa: SLF001
+            session.log_path = session._log.path  # noqa: SLF001
         pipeline.start()
     except BaseException:
         session.close(layout.STATUS_INTERRUPTED)

@@ -35,7 +35,7 @@ from station.calibration_link import TareTracker
 from station.session import lever_arm as lever_arms
 from station.session import validity
 from station.session.saturation import SaturationWatch, raw_limits
-from station.session.tare_policy import ZeroPolicy, beyond_range, calibrated_range_n, judge_zero
+from station.session.tare_policy import ZeroPolicy, beyond_range, calibrated_range_n, judge_zero, still_changing
 from station.clock import Clock
 from station.live import LiveState
 from station.pipeline import BoundDevice, Pipeline, TrialData, trial_spec
@@ -248,7 +248,7 @@ class SessionEngine(EngineControl):
         lever = self._lever_arm(protocol)
         in_use = self._channels_in_use(by_side)
         self._set_state("taring")
-        tare, tare_log = self._tare(used, in_use)
+        tare, tare_log = self._tare(used, in_use, settle=True)
         self.emit(ev.Tared(self.clock.now(), test, tare))
         on_demand: list[dict[str, Any]] = []
         self.file.begin_test(test, protocol_id=protocol.id, name=protocol.name, kind=protocol.kind, index=index,
@@ -280,7 +280,7 @@ class SessionEngine(EngineControl):
                 accepted = {d: vals for d, vals in tare_now.items() if log_now[d]["decision"]["accepted"]}
                 if accepted:
                     self.ui.info("zeroed: " + ", ".join(
-                        f"{d} {', '.join('—' if v is None else f'{v:+.1f}' for v in vals)} N"
+                        f"{d} {', '.join('—' if v is None else signed_n(v) for v in vals)} N"
                         for d, vals in accepted.items()))
                 plan.appendleft((side, rep))
                 continue
@@ -335,23 +335,38 @@ class SessionEngine(EngineControl):
         self.file.end_test(summary, **self._headline_attrs(summary))
         return summary
 
-    def _tare(self, used: list[str], in_use: dict[str, list[int]] | None = None
+    def _tare(self, used: list[str], in_use: dict[str, list[int]] | None = None, *, settle: bool = False
               ) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
         """Zero ``used`` devices on their last 0.5 s when the load is steady and small
         (:mod:`station.session.tare_policy`), else keep the zero in force and say why in one
-        line. Returns the zero in force per device (N) and the log (decision, drift)."""
+        line. ``settle``: first wait up to ``settle_s`` of samples for the load to become
+        steady and small, sliding the window by 0.1 s (the automatic zero at the start of a
+        test, taken right after the previous test's last effort). Returns the zero in force per
+        device (N) and the log (decision, drift, and how long it waited to settle)."""
         policy = self.options.zero_policy
         tare: dict[str, list[float | None]] = {}
         tare_log: dict[str, Any] = {}
         for device_id in used:
             device = self.pipeline.devices[device_id]
+            ring = self.pipeline.rings[device_id]
             n = int(policy.window_s * device.info.rate_hz)
-            self._wait_for_samples(device_id, self.pipeline.rings[device_id].total + n + 1)
-            _, window = self.pipeline.rings[device_id].latest(max(2, n))
+            first = ring.total
+            self._wait_for_samples(device_id, first + n + 1)
             channels = (in_use or {}).get(device_id) or list(range(device.info.channels))
-            decision = judge_zero(device_id, window, self.pipeline.tare_n[device_id], channels,
-                                  self._range(device_id), policy)
+            step = max(1, int(0.1 * device.info.rate_hz))
+            while True:
+                _, window = ring.latest(max(2, n))
+                decision = judge_zero(device_id, window, self.pipeline.tare_n[device_id], channels,
+                                      self._range(device_id), policy)
+                waited = ring.total - first - n - 1
+                settling = still_changing(window, channels, falling=not decision.accepted)
+                if (not settling or not settle or waited >= policy.settle_s * device.info.rate_hz
+                        or device_id in self.disconnected
+                        or not self._wait_for_samples(device_id, ring.total + step)):
+                    break
             entry: dict[str, Any] = {"decision": decision.as_dict()}
+            if settle:
+                entry["settled_after_s"] = round(max(waited, 0) / device.info.rate_hz, 3)
             if decision.accepted:
                 current = self.pipeline.tare(device_id, policy.window_s)
                 tracker = self.tare_trackers.get(device_id)
@@ -547,8 +562,8 @@ class SessionEngine(EngineControl):
         self._set_state("paused")
         message = (f"{', '.join(missing)} disconnected: waiting for it to come back "
                    "(the trial will be repeated; skip it or end the session meanwhile)")
+        self.ui.info(message)  # first: a terminal shows this line, then its prompt for the Paused event
         self.emit(ev.Paused(self.clock.now(), test, tuple(missing), side, rep, message))
-        self.ui.info(message)
         try:
             while not self._devices_present(used):
                 cmd = self.wait(self.options.ui_period_s * 5)
@@ -823,6 +838,13 @@ def clock_pair(mono: float | None = None) -> dict[str, Any]:
 def replace_timing(protocol: Protocol, **changes: float) -> Protocol:
     """A copy of ``protocol`` with some timing fields changed (demo mode)."""
     return replace(protocol, timing=replace(protocol.timing, **changes))
+
+
+def signed_n(value: float) -> str:
+    """A force with its sign and one decimal, as the terminal shows a zero: ``+12.3``,
+    ``-4.0``, and ``0.0`` for anything that rounds to zero (never ``-0.0``)."""
+    text = f"{value:+.1f}"
+    return "0.0" if float(text) == 0.0 else text
 
 
 def session_path(out_dir: Path, patient_id: str, session_id: str | None = None) -> Path:

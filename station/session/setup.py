@@ -57,7 +57,28 @@ def bind_roles(protocols: list[Protocol], args: list[DeviceArg]) -> dict[str, De
     if free:
         raise SessionError(f"--device {free[0].uri}: more devices than protocol roles ({', '.join(needed)})")
     check_channel_overlap(protocols, bound)
-    return bound
+    return name_simulated_plates(bound)
+
+
+def name_simulated_plates(bound: dict[str, DeviceArg]) -> dict[str, DeviceArg]:
+    """Give a simulated plate (``sim:sfp`` without a ``serial``) that serves one left or right
+    role its own serial number (``plate_left`` → ``SIM-SFP-LEFT``): two simulated plates are
+    then two devices in the file and in the calibration records, as two real plates are."""
+    from simulation.sfp import serial_for_role
+
+    out = dict(bound)
+    for arg in {id(a): a for a in bound.values()}.values():  # by identity: two equal arguments are two devices
+        roles = [role for role, a in bound.items() if a is arg]
+        try:
+            uri = parse_uri(arg.uri)
+        except DeviceError:
+            continue  # named when the device is opened
+        serial = serial_for_role(roles[0]) if len(roles) == 1 else None
+        if not (uri.simulated and uri.family == "sfp") or "serial" in uri.options or serial is None:
+            continue
+        named = DeviceArg(arg.roles, f"{arg.uri}{'&' if '?' in arg.uri else '?'}serial={serial}")
+        out[roles[0]] = named
+    return out
 
 
 def check_channel_overlap(protocols: list[Protocol], bound: dict[str, DeviceArg]) -> None:

@@ -46,6 +46,11 @@ class ZeroPolicy:
     drift_warn_fraction: float = 0.01
     drift_warn_floor_n: float = 2.0
     window_s: float = 0.5
+    #: the automatic zero at the start of a test waits up to this long (s of samples) while
+    #: the load is still settling towards zero, sliding its window, before it decides: the
+    #: patient may still be relaxing from the previous test's last effort (a push held
+    #: steady is refused at once)
+    settle_s: float = 2.0
 
     def limits_n(self, range_n: float | None) -> dict[str, float]:
         r = range_n if range_n is not None and math.isfinite(range_n) and range_n > 0 else UNKNOWN_RANGE_N
@@ -119,6 +124,34 @@ def judge_zero(device_id: str, window: np.ndarray, cumulative_tare_n: np.ndarray
         return ZeroDecision(device_id, False, f"zero refused: {what} on {name}; unload it and press t again",
                             load, sd, drift, limits, tuple(warnings))
     return ZeroDecision(device_id, True, "", load, sd, drift, limits, tuple(warnings))
+
+
+def still_changing(window: np.ndarray, channels: list[int], *, floor_n: float = 0.1, sigmas: float = 3.0,
+                   falling: bool = False) -> bool:
+    """True when the load in ``window`` (n × channels, N) is still drifting on a channel in
+    use: the means of its two halves differ by more than ``sigmas`` standard errors of that
+    difference (and by more than ``floor_n``). The noise is estimated from sample-to-sample
+    differences, which a slow change (a limb relaxing after an effort) does not inflate. A
+    zero taken on such a window would be off by part of the change, even when it is steady
+    enough for :func:`judge_zero`. ``falling``: only a load falling towards zero counts (the
+    second half at most 80 % of the first: a limb letting go, not a push held steady)."""
+    w = np.asarray(window, dtype=np.float64)
+    if w.ndim != 2 or w.shape[0] < 8:
+        return False
+    half = w.shape[0] // 2
+    for c in channels:
+        if c >= w.shape[1]:
+            continue
+        col = w[:, c]
+        if not np.isfinite(col).all():
+            continue
+        noise = float(np.std(np.diff(col), ddof=1)) / math.sqrt(2.0)
+        first, second = float(col[:half].mean()), float(col[half:].mean())
+        if falling and not abs(second) <= 0.8 * abs(first):
+            continue
+        if abs(first - second) > max(floor_n, sigmas * noise * math.sqrt(2.0 / half)):
+            return True
+    return False
 
 
 def _capacity_from_info(info: Any) -> float | None:

@@ -61,8 +61,7 @@ def show(ui: SessionUI, engine: SessionEngine, event: ev.Event) -> None:
         ui.rest(event.seconds_left)
     elif isinstance(event, ev.TestDone):
         ui.test_done(event.summary)
-    elif isinstance(event, ev.Paused):
-        ui.info(event.message)
+    elif isinstance(event, ev.Paused):  # its message came as an Info line already: not twice
         answer = ask_paused(ui, event, engine)
         if answer == "skip":
             engine.skip()

@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from calibration import (
     CalibrationError,
@@ -205,6 +204,8 @@ def test_record_carries_figures_and_expiry():
 
 
 def test_f_distribution_sf_matches_scipy():
+    from scipy import stats  # here, not at the top: ~0.7 s of import in every xdist worker
+
     for f_value in (0.01, 0.3, 1.0, 2.7, 9.0, 40.0, 1e3):
         for dfn in (1, 2):
             for dfd in (1, 3, 6, 15, 60):

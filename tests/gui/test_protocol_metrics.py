@@ -16,6 +16,16 @@ from station.session.runner import replace_timing
 HIP, LANDING = "hip-abduction-hhd", "drop-landing-bilateral"
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_question_at_teardown(monkeypatch) -> None:
+    """A failing test leaves its session running: closing the window must not wait on a question."""
+    try:
+        from PySide6.QtWidgets import QMessageBox
+    except ImportError:  # the rows are checked without Qt too
+        return
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+
+
 # -- the rows, without Qt ----------------------------------------------------------------------
 ISO = {"peak_force_n": 231.4, "time_to_peak_s": 0.51, "rfd_n_per_s": {"0-50": 900.0, "0-200": 812.0},
        "impulse_n_s": {"0-50": 4.0, "0-200": 31.0}, "peak_rfd_n_per_s": 2400.0, "mean_best_1s_n": 220.0,
@@ -59,6 +69,19 @@ def test_landing_rows_show_each_plate_their_sum_and_the_trials_asymmetry() -> No
     assert labels(rows) == ["Peak force", "Peak force (× BW)", "Loading rate"]
 
 
+def test_a_long_table_is_shown_in_two_halves_and_read_back_whole() -> None:
+    pytest.importorskip("PySide6")
+    pytest.importorskip("pyqtgraph")
+    from station.gui.pages import fold, unfold
+
+    headers, rows = F.trial_metric_rows("isometric", ISO, 70.0, None)
+    assert len(rows) > 7
+    h2, r2 = fold(headers, rows)
+    assert h2 == ["metric", "value", "metric", "value"] and len(r2) == (len(rows) + 1) // 2
+    assert unfold(h2, r2) == rows
+    assert fold(headers, rows[:7]) == (headers, rows[:7])
+
+
 def test_summary_columns_follow_the_list() -> None:
     from station.session.model import SideSummary, TestSummary
 
@@ -88,7 +111,7 @@ def test_the_window_shows_the_protocols_metrics_in_its_order(qtbot, tmp_path: Pa
     from PySide6.QtWidgets import QApplication
 
     from station.gui import bridge as B
-    from station.gui.pages import table_texts
+    from station.gui.pages import header_texts, table_texts
     from station.gui.theme import THEMES, apply_theme
     from station.gui.window import MainWindow
     from station.session.model import Patient
@@ -111,13 +134,11 @@ def test_the_window_shows_the_protocols_metrics_in_its_order(qtbot, tmp_path: Pa
     def after(e: object) -> None:  # connected after the window's own handler: the panels are filled
         page = w.session_page
         if isinstance(e, B.TrialRecorded) and e.outcome.status not in ("skipped", "rejected"):
-            t = page.trial_panel.table
-            shown[(e.outcome.test, e.outcome.trial)] = [[t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]] \
-                + table_texts(t)
+            headers, rows = page.trial_panel.metric_rows()
+            shown[(e.outcome.test, e.outcome.trial)] = [headers, *rows]
         elif isinstance(e, B.TestDone):
             t = page.test_panel.table
-            tests[e.summary.test] = ([t.horizontalHeaderItem(c).text() for c in range(t.columnCount())], table_texts(t),
-                                     not page.test_panel.symmetry.isHidden())
+            tests[e.summary.test] = (header_texts(t), table_texts(t), not page.test_panel.symmetry.isHidden())
 
     w.relay.session_event.connect(after)
     config = B.SessionConfig(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 
 from station.cli import main
@@ -22,6 +21,8 @@ def export(*args: str) -> int:
 
 
 def test_tidy_csv_matches_the_session_file_trial_by_trial(recovery_dir: Path, tmp_path: Path):
+    import pandas as pd
+
     src = recovery_dir / "P-0042_2.h5"
     out = tmp_path / "s.csv"
     assert export(str(src), "--csv", str(out)) == 0
@@ -56,6 +57,8 @@ def test_tidy_csv_matches_the_session_file_trial_by_trial(recovery_dir: Path, tm
 
 
 def test_wide_csv_one_row_per_test(recovery_dir: Path, tmp_path: Path):
+    import pandas as pd
+
     out = tmp_path / "w.csv"
     assert export(str(recovery_dir / "P-0042_1.h5"), "--wide", str(out)) == 0
     df = pd.read_csv(out)
@@ -67,6 +70,8 @@ def test_wide_csv_one_row_per_test(recovery_dir: Path, tmp_path: Path):
 
 
 def test_raw_csv_holds_every_sample(recovery_dir: Path, tmp_path: Path):
+    import pandas as pd
+
     src = recovery_dir / "P-0042_1.h5"
     out = tmp_path / "raw"
     assert export(str(src), "--raw-csv", str(out)) == 0
@@ -93,6 +98,8 @@ def test_json_full_results(recovery_dir: Path, tmp_path: Path):
 
 
 def test_patient_export_all_sessions(recovery_dir: Path, tmp_path: Path):
+    import pandas as pd
+
     rebuild(recovery_dir)
     out = tmp_path / "all.csv"
     assert export("--patient", "P-0042", "--dir", str(recovery_dir), "--csv", str(out)) == 0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 
 from calibration import CalibrationStore
@@ -40,6 +39,8 @@ def calibrate_from_truth(directory: Path, serial: str, channels: int = 4) -> Non
 
 @pytest.mark.slow
 def test_bilateral_landing_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch):
+    import pandas as pd
+
     cal = tmp_path / "cal"
     monkeypatch.setenv("FORCE_STATION_CALIBRATION_DIR", str(cal))
     calibrate_from_truth(cal, "PL-L")

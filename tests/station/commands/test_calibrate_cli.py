@@ -20,7 +20,9 @@ from station.errors import UserError
 
 URI = "sim:sfp?channels=4&rate=1000"
 SERIAL = "SIM-SFP-0001"
-FAST = ["--window-s", "0.3"]
+#: simulated time 4x faster than real time (calibration readings, the simulator and the driver's stamps)
+SPEED = 4.0
+FAST = ["--window-s", "0.3", "--sim-speed", "4"]
 LOADS_KG = [0, 5, 10, 20, 40]
 G = 9.80665
 
@@ -109,7 +111,7 @@ def test_calibrate_yes_recovers_truth_then_list_and_verify(tmp_path: Path, reali
 def test_calibrated_channel_reads_newtons_in_a_session(tmp_path: Path, realistic_sim):
     """What a session does with the record: calibration_for on the opened device gives forces in N."""
     cal_dir = tmp_path / "cal"
-    outcome = calibrate_channel(URI, 1, LOADS_KG, "kg", yes=True, calibration_dir=cal_dir, window_s=0.3,
+    outcome = calibrate_channel(URI, 1, LOADS_KG, "kg", yes=True, calibration_dir=cal_dir, window_s=0.3, sim_speed=SPEED,
                                 out=io.StringIO(), operator="t")
     assert outcome.truth == realistic_sim[1].truth()
     with CalibrationDevice(URI) as device:
@@ -129,7 +131,7 @@ def test_calibrated_channel_reads_newtons_in_a_session(tmp_path: Path, realistic
 def test_interactive_prompts_wait_for_enter(tmp_path: Path, realistic_sim):
     out = io.StringIO()
     outcome = calibrate_channel(URI, 0, [0, 10, 20, 30, 40], "kg", yes=False, calibration_dir=tmp_path,
-                                window_s=0.3, readings_s=0.4, out=out, inp=io.StringIO("\n" * 20), operator="t")
+                                window_s=0.3, sim_speed=SPEED, readings_s=0.4, out=out, inp=io.StringIO("\n" * 20), operator="t")
     text = out.getvalue()
     assert text.count("Press Enter to take the reading") == 9
     assert "Place a total of 30 kg on the load cell" in text
@@ -139,7 +141,7 @@ def test_interactive_prompts_wait_for_enter(tmp_path: Path, realistic_sim):
 def test_interactive_redo_previous_step(tmp_path: Path, realistic_sim):
     out = io.StringIO()
     answers = "\n\n\n\nr\n" + "\n" * 12  # after 4 readings: redo step 4, then the rest
-    outcome = calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3,
+    outcome = calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED,
                                 readings_s=0.4, out=out, inp=io.StringIO(answers), operator="t")
     assert "redoing step 4: the previous reading is discarded" in out.getvalue()
     assert len(outcome.record.points) == 9
@@ -153,10 +155,10 @@ def test_interactive_quit_saves_nothing(tmp_path: Path, realistic_sim, monkeypat
     assert "aborted; nothing saved" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(UserError, match="standard input closed"):
-        calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3, readings_s=0.4,
+        calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED, readings_s=0.4,
                           out=io.StringIO(), inp=io.StringIO(""))
     with pytest.raises(CalibrationAborted):
-        calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3, readings_s=0.4,
+        calibrate_channel(URI, 0, LOADS_KG, "kg", calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED, readings_s=0.4,
                           out=io.StringIO(), inp=io.StringIO("q\n"))
 
 
@@ -190,7 +192,7 @@ def test_previous_calibration_gives_the_settle_limits(tmp_path: Path, realistic_
                                  expires_at=when + timedelta(days=365), operator="Kim")
     CalibrationStore(tmp_path).save(previous)
     out = io.StringIO()
-    outcome = calibrate_channel(URI, 3, LOADS_KG, "kg", yes=True, calibration_dir=tmp_path, window_s=0.3, out=out)
+    outcome = calibrate_channel(URI, 3, LOADS_KG, "kg", yes=True, calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED, out=out)
     assert "nominal gain" in out.getvalue() and "previous calibration" in out.getvalue()
     assert outcome.saved.history_path is not None and outcome.saved.history_path.exists()
     assert outcome.record.record_id != previous.record_id
@@ -234,6 +236,20 @@ def test_yes_needs_a_simulator(tmp_path: Path, capsys):
     assert "--yes" in err and "sim:" in err
 
 
+@pytest.mark.parametrize(("device", "speed", "expected"), [
+    ("sfp:/dev/ttyUSB99", "4", "only a simulated device (sim:) runs faster than real time, not sfp:/dev/ttyUSB99"),
+    (URI, "0.5", "--sim-speed 0.5: expected a number >= 1 and <= 20"),
+    (URI, "fast", "--sim-speed 'fast'"),
+])
+def test_sim_speed_needs_a_simulator_and_a_factor(tmp_path: Path, capsys, device: str, speed: str, expected: str):
+    for command in (["calibrate", "--channel", "0", "--loads", "0,5,10,20,40"],
+                    ["calibration", "verify", "--channel", "0", "--load", "20"]):
+        err = one_line_error(capsys, [*command, "--device", device, "--sim-speed", speed, "--calibration-dir",
+                                      str(tmp_path)])
+        assert expected in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_device_uri_and_cycles(tmp_path: Path, capsys):
     err = one_line_error(capsys, ["calibrate", "--device", "/dev/ttyUSB0", "--channel", "0",
                                   "--loads", "0,5,10,20,40", "--calibration-dir", str(tmp_path)])
@@ -244,7 +260,8 @@ def test_bad_device_uri_and_cycles(tmp_path: Path, capsys):
 
 
 def test_unplug_during_calibration_reconnects_and_finishes(tmp_path: Path, realistic_sim):
-    """Calibration runs on the session's reader: a cable pulled mid-procedure is waited for."""
+    """Calibration runs on the session's reader: a cable pulled mid-procedure is waited for (the
+    calibration in real time; the others run on simulated time)."""
     import threading
 
     sims = []

@@ -17,7 +17,9 @@ from station.errors import UserError
 
 URI = "sim:sfp?channels=4&rate=1000"
 SERIAL = "SIM-SFP-0001"
-FAST = ["--window-s", "0.3"]
+#: simulated time 4x faster than real time (readings, the simulator and the driver's stamps)
+SPEED = 4.0
+FAST = ["--window-s", "0.3", "--sim-speed", "4"]
 NOW = datetime.now(timezone.utc)
 
 
@@ -178,10 +180,10 @@ def test_verify_single_channel_pass_then_fail(tmp_path: Path, capsys):
 def test_verify_tolerance_boundary(tmp_path: Path):
     """0.5 % of 20 kg is 0.98 N < 1 N: 1 N is the tolerance; a 0.5 N error passes, a 1.5 N one fails."""
     CalibrationStore(tmp_path).save(truth_record(0))
-    ok = verify_device(URI, [0], 196.133 + 0.5, "N", yes=True, calibration_dir=tmp_path, window_s=0.3,
+    ok = verify_device(URI, [0], 196.133 + 0.5, "N", yes=True, calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED,
                        sim_actual_load=196.133 + 1.0, out=io.StringIO())
     assert ok.passed and ok.report.results[0].tolerance_n == pytest.approx(1.0)
-    bad = verify_device(URI, [0], 196.133, "N", yes=True, calibration_dir=tmp_path, window_s=0.3,
+    bad = verify_device(URI, [0], 196.133, "N", yes=True, calibration_dir=tmp_path, window_s=0.3, sim_speed=SPEED,
                         sim_actual_load=196.133 + 1.5, out=io.StringIO())
     assert not bad.passed
 
@@ -227,7 +229,7 @@ def test_verify_plate_finds_a_cell_with_a_wrong_gain(tmp_path: Path, capsys):
     for c in range(4):
         store.save(truth_record(c, gain_error=0.03 if c == 1 else 0.0))
     outcome = verify_device(URI, [0, 1, 2, 3], 50, "kg", plate=True, yes=True, calibration_dir=tmp_path,
-                            window_s=0.3, out=io.StringIO())
+                            window_s=0.3, sim_speed=SPEED, out=io.StringIO())
     assert not outcome.passed
     verdicts = {r.position: r.passed for r in outcome.report.results}
     assert verdicts["front-right corner"] is False

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from calibration import CalibrationStore
 from calibration.fitting import fit_calibration
 from calibration.record import CalibrationPoint
 from simulation.forces import Contraction
+from station.clock import ScaledClock
 from simulation.sfp import default_cells
 from protocols import get_protocol
 from station.cli import main
@@ -80,9 +80,12 @@ class PushingUI(TerminalUI):
         self.pushed_at_start = False
 
     def push(self, seconds: float) -> None:
-        now = time.monotonic()
+        now = self.forces["clock"].now()  # the session's simulated time (the simulator's too)
         self.forces["source"].add(Contraction(start_s=now, duration_s=seconds, peak_n=198.0, tau_s=0.05))
         self.push_ends = now + seconds + 0.5
+
+    def sleep(self, seconds: float) -> None:
+        self.forces["clock"].sleep(max(0.0, seconds))
 
     def info(self, text: str) -> None:
         if not self.pushed_at_start:  # the test's set-up line: the patient is already pushing
@@ -93,12 +96,12 @@ class PushingUI(TerminalUI):
     def before_trial(self, *args, **kwargs) -> str:
         self.calls += 1
         if self.calls == 1:
-            time.sleep(max(0.0, self.push_ends - time.monotonic()))
+            self.sleep(self.push_ends - self.forces["clock"].now())
             self.push(1.5)
-            time.sleep(0.4)
+            self.sleep(0.4)
             return "tare"  # during the push: refused
         if self.calls == 2:
-            time.sleep(max(0.0, self.push_ends - time.monotonic()))
+            self.sleep(self.push_ends - self.forces["clock"].now())
             return "tare"  # unloaded: accepted
         return super().before_trial(*args, **kwargs)
 
@@ -114,10 +117,16 @@ def test_zero_under_load_is_refused_and_trials_keep_a_true_zero(tmp_path: Path, 
         forces["source"] = source
         return source, patient
 
+    class KeptClock(ScaledClock):  # the session's simulated time, for the UI's pushes and waits
+        def __init__(self, speed: float) -> None:
+            super().__init__(speed)
+            forces["clock"] = self
+
     monkeypatch.setattr(run_mod, "simulated_dynamometer", keep_source)
+    monkeypatch.setattr(run_mod, "ScaledClock", KeptClock)
     ui = PushingUI(forces)
     # a rest of 1 s: the previous push has ended before the next trial starts recording
-    result, text = session(tmp_path, [short("hip-abduction-hhd", rest_s=1.0)], ui=ui, speed=1.0,  # ui acts in real time
+    result, text = session(tmp_path, [short("hip-abduction-hhd", rest_s=1.0)], ui=ui,
                            patient=Patient("P-16", body_mass_kg=70.0, involved_side="right", lever_arm_m=0.8))
     refusals = [line for line in text.splitlines() if line.startswith("zero refused:")]
     assert len(refusals) == 2, text
@@ -403,7 +412,8 @@ def test_the_calibration_refusal_hint_runs_as_printed(tmp_path: Path, monkeypatc
     (command,) = re.findall(r"`([^`]+)`", err)
     argv = shlex.split(command)
     assert argv[0] == "station" and argv[argv.index("--device") + 1] == "sim:sfp?channels=4&serial=PL-9"
-    assert main(argv[1:] + ["--yes"]) == 0  # as printed (--yes: the simulator places the loads itself)
+    # as printed (--yes: the simulator places the loads itself; --sim-speed: on simulated time, faster)
+    assert main(argv[1:] + ["--yes", "--sim-speed", "4"]) == 0
     capsys.readouterr()
     assert CalibrationStore(tmp_path / "cal").load("PL-9", 0) is not None
 
@@ -413,7 +423,7 @@ def test_plate_verification_prints_each_position_once(tmp_path: Path, monkeypatc
     monkeypatch.setenv("FORCE_STATION_CALIBRATION_DIR", str(tmp_path / "cal"))
     calibrate(tmp_path / "cal", "PV-1", 4)
     assert main(["calibration", "verify", "--device", "sim:sfp?channels=4&serial=PV-1", "--plate",
-                 "--channels", "0,1,2,3", "--load", "20", "--unit", "kg", "--yes"]) == 0
+                 "--channels", "0,1,2,3", "--load", "20", "--unit", "kg", "--yes", "--sim-speed", "4"]) == 0
     out = capsys.readouterr().out
     for position in ("centre", "front-left corner", "back-left corner"):
         assert out.count(f"plate position at {position} ") == 1, out
