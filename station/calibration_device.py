@@ -117,6 +117,7 @@ class CalibrationDevice:
         #: the time of the readings' stamps (host monotonic; a faster one for a ``sim:`` device
         #: given ``clock``, shared by its simulator and driver)
         self.monotonic: Callable[[], float] = clock.monotonic if clock is not None else time.monotonic
+        self.speed = clock.speed if clock is not None else 1.0
         try:
             self.driver, self.simulator = open_device(uri_text, self.load, clock=clock)
             if on_simulator is not None and self.simulator is not None:
@@ -185,7 +186,8 @@ class CalibrationDevice:
         assert self.collector is not None and self.pipeline is not None
         start = self.monotonic() if since is None else float(since)
         need = max(3, int(math.ceil(float(seconds) * self.rate_hz)))
-        limit = float(seconds) + 3.0 + 20.0 / self.rate_hz if timeout_s is None else float(timeout_s)
+        # the slack is real time (a busy machine delivers late): more of it on a faster clock
+        limit = float(seconds) + (3.0 + 20.0 / self.rate_hz) * self.speed if timeout_s is None else float(timeout_s)
         deadline = self.monotonic() + limit
         seen_disconnects = self.collector.disconnects
         while True:

@@ -414,7 +414,13 @@ class _Workflow:
         self._emit(ReadingStarted(f"reading for {self.readings_s:g} s", seconds=self.readings_s))
 
     def _reading_limit_s(self) -> float:
-        return self.readings_s + 3.0 + 20.0 / self.rate_hz
+        # the slack is real time (a busy machine delivers late), so simulated time faster than
+        # real time (ScaledClock) gets proportionally more of it
+        return self.readings_s + (3.0 + 20.0 / self.rate_hz) * self._speed()
+
+    def _speed(self) -> float:
+        """How many times faster than real time the clock runs (1 unless a ScaledClock)."""
+        return float(getattr(self.clock, "speed", 1.0))
 
     def _need(self) -> int:
         return max(3, int(math.ceil(self.readings_s * self.rate_hz)))
@@ -482,7 +488,7 @@ class _Workflow:
         """The reading over the last ``seconds`` (default: the settle window), or None without readings."""
         span = self.window_s if seconds is None else float(seconds)
         # the newest ``span`` worth of readings (their host stamps may lag the clock a little)
-        values = self.source.since(self.clock.now() - span - LIVE_LAG_S)[-max(3, int(span * self.rate_hz)):]
+        values = self.source.since(self.clock.now() - span - LIVE_LAG_S * self._speed())[-max(3, int(span * self.rate_hz)):]
         if values.shape[0] < 3:
             return None
         series = values[:, self.columns].sum(axis=1)

@@ -13,13 +13,15 @@ from pathlib import Path
 from station.errors import UserError
 
 _EPILOG = """\
-keys (no mouse needed): Space start the trial / accept · R redo the last trial · S skip ·
-T zero the devices · 0-10 pain rating after a trial · P patient view (second screen) ·
-Esc abort the session (asks first; the file is kept, status aborted).
+keys (no mouse needed): on the start page Tab moves, Space ticks a protocol or presses a
+button, Ctrl+Enter starts the session; then Space start the trial / accept · R redo the last
+trial · S skip · T zero the devices · 0-10 pain rating after a trial · P patient view (second
+screen) · Esc abort the session (asks first; the file is kept, status aborted) · Ctrl+Q quit.
 
 --simulate adds the built-in simulators (a Mark-10 dynamometer and two 4-cell SFP plates at
-2 kHz on pseudo-terminals; the plates carry their factory calibration) and a simulated patient
-who performs when cued. --auto runs a whole session by itself and shows the summary.
+2 kHz on pseudo-terminals, and for other protocol roles a board of their channels, e.g. a 2-cell
+one for the fixed frame; raw-count boards carry their factory calibration) and a simulated
+patient who performs when cued. --auto runs a whole session by itself and shows the summary.
 
 Needs the gui extra (PySide6, pyqtgraph; `make` installs it) and a display. Without one the
 command says what is missing in one line; the terminal station (station session run,

@@ -45,8 +45,22 @@ SIMULATED_DEVICES: dict[str, str] = {
     "plate_left": "sim:sfp?channels=4&serial=PL-L&rate=2000",
     "plate_right": "sim:sfp?channels=4&serial=PL-R&rate=2000",
 }
-#: the simulator (a key of :data:`SIMULATED_DEVICES`) for a role of each device kind
-SIMULATOR_BY_DEVICE_KIND: dict[str, str] = {"force_plate": "plate_left", "dynamometer": "dynamometer"}
+
+
+def simulator_uri(device: Any) -> str:
+    """The built-in simulator for a protocol's device role (a :class:`~protocols.model.DeviceRole`):
+    the one of :data:`SIMULATED_DEVICES` for its role name, else by device kind and channels —
+    a plate of its channels, a multi-channel dynamometer (a fixed frame: one load cell per leg)
+    as raw-count load cells, a one-channel dynamometer as the Mark-10 gauge."""
+    role = str(device.role)
+    channels = int(getattr(device, "channels", 1) or 1)
+    serial = "".join(c for c in role.upper() if c.isalnum())[:12] + "-SIM"
+    if role in SIMULATED_DEVICES:
+        return SIMULATED_DEVICES[role]
+    if device.kind == "force_plate" or channels > 1:
+        rate = 2000 if device.kind == "force_plate" else 1000
+        return f"sim:sfp?channels={max(channels, 1)}&serial={serial}&rate={rate}"
+    return SIMULATED_DEVICES["dynamometer"]
 
 
 # -- events (the window's vocabulary) -------------------------------------------------------
@@ -96,6 +110,18 @@ class AwaitingStart:
     attempt: int
     cue: str
     last: TrialOutcome | None
+
+
+@dataclass(frozen=True)
+class TrialStarting:
+    """``go`` (or a redo) armed trial ``trial``: the step that now records (a redo records the
+    previous step again, with no :class:`AwaitingStart` before it)."""
+
+    test: str
+    trial: str
+    side: str
+    rep: int
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -195,7 +221,7 @@ class SessionClosed:
     error: str = ""
 
 
-Event = (SessionOpened | TestStarted | AwaitingStart | Countdown | Recording | TrialRecorded | Resting
+Event = (SessionOpened | TestStarted | AwaitingStart | TrialStarting | Countdown | Recording | TrialRecorded | Resting
          | PainAsked | TestDone | Info | DeviceWarning | Saturated | HistoryLoaded | SessionClosed)
 
 
@@ -247,20 +273,12 @@ class SessionConfig:
 
 
 def simulated_device_args(protocols: list[Protocol]) -> list[DeviceArg]:
-    """The built-in simulators for every role the protocols need."""
-    roles: list[str] = []
+    """The built-in simulators for every role the protocols need (:func:`simulator_uri`)."""
+    devices: dict[str, Any] = {}
     for p in protocols:
         for d in p.devices:
-            if d.role not in roles:
-                roles.append(d.role)
-    args = []
-    for role in roles:
-        uri = SIMULATED_DEVICES.get(role)
-        if uri is None:  # a clinic protocol's own role name: a simulator of its device kind
-            kind = next(d.kind for p in protocols for d in p.devices if d.role == role)
-            uri = SIMULATED_DEVICES[SIMULATOR_BY_DEVICE_KIND.get(kind, "dynamometer")]
-        args.append(DeviceArg((role,), uri))
-    return args
+            devices.setdefault(d.role, d)
+    return [DeviceArg((role,), simulator_uri(d)) for role, d in devices.items()]
 
 
 class SessionBridge:
@@ -422,6 +440,7 @@ class SessionBridge:
         elif isinstance(e, E.TrialArmed):
             self._armed = e
             self._feedback_this_trial = self.feedback_visible  # shown at any time from go to the trial's end
+            self.emit(TrialStarting(e.test, e.trial, e.side, e.rep, e.attempt))
         elif isinstance(e, E.Countdown):
             self._feedback_this_trial |= self.feedback_visible
             self.emit(Countdown(e.side, e.rep, e.seconds_left))
@@ -533,6 +552,18 @@ def write_simulator_calibration(directory: Path, serial: str, channels: int, max
     return written
 
 
+def idle_source(uri_text: str) -> Any:
+    """What a simulated device feels during the start page's check: nothing on the pad or plate
+    (its noise only), as an idle real device reads; None for a real device."""
+    uri = parse_uri(uri_text)
+    if not uri.simulated:
+        return None
+    from simulation.forces import ScheduledForces
+
+    channels = int(uri.options.get("channels", "8" if uri.family == "sfp" else "1"))
+    return ScheduledForces(channels=channels, noise_n=0.3)
+
+
 @dataclass(frozen=True)
 class PreviewState:
     """One device of the start page's check: open or not, its ring buffer and calibration."""
@@ -569,8 +600,10 @@ class DevicePreview:
             role = a.roles[0] if a.roles else a.uri
             try:
                 bound = {role: a}
+                idle = idle_source(a.uri)
                 devices, _ = open_session_devices(bound, calibration_dir=self.calibration_dir,
-                                                  allow_uncalibrated=self.allow_uncalibrated)
+                                                  allow_uncalibrated=self.allow_uncalibrated,
+                                                  sources={role: idle} if idle is not None else None)
             except UserError as exc:
                 states.append(PreviewState(role, a.uri, False, str(exc)))
                 continue

@@ -66,7 +66,8 @@ def symmetry_text(symmetry: dict[str, Any], protocol: Any = None) -> SymmetryTex
     """The LSI line of a test summary and its colour band (landings: signed asymmetry, no band)."""
     value = symmetry.get("value_pct")
     if not symmetry or value is None:
-        return SymmetryText("No symmetry: both sides need a valid rep", "none")
+        note = str(symmetry.get("note") or "").strip()  # why not, as the session stored it
+        return SymmetryText(note[:1].upper() + note[1:] if note else "No symmetry: both sides need a valid rep", "none")
     if symmetry.get("kind") == "lsi":
         pass_pct, amber = bands_for(protocol, symmetry)
         band = lsi_band(value, pass_pct, amber)
@@ -79,8 +80,9 @@ def symmetry_text(symmetry: dict[str, Any], protocol: Any = None) -> SymmetryTex
 
 
 def step_label(side: str, rep: int, attempt: int | None = None, status: str | None = None,
-               trial: str | None = None, peak_n: float | None = None) -> str:
-    """A step of the step list, e.g. ``L rep 2 (attempt 3)  ✓ 231 N``."""
+               trial: str | None = None, peak_n: float | dict[str, float] | None = None) -> str:
+    """A step of the step list, e.g. ``L rep 2 (attempt 3)  ✓ 231 N``; ``peak_n`` per side
+    ({"left": …, "right": …}) for a trial of both sides at once: ``L+R rep 1  ✓ L 228 / R 188 N``."""
     text = f"{SIDE_CODE.get(side, side)} rep {rep}"
     if attempt and attempt > rep:
         text += f" (attempt {attempt})"
@@ -88,7 +90,9 @@ def step_label(side: str, rep: int, attempt: int | None = None, status: str | No
         mark = {"complete": "✓", "skipped": "– skipped", "rejected": "✗ rejected", "interrupted": "⚠ interrupted",
                 "aborted": "✗ aborted"}.get(status, status)
         text += f"   {mark}"
-        if peak_n is not None and status in ("complete", "interrupted"):
+        if isinstance(peak_n, dict) and peak_n and status in ("complete", "interrupted"):
+            text += " " + " / ".join(f"{SIDE_CODE.get(k, k)} {v:.0f}" for k, v in peak_n.items()) + " N"
+        elif isinstance(peak_n, (int, float)) and status in ("complete", "interrupted"):
             text += f" {peak_n:.0f} N"
     return text
 

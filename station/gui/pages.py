@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
@@ -291,6 +292,9 @@ class StartPage(QWidget):
         if edit is not None:
             edit.setPlaceholderText("pseudonymous id, e.g. P-042")
         self.patient.setMinimumWidth(260)
+        completer = self.patient.completer()
+        if completer is not None:  # a list to pick from, not an id completed inline while a new one is typed
+            completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.patient.currentTextChanged.connect(self._patient_changed)
         self.body_mass = QDoubleSpinBox()
         self.body_mass.setRange(10.0, 400.0)
@@ -353,7 +357,7 @@ class StartPage(QWidget):
         self.message = _label("", role="notice", wrap=True)
         self.message.hide()
         right.addWidget(self.message)
-        self.start = QPushButton("Start session  ▶")
+        self.start = QPushButton("Start session  ▶   (Ctrl+Enter)")
         self.start.setFont(big_font(18))
         self.start.setDefault(True)
         self.start.clicked.connect(self.start_requested.emit)
@@ -371,10 +375,14 @@ class StartPage(QWidget):
         self.patient.setEditText(current)
         self.patient.blockSignals(False)
         self.known_note.setText(f"{len(known)} patient(s) in earlier session files" if known else "")
+        if current.strip():  # an id typed before the folder was read: known or new
+            self._patient_changed(current)
 
     def _patient_changed(self, text: str) -> None:
-        info = self.known.get(text)
+        info = self.known.get(text.strip())
         if not info:
+            self.known_note.setText("new patient (no earlier session file)" if text.strip() and self.known else
+                                    (f"{len(self.known)} patient(s) in earlier session files" if self.known else ""))
             return
         if info.get("body_mass_kg"):
             self.body_mass.setValue(float(info["body_mass_kg"]))
@@ -507,6 +515,11 @@ class StepList(QListWidget):
 
     def current_step(self, test: str, side: str, rep: int, attempt: int) -> QListWidgetItem:
         """Highlight the step about to run (a planned one, else a new row: added rep or repeat)."""
+        for i in range(self.count()):  # no other step stays marked "now"
+            other = self.item(i)
+            od = other.data(ROLE_DATA) or {}
+            if not od.get("header") and od.get("status") is None and other.text().endswith("◀ now"):
+                other.setText(F.step_label(od["side"], od["rep"], od.get("attempt")))
         for i in range(self.count()):
             item = self.item(i)
             d = item.data(ROLE_DATA) or {}
@@ -535,7 +548,12 @@ class StepList(QListWidget):
                 break
         if target is None:
             target = self._add_step(outcome.test, outcome.side, outcome.rep, outcome.attempt)
-        self._set(target, outcome.trial, outcome.status, outcome.attempt, outcome.peak_force_n)
+        peak: float | dict[str, float] | None = outcome.peak_force_n
+        per_side = (outcome.results or {}).get("per_side") if isinstance(outcome.results, dict) else None
+        if peak is None and isinstance(per_side, dict):  # both sides in one effort: each side's peak
+            peak = {s: float(r["peak_force_n"]) for s, r in per_side.items()
+                    if isinstance(r, dict) and isinstance(r.get("peak_force_n"), (int, float))}
+        self._set(target, outcome.trial, outcome.status, outcome.attempt, peak)
 
     def mark_rejected(self, test: str, trial: str) -> None:
         for i in range(self.count()):
@@ -544,7 +562,8 @@ class StepList(QListWidget):
             if d.get("test") == test and d.get("trial") == trial:
                 self._set(item, trial, "rejected", d.get("attempt"), None)
 
-    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None, peak: float | None) -> None:
+    def _set(self, item: QListWidgetItem, trial: str, status: str, attempt: int | None,
+             peak: float | dict[str, float] | None) -> None:
         d = dict(item.data(ROLE_DATA))
         d.update(trial=trial, status=status, attempt=attempt)
         item.setData(ROLE_DATA, d)
@@ -704,6 +723,23 @@ class TestPanel(QWidget):
         self.bars.getAxis("bottom").setHeight(80)
 
 
+class CurrentPageStack(QStackedWidget):
+    """A stack as big as its current page needs, not its biggest page (Qt's default): the pain
+    question does not take the live trace's room because the after-test panel is tall."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.currentChanged.connect(lambda _i: self.updateGeometry())
+
+    def sizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+        w = self.currentWidget()
+        return w.sizeHint() if w is not None else super().sizeHint()
+
+    def minimumSizeHint(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt name
+        w = self.currentWidget()
+        return w.minimumSizeHint() if w is not None else super().minimumSizeHint()
+
+
 class SessionPage(QWidget):
     """The live trial page: step list, trace, cue, countdown and the big running peak; the
     after-trial and after-test panels below the trace; the clinician's notes."""
@@ -754,9 +790,10 @@ class SessionPage(QWidget):
         main.addWidget(self.saturation)
         self.plot = LivePlot(foreground=theme.plot_fg, background=theme.plot_bg)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.plot.setMinimumHeight(150)  # never squeezed to an unreadable strip by the panels below
         main.addWidget(self.plot, 5)
 
-        self.panels = QStackedWidget()
+        self.panels = CurrentPageStack()
         self.empty = _label("", role="muted", align=Qt.AlignmentFlag.AlignCenter)
         self.trial_panel = TrialPanel(theme)
         self.test_panel = TestPanel(theme)
@@ -767,6 +804,7 @@ class SessionPage(QWidget):
         for w in (self.empty, self.trial_panel, self.test_panel, self.pain_panel):
             self.panels.addWidget(w)
         self.panels.setMinimumHeight(280)
+        self.panels.currentChanged.connect(lambda _i: self._show_panels())
         main.addWidget(self.panels, 3)
         self.notes_box = QWidget()
         nl = QHBoxLayout(self.notes_box)
@@ -822,8 +860,13 @@ class SessionPage(QWidget):
         self.saturation.setVisible(bool(text))
 
     def set_live(self, live: bool) -> None:
-        """During a trial the trace takes the whole height; after it the result panels come back."""
-        self.panels.setVisible(not live)
+        """During a trial the trace takes the whole height; after it the result panels come back
+        (when there is one to show: before the first result the trace keeps the room)."""
+        self._live = live
+        self._show_panels()
+
+    def _show_panels(self) -> None:
+        self.panels.setVisible(not getattr(self, "_live", False) and self.panels.currentWidget() is not self.empty)
 
     def set_status(self, text: str, colour: str | None = None) -> None:
         self.status.setText(text)

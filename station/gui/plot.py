@@ -292,7 +292,9 @@ class LivePlot(pg.PlotWidget):
         if self.target_line.isVisible():
             hi = max(hi, float(self.target_line.value()))
         need_lo, need_hi = min(lo, 0.0), max(hi, lo + span_min)
-        if y1 > y0 and y0 <= need_lo and need_hi <= y1 and (need_hi - need_lo) > (y1 - y0) / 3:
+        # refit also when the top comes within 8 % of the edge: the peak and target lines and
+        # their labels keep room under the top, apart from the onset label
+        if y1 > y0 and y0 <= need_lo and need_hi <= y1 - 0.08 * (y1 - y0) and (need_hi - need_lo) > (y1 - y0) / 3:
             return
         pad = 0.15 * (need_hi - need_lo)
         self._y_range = (need_lo - (pad if need_lo < 0 else 0.02 * pad), need_hi + pad)

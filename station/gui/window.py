@@ -150,7 +150,8 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        uris = dict(B.SIMULATED_DEVICES) if simulate else {}
+        uris = ({**B.SIMULATED_DEVICES, **{d.role: B.simulator_uri(d) for p in protocols.values() for d in p.devices}}
+                if simulate else {})
         self.start_page = StartPage(protocols, uris)
         self.start_page.start_requested.connect(self.start_from_page)
         self.start_page.check_devices.connect(self.check_devices)
@@ -257,19 +258,27 @@ class MainWindow(QMainWindow):
         self.calibration_page.set_devices({**self.start_page.device_uris(), **(
             dict(B.SIMULATED_DEVICES) if self.simulate else {})})
         self.calibration_page.open_for(uri, verify=verify)
-        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
-            sc.setEnabled(False)
-        self.stack.setCurrentWidget(self.calibration_page)
+        self.stack.setCurrentWidget(self.calibration_page)  # (its own keys: the window's rest, _sync_shortcuts)
         self.setWindowTitle(f"{TITLE} — calibration")
 
     def close_calibration(self) -> None:
-        for sc in self.findChildren(QShortcut, options=Qt.FindChildOption.FindDirectChildrenOnly):
-            sc.setEnabled(True)
         self.stack.setCurrentWidget(self.start_page)
         self.setWindowTitle(f"{TITLE} — new session")
 
     # -- menus and keys ---------------------------------------------------------------------
     def _build_menu(self) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        session_menu = QMenu("&Session", self)  # first in the bar: Quit (Ctrl+Q) for keyboard users
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)  # a running session asks first (closeEvent)
+        session_menu.addAction(quit_action)
+        first = self.menuBar().actions()[0] if self.menuBar().actions() else None
+        if first is not None:
+            self.menuBar().insertMenu(first, session_menu)
+        else:
+            self.menuBar().addMenu(session_menu)
         view = self.menuBar().addMenu("&View")
         for name in THEMES:
             act = QAction(f"{name.capitalize()} theme", self)
@@ -290,12 +299,35 @@ class MainWindow(QMainWindow):
             "T": lambda: self.command("tare"), "Escape": self.key_escape, "Return": self.key_enter,
             "N": self.session_page.focus_notes, "Ctrl+H": self.key_history,
         }
+        self.session_keys: list[QShortcut] = []  # only on the live session page (see _sync_shortcuts)
+        self.page_keys: list[QShortcut] = []     # Esc and Ctrl+H: every page but the calibration page
         for key, slot in keys.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.activated.connect(slot)
+            (self.page_keys if key in ("Escape", "Ctrl+H") else self.session_keys).append(sc)
         for d in range(10):
             sc = QShortcut(QKeySequence(str(d)), self)
             sc.activated.connect(lambda d=d: self.key_digit(d))
+            self.session_keys.append(sc)
+        self.start_keys: list[QShortcut] = []  # the start page: Ctrl+Enter starts the session
+        for key in ("Ctrl+Return", "Ctrl+Enter"):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.activated.connect(self.start_from_page)
+            self.start_keys.append(sc)
+        self.stack.currentChanged.connect(lambda _i: self._sync_shortcuts())
+        self._sync_shortcuts()
+
+    def _sync_shortcuts(self) -> None:
+        """The session keys (Space, R, S, T, Enter, N, digits) act on the session page only, so on
+        the start page Space ticks the protocol under the cursor and Enter presses the focused
+        button; the calibration page has keys of its own, so none of the window's act there."""
+        page = self.stack.currentWidget()
+        for sc in self.session_keys:
+            sc.setEnabled(page is self.session_page)
+        for sc in self.page_keys:
+            sc.setEnabled(page is not getattr(self, "calibration_page", None))
+        for sc in self.start_keys:
+            sc.setEnabled(page is self.start_page)
 
     def set_theme(self, name: str) -> None:
         self.theme = THEMES[name]
@@ -495,22 +527,20 @@ class MainWindow(QMainWindow):
         elif isinstance(e, B.AwaitingStart):
             self.awaiting = e
             self.phase = "ready"
-            page.steps.current_step(e.test, e.side, e.rep, e.attempt)
-            page.step_title.setText(f"{F.SIDE_NAME.get(e.side, e.side)} · rep {e.rep}"
-                                    + (f" · attempt {e.attempt}" if e.attempt > e.rep else ""))
-            page.step_title.setStyleSheet(f"color: {side_colour(e.side)};")
+            self._show_step(e.test, e.side, e.rep, e.attempt)
             page.set_status("Ready", None)
             page.set_live(False)
             page.show_saturation(None)
             page.cue.setText(e.cue)
             page.plot.disarm()
             page.plot.clear_markers()
-            if self.test is not None and len(page.plot.sources) == 1 and e.side in ("left", "right"):
-                page.plot.recolour(0, side_colour(e.side), f"{F.SIDE_NAME[e.side]} ({page.plot.sources[0].label})")
-            self._set_target(e.test, e.side)
             page.set_peak(None)
             if page.panels.currentWidget() is page.pain_panel:
                 page.panels.setCurrentWidget(page.trial_panel)
+        elif isinstance(e, B.TrialStarting):
+            a = self.awaiting
+            if a is None or (a.test, a.side, a.rep, a.attempt) != (e.test, e.side, e.rep, e.attempt):
+                self._show_step(e.test, e.side, e.rep, e.attempt)  # a redo: the previous step again
         elif isinstance(e, B.Countdown):
             self.phase = "countdown"
             page.set_live(True)
@@ -647,6 +677,18 @@ class MainWindow(QMainWindow):
                 break
         self.session_page.plot.set_sources(sources)
 
+    def _show_step(self, test: str, side: str, rep: int, attempt: int) -> None:
+        """The step about to run: highlighted in the step list, its title in its side's colour,
+        the trace in that colour and the target at this side's best so far."""
+        page = self.session_page
+        page.steps.current_step(test, side, rep, attempt)
+        page.step_title.setText(f"{F.SIDE_NAME.get(side, side)} · rep {rep}"
+                                + (f" · attempt {attempt}" if attempt > rep else ""))
+        page.step_title.setStyleSheet(f"color: {side_colour(side)};")
+        if self.test is not None and len(page.plot.sources) == 1 and side in ("left", "right"):
+            page.plot.recolour(0, side_colour(side), f"{F.SIDE_NAME[side]} ({page.plot.sources[0].label})")
+        self._set_target(test, side)
+
     def _remember_best(self, o: Any) -> None:
         if o.status != "complete":
             return
@@ -689,7 +731,9 @@ class MainWindow(QMainWindow):
             t, v = s.ring.latest(max(1, int(s.rate_hz * 0.1)))
             if v.size:
                 finite = v[:, ~(v != v).any(axis=0)] if v.ndim == 2 else v
-                row.reading.setText(f"{finite.sum(axis=1).mean():.1f} N" if finite.size else "no calibration")
+                # (rounded first, then + 0.0: a reading at rest shows 0.0, not -0.0)
+                row.reading.setText(f"{round(float(finite.sum(axis=1).mean()), 1) + 0.0:.1f} N" if finite.size
+                                    else "no calibration")
         if self.patient_view.isVisible() and self.opened is not None and self.session_page.plot.sources:
             src = self.session_page.plot.sources[0]
             _, v = src.ring.latest(1)

@@ -79,11 +79,15 @@ class TerminalUI:
         ``[cues].during``, else its ``start`` cue."""
         self._cue = during or (self.protocol.cues.start if self.protocol is not None else "")
 
-    def _read_answer(self) -> str:
-        """One line typed at a prompt; keys typed before the prompt (during a trial) are dropped."""
+    def _ask(self, prompt: str) -> str:
+        """Show ``prompt`` and read one line. Keys typed during a trial (before the prompt) are
+        dropped first — before the prompt shows, so an answer typed as soon as it appears is kept."""
+        self._end_line()
         if not self._asked_since_trial:
             discard_typeahead(self.inp)
             self._asked_since_trial = True
+        self.out.write(prompt)
+        self.out.flush()
         return self.inp.readline()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -122,10 +126,7 @@ class TerminalUI:
             self.print(f"— {label}")
             return "go"
         while True:
-            self._end_line()
-            self.out.write(f"{label}: Enter = start, r = redo last, s = skip, t = zero now, q = quit > ")
-            self.out.flush()
-            answer = self._read_answer()
+            answer = self._ask(f"{label}: Enter = start, r = redo last, s = skip, t = zero now, q = quit > ")
             if answer == "":  # end of input: treat as quit
                 return "abort"
             choice = KEYS.get(answer.strip().lower())
@@ -138,11 +139,8 @@ class TerminalUI:
         if not self.interactive:
             return None
         while True:
-            self._end_line()
             what = "this trial (both sides)" if side == "both" else f"the {side} trial"
-            self.out.write(f"  pain during {what}, 0–10 (Enter = not asked) > ")
-            self.out.flush()
-            answer = self._read_answer().strip()
+            answer = self._ask(f"  pain during {what}, 0–10 (Enter = not asked) > ").strip()
             if answer == "":
                 return None
             if answer.isdigit() and 0 <= int(answer) <= 10:
@@ -164,11 +162,8 @@ class TerminalUI:
 
         lo, hi = lever_arm.plausible_range_m(protocol)
         while True:
-            self._end_line()
-            self.out.write(f"  lever arm for {protocol.name}: {lever_arm.what_to_measure(protocol)}, in m "
-                           f"({lo:g}–{hi:g}; Enter = none, no torque) > ")
-            self.out.flush()
-            answer = self._read_answer().strip().replace(",", ".")
+            answer = self._ask(f"  lever arm for {protocol.name}: {lever_arm.what_to_measure(protocol)}, in m "
+                               f"({lo:g}–{hi:g}; Enter = none, no torque) > ").strip().replace(",", ".")
             if answer == "":
                 return None
             try:

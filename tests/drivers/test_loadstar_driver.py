@@ -39,11 +39,13 @@ def drain(drv) -> list[SampleBlock]:
     drv.stop()
     blocks = []
     quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < 0.2:
+    while True:  # ends only right after a read that found nothing (a stall between reads cannot end it)
         block = drv.read(0.02)
         if block is not None:
             blocks.append(block)
             quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.2:
+            break
     return blocks
 
 

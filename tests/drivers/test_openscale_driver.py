@@ -48,9 +48,11 @@ def drain(drv, sim=None) -> None:
     while sim is not None and (sim.streaming or sim._backlog) and time.monotonic() < deadline:  # noqa: SLF001
         drv.read(0.02)
     quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < 0.2:
+    while True:  # ends only right after a read that found nothing (a stall between reads cannot end it)
         if drv.read(0.02) is not None:
             quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.2:
+            break
 
 
 def test_identifies_from_banner_and_menu(rig) -> None:

@@ -34,3 +34,14 @@ def test_isometric_rows_show_rfd_windows() -> None:
     headers, rows = F.trial_metric_rows("isometric", {"peak_force_n": 231.4, "rfd_n_per_s": {"0-200": 812.0}}, 70.0)
     d = {r[0]: r[1] for r in rows}
     assert d["Peak force"] == "231.4 N" and d["RFD 0–200 ms"] == "812 N/s" and d["RFD 0–50 ms"] == "—"
+
+
+def test_a_step_of_both_sides_shows_each_sides_peak() -> None:
+    assert F.step_label("both", 1, None, "complete", "001", {"left": 228.4, "right": 187.6}) == "L+R rep 1   ✓ L 228 / R 188 N"
+    assert F.step_label("left", 2, 3, "complete", "004", 231.2) == "L rep 2 (attempt 3)   ✓ 231 N"
+
+
+def test_no_verdict_says_why_as_stored() -> None:
+    st = F.symmetry_text({"kind": "none", "note": "incomplete: the test was stopped before its end; no verdict"})
+    assert st.band == "none" and st.text == "Incomplete: the test was stopped before its end; no verdict"
+    assert F.symmetry_text({}).text == "No symmetry: both sides need a valid rep"

@@ -16,6 +16,16 @@ from station.session.runner import replace_timing
 HIP, LANDING = "hip-abduction-hhd", "drop-landing-bilateral"
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_question_at_teardown(monkeypatch) -> None:
+    """A failing test leaves its session running: closing the window must not wait on a question."""
+    try:
+        from PySide6.QtWidgets import QMessageBox
+    except ImportError:  # the rows are checked without Qt too
+        return
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+
+
 # -- the rows, without Qt ----------------------------------------------------------------------
 ISO = {"peak_force_n": 231.4, "time_to_peak_s": 0.51, "rfd_n_per_s": {"0-50": 900.0, "0-200": 812.0},
        "impulse_n_s": {"0-50": 4.0, "0-200": 31.0}, "peak_rfd_n_per_s": 2400.0, "mean_best_1s_n": 220.0,

@@ -54,6 +54,14 @@ RATE_HZ = 1000
 PLATES = ("plate_left", "plate_right")
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_question_at_teardown(monkeypatch) -> None:
+    """A failing test leaves its session running: closing the window must not wait on a question."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+
+
 def record_what_is_sent(sim, speed: float) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
     """Wrap a running SFP simulator so every sample it puts on the wire is logged as (sample
     numbers, raw counts per channel); the simulator's own thread calls the wrappers. Its output

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from protocols import get_protocol  # noqa: E402
 from station.gui import bridge as B  # noqa: E402
-from station.gui.pages import table_texts  # noqa: E402
+from station.gui.pages import header_texts, table_texts  # noqa: E402
 from station.gui.theme import THEMES, apply_theme, band_colour  # noqa: E402
 from station.gui.window import MainWindow  # noqa: E402
 from station.session.runner import replace_timing  # noqa: E402
@@ -148,12 +148,20 @@ def test_hip_abduction_then_two_plate_landing_through_keys_and_clicks(qtbot, tmp
         summaries = {k: json.loads(g.attrs["summary"]) for k, g in tests.items()}
 
     # results tables and LSI on the summary page match the file
+    clinical = {"best (N·m)": ("torque_nm", ".1f"), "best (N/kg)": ("force_n_per_kg", ".2f"),
+                "best (N·m/kg)": ("torque_nm_per_kg", ".2f"), "best (× BW)": ("force_bw", ".2f")}
     for key, s in summaries.items():
         rows = table_texts(w.summary_page.tables[key])
+        headers = header_texts(w.summary_page.tables[key])
+        assert headers[:5] == ["side", "reps", "best (N)", "mean (N)", "CV (%)"]
+        assert headers[5:] == (["best (N·m)", "best (N/kg)", "best (N·m/kg)"] if key.endswith(HIP) else ["best (× BW)"])
         for row in rows:
             side = row[0].lower()
             fs = s["sides"][side]
             assert row[1:5] == [str(fs["reps"]), fmt(fs["best_n"]), fmt(fs["mean_n"]), fmt(fs["cv_pct"])]
+            for header, cell in zip(headers[5:], row[5:], strict=True):  # the best rep in clinical units
+                name, spec = clinical[header]
+                assert cell == fmt(fs["clinical"].get(name), spec), (header, cell, fs["clinical"])
         assert {r[0].lower() for r in rows} == set(s["sides"])
     hip = summaries[hip_key]["symmetry"]
     label = w.summary_page.symmetry[hip_key]

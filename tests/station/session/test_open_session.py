@@ -22,7 +22,8 @@ def test_a_second_listener_receives_every_sample_the_file_receives(tmp_path: Pat
         replace_timing(get_protocol("hip-abduction-hhd"), countdown_s=0.3, rest_s=0.1, duration_s=1.0), reps=1)
     session = open_session(protocols=[protocol], device_args=[DeviceArg((), "sim:mark10?rate=500")],
                            patient=Patient("P-9", body_mass_kg=70.0, involved_side="left", lever_arm_m=0.8),
-                           out_dir=tmp_path, options=RunnerOptions(tail_s=0.2, wait_for_go=False), auto=True)
+                           out_dir=tmp_path, options=RunnerOptions(tail_s=0.2, wait_for_go=False), auto=True,
+                           simulation={"speed": 4.0})  # simulated time 4x faster than real time
     blocks: list[ProcessedBlock] = []
     seen: list[ev.Event] = []
 
