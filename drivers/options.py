@@ -91,7 +91,9 @@ class Option:
                 raise bad from None
         try:
             value: float = int(text) if self.kind == "int" else float(text)
-        except ValueError:
+            if self.kind == "int" and abs(value) > 2 ** 53:  # a 400-digit integer: no float compares it
+                raise bad
+        except (ValueError, OverflowError):
             raise bad from None
         if not math.isfinite(value):
             raise bad

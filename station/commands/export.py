@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from station import validate
 from station.errors import UserError
 from station.export import export, formats
 from station.index.store import SessionRecord
@@ -56,6 +57,7 @@ def _session_paths(args: argparse.Namespace) -> tuple[list[Path | SessionRecord]
     args.dir = args.dir if args.dir is not None else Path("sessions")
     if not args.patient:
         raise UserError("give a session file (SESSION.h5) or --patient ID")
+    validate.patient_id(args.patient)  # a path is no patient id: refused before the index is opened
     if not args.dir.is_dir():
         raise UserError(f"--dir {args.dir}: no such directory")
     store = open_or_build(args.dir)

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from station import validate
 from station.errors import UserError
 from station.history.trend import PatientTrend, ProtocolTrend, date_labels, patient_trend
 from station.index.sqlite import INDEX_NAME
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    validate.patient_id(args.patient, "PATIENT")  # a path is no patient id: refused before the index is opened
     if not args.dir.is_dir():
         raise UserError(f"--dir {args.dir}: no such directory")
     notes: list[str] = []

@@ -28,6 +28,7 @@ from station.session.lever_arm import parse_lever_arms
 from station.session.setup import bind_roles, parse_device_arg
 from station.session.terminal import TerminalUI
 from station.storage.recovery import RecoveryError, find_unfinished, recover
+from station.storage.spill_merge import SpillMergeError, find_spill, merge_spill, spill_dirs
 from station.storage.writer import is_in_use
 
 #: ``--fast``: countdown and rest between reps (and at a side switch), seconds
@@ -85,6 +86,12 @@ file whose status is still 'recording'; killed during a trial, the file is also 
 as open for writing and ordinary HDF5 tools refuse it. Recovery copies everything into a
 fresh file, marks the trial that was being recorded (and the session) 'interrupted', keeps
 every sample that reached the disk, verifies the copy, and replaces the original atomically.
+
+A disk that filled during a recording leaves a closed file (status 'interrupted') and the
+samples that did not fit in a spill file, FILE's name + .spill.h5, in --spill-dir or the user
+data folder (~/.local/share/force-station/spill on Linux). Once there is room again, recover
+merges that spill file back into FILE (appended, verified, replaced atomically; the spill file
+is kept as .spill.h5.merged). If it cannot, one line says where the samples are.
 """
 
 
@@ -157,6 +164,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="a session file, or a directory whose unfinished *.h5 files are all recovered")
     rc.add_argument("--keep-original", action="store_true",
                     help="keep the original file as FILE.h5.unrecovered (default: deleted once the copy is verified)")
+    rc.add_argument("--spill-dir", type=Path, default=None, metavar="DIR",
+                    help="also look for spill files (samples a full disk kept apart) in DIR (default: only the "
+                         "user data folder's spill folder)")
     rc.set_defaults(session_func=cmd_recover)
 
 
@@ -393,16 +403,56 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # -- station session recover ---------------------------------------------------------------
+def _merge_spill(path: Path, spill_dir: Path | None) -> str | None:
+    """Merge the spill file of ``path`` if there is one; the error line if it cannot."""
+    spill = find_spill(path, spill_dir)
+    if spill is None:
+        if _disk_filled(path):
+            where = " or ".join(str(d) for d in spill_dirs(spill_dir))
+            print(f"note: {path}: the disk filled while it was recorded, but no spill file {path.stem}.spill.h5 is "
+                  f"in {where}; if its samples were saved elsewhere, pass --spill-dir DIR", file=sys.stderr)
+        return None
+    try:
+        report = merge_spill(path, spill)
+    except SpillMergeError as exc:
+        return str(exc)
+    print("\n".join(report.lines()))
+    return None
+
+
+def _disk_filled(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return "disk_full" in f.attrs and "spill_merged_utc" not in f.attrs
+    except OSError:
+        return False
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     target: Path = args.target
+    spill_dir: Path | None = getattr(args, "spill_dir", None)
+    if spill_dir is not None and not spill_dir.is_dir():
+        raise UserError(f"--spill-dir {spill_dir}: " + ("not a directory" if spill_dir.exists() else "no such directory"))
     if target.is_dir():
         for p in sorted(target.glob("*.h5")):
             if is_in_use(p):
                 print(f"{p}: in use by a running station, skipped")
         files = find_unfinished(target)
-        if not files:
+        spilled = [p for p in sorted(target.glob("*.h5")) if p not in files and not is_in_use(p)
+                   and find_spill(p, spill_dir) is not None]
+        if not files and not spilled:
             print(f"{target}: no unfinished session files")
             return 0
+        if not files:
+            failed = 0
+            for path in spilled:
+                error = _merge_spill(path, spill_dir)
+                if error:
+                    print(f"station: error: {error}", file=sys.stderr)
+                    failed += 1
+            return 1 if failed else 0
         try:  # one line for a read-only folder, not one per file
             validate.writable_folder_of(files[0])
         except UserError as exc:
@@ -417,7 +467,17 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             print("\n".join(report.lines()))
+        for path in [*files, *spilled]:
+            error = _merge_spill(path, spill_dir)
+            if error:
+                print(f"station: error: {error}", file=sys.stderr)
+                failed += 1
         return 1 if failed else 0
     report = recover(target, keep_original=args.keep_original)
-    print("\n".join(report.lines()))
+    spill = find_spill(target, spill_dir) if target.is_file() else None
+    if not (spill is not None and not report.recovered):  # "nothing to recover" is not the news when a spill merges
+        print("\n".join(report.lines()))
+    error = _merge_spill(target, spill_dir)
+    if error:
+        raise UserError(error)
     return 0
