@@ -9,6 +9,7 @@ looks like on Linux).
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import select
 import threading
@@ -21,6 +22,8 @@ from typing import ClassVar
 import numpy as np
 
 from simulation.forces import ForceSource
+
+_LINK_IDS = itertools.count(1)
 
 
 class PtySimulator(ABC):
@@ -47,6 +50,11 @@ class PtySimulator(ABC):
     #: :meth:`drop_bytes` cuts the middle of the next output's first line (a text protocol
     #: whose fields differ in kind), not the middle of the whole output
     drop_within_first_line: ClassVar[bool] = False
+    #: when set, the port handed out is a symbolic link in this folder to the pty, a new name
+    #: at each plug-in (as a re-enumerated USB adapter): an unplug removes it, so a host that
+    #: reopens the old name never reaches a pty the kernel has since given to another program
+    #: (the tests set it; ``/dev/pts/N`` numbers are reused at once)
+    port_dir: ClassVar[str | None] = None
 
     def __init__(self, source: ForceSource, *, rate_hz: float, seed: int = 0) -> None:
         self.source = source
@@ -57,6 +65,7 @@ class PtySimulator(ABC):
         self._master: int | None = None
         self._slave: int | None = None
         self._port: str | None = None
+        self._link: str | None = None
         self._thread: threading.Thread | None = None
         self._running = False
         self._cmd_buffer = b""
@@ -108,10 +117,21 @@ class PtySimulator(ABC):
             self._master, self._slave = master, slave
             self._port = os.ttyname(slave)
             self._cmd_buffer = b""
+            if self.port_dir is not None:
+                self._link = os.path.join(self.port_dir, f"{self.family}-{os.getpid()}-{next(_LINK_IDS)}")
+                tmp = f"{self._link}.new"
+                os.symlink(self._port, tmp)
+                os.replace(tmp, self._link)
+                self._port = self._link
 
     def _close_pty(self) -> None:
         with self._lock:
             self._backlog = b""
+            if self._link is not None:
+                try:
+                    os.unlink(self._link)
+                except OSError:
+                    pass
             for fd in (self._master, self._slave):
                 if fd is not None:
                     try:

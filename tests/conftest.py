@@ -23,6 +23,18 @@ def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.setenv("FORCE_STATION_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _simulator_ports_by_name(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """In-process simulators hand out a stable link name, not ``/dev/pts/N``: after an unplug
+    the kernel gives that number to the next pty opened, often another xdist worker's
+    simulator, which a reconnecting driver would then open and send its identify commands to."""
+    from simulation.pty_simulator import PtySimulator
+
+    PtySimulator.port_dir = str(tmp_path_factory.mktemp("ports"))
+    yield
+    PtySimulator.port_dir = None
+
+
 # -- the xdist schedule: the longest tests start first, spread over the workers ---------------------
 #: measured seconds per test (setup + call + teardown) of the tests that take ≥ 0.3 s; rewrite it
 #: with ``make test-durations`` after adding or speeding up a slow test. Only the order uses it.
