@@ -119,9 +119,7 @@ class PtySimulator(ABC):
             self._cmd_buffer = b""
             if self.port_dir is not None:
                 self._link = os.path.join(self.port_dir, f"{self.family}-{os.getpid()}-{next(_LINK_IDS)}")
-                tmp = f"{self._link}.new"
-                os.symlink(self._port, tmp)
-                os.replace(tmp, self._link)
+                os.symlink(self._port, self._link)
                 self._port = self._link
 
     def _close_pty(self) -> None:

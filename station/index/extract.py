@@ -6,7 +6,6 @@ are shared by the index and the CSV exports (:func:`trial_rows`).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,11 @@ import h5py
 
 from station.errors import StorageError
 from station.index.store import SessionRecord, SessionRow, SideRow, TestRow, TrialRow
-from station.session.kinds import stored_kind
+from station.session.kinds import num, stored_kind
 from station.storage.reader import attrs_of
 
 
 
-def num(value: Any) -> float | None:
-    """A finite float, else None (missing, NaN, text)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def _int(value: Any) -> int | None:

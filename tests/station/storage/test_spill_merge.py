@@ -16,19 +16,10 @@ import pytest
 
 from station.cli import main
 from station.storage import layout
-from station.storage.writer import DiskFullError, SessionWriter, TrialDevice, TrialSpec
+from station.storage.writer import DiskFullError, SessionWriter
+from writer_feed import feed, spec
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def spec(trial: str) -> TrialSpec:
-    return TrialSpec("01_t", trial, {"dyn": TrialDevice(1, True, 100.0)}, {"side": "left", "rep": 1})
-
-
-def feed(w: SessionWriter, start: int, n: int) -> None:
-    for i in range(start, start + n, 10):
-        k = np.arange(i, i + 10, dtype=float)
-        w.append("dyn", 1000.0 + k / 100, k[:, None], 2 * k[:, None], k / 100)
 
 
 def filled_session(tmp_path: Path) -> tuple[Path, Path]:

@@ -21,7 +21,8 @@ import pytest
 
 from station.storage import layout
 from station.storage.recovery import find_unfinished, recover
-from station.storage.writer import DiskFullError, SessionWriter, TrialDevice, TrialSpec
+from station.storage.writer import DiskFullError, SessionWriter
+from writer_feed import feed, spec
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,16 +37,6 @@ class FakeDisk:
     def __call__(self, directory: Path) -> int:
         self.asked += 1
         return self.free
-
-
-def spec(trial: str) -> TrialSpec:
-    return TrialSpec("01_t", trial, {"dyn": TrialDevice(1, True, 100.0)}, {"side": "left", "rep": 1})
-
-
-def feed(w: SessionWriter, start: int, n: int) -> None:
-    for i in range(start, start + n, 10):
-        k = np.arange(i, i + 10, dtype=float)
-        w.append("dyn", 1000.0 + k / 100, k[:, None], 2 * k[:, None], k / 100)
 
 
 def started(path: Path, disk: FakeDisk, spill: Path) -> SessionWriter:
