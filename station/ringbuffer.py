@@ -21,8 +21,11 @@ class RingBuffer:
     def __init__(self, capacity: int, channels: int) -> None:
         self.capacity = int(capacity)
         self.channels = int(channels)
-        self._t = np.zeros(self.capacity, dtype=np.float64)
-        self._v = np.zeros((self.capacity, self.channels), dtype=np.float64)
+        # filled now, not left to the first write of each page (np.zeros maps zero pages
+        # lazily): the buffer's memory is resident from the start, so the station's RSS does
+        # not creep up over the first ``capacity`` samples of a session
+        self._t = np.full(self.capacity, 0.0)
+        self._v = np.full((self.capacity, self.channels), 0.0)
         self._count = 0  # total rows ever appended
         self._lock = threading.Lock()
 

@@ -144,14 +144,124 @@ def test_a_reader_sleeps_until_the_next_instant_of_its_grid(monkeypatch: pytest.
     assert all(round(b) - round(a) == 1 for a, b in zip(on_grid, on_grid[1:], strict=False))  # … every slot
 
 
-def test_a_pipeline_spreads_its_readers_over_the_period() -> None:
+@pytest.mark.parametrize("n", [1, 3, 4, 12])
+def test_a_pipelines_readers_read_one_after_the_other_and_it_takes_their_blocks_after_the_last(n: int) -> None:
+    from drivers.base import DeviceInfo
+    from station.pipeline import READER_STAGGER, BoundDevice, Pipeline
+
+    info = DeviceInfo("mark10", "m", "s", "f", 1, 1000.0, "N", "host", "loop://")
+    devices = [BoundDevice(f"d{i}", "loop://", Mark10Driver("loop://"), info) for i in range(n)]
+    pipeline = Pipeline(devices)
+    phases = [r.grid_phase for r in pipeline.readers.values()]
+    step = min(READER_STAGGER, 0.5 / (n + 1))
+    assert phases == pytest.approx([i * step for i in range(n)])  # distinct instants, no GIL queue
+    assert max(phases) < pipeline.grid_phase <= 0.5  # the pipeline wakes after the last read
+    assert pipeline.period_s == pytest.approx(0.005)
+
+
+def test_the_block_queue_is_bounded_for_blocks_but_never_refuses_an_event() -> None:
+    from drivers.base import SampleBlock
+    from station.acquisition import BlockQueue
+
+    q: BlockQueue = BlockQueue(maxsize=2)
+    blocks = [DeviceBlock("d", SampleBlock(np.zeros((1, 1)), np.zeros(1))) for _ in range(3)]
+    q.put_nowait(blocks[0])
+    q.put_nowait(blocks[1])
+    with pytest.raises(queue.Full):
+        q.put_nowait(blocks[2])
+    event = ReaderEvent("disconnected", "d", 0.0)
+    q.put(event, timeout=0.1)  # full, yet an event is kept
+    assert q.qsize() == 3 and not q.empty()
+    assert [q.get_nowait() for _ in range(3)] == [blocks[0], blocks[1], event]
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+
+
+def test_a_full_block_queue_is_counted_by_the_reader() -> None:
+    from station.acquisition import BlockQueue
+
+    sim, drv = _gauge()
+    q: BlockQueue = BlockQueue(maxsize=2)  # nobody drains it
+    reader = DeviceReader("dyn", drv, q, min_period_s=0.002)
+    reader.start()
+    time.sleep(0.4)
+    reader.stop()
+    reader.join(2)
+    drv.close()
+    sim.close()
+    queued = sum(len(item.block) for item in q.queue if isinstance(item, DeviceBlock))
+    assert reader.status.overflow_samples > 50
+    assert queued + reader.status.overflow_samples == drv.stats.samples
+
+
+class _Timed(_SmallBlocks):
+    """A driver stand-in whose blocks carry a number; ``late_s`` delays the first read after
+    each of its reader's pauses (a device whose bytes come mid-period, or a reader woken late)."""
+
+    def __init__(self, late_s: float = 0.0) -> None:
+        super().__init__()
+        self.late_s = late_s
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def read(self, timeout_s: float = 0.05):  # noqa: ANN201
+        from drivers.base import SampleBlock
+
+        if self.late_s:
+            time.sleep(self.late_s)
+        self.read_at.append(time.monotonic())
+        return SampleBlock(np.full((3, 1), float(len(self.read_at))), np.full(3, time.monotonic()))
+
+
+def _timed_pipeline(drivers: list[_Timed], period_s: float):  # noqa: ANN202
     from drivers.base import DeviceInfo
     from station.pipeline import BoundDevice, Pipeline
 
-    info = DeviceInfo("mark10", "m", "s", "f", 1, 1000.0, "N", "host", "loop://")
-    devices = [BoundDevice(f"d{i}", "loop://", Mark10Driver("loop://"), info) for i in range(4)]
-    pipeline = Pipeline(devices)
-    assert sorted(r.grid_phase for r in pipeline.readers.values()) == [0.0, 0.25, 0.5, 0.75]
+    info = DeviceInfo("fake", "m", "s", "f", 1, 1000.0, "N", "host", "-")
+    pipeline = Pipeline([BoundDevice(f"d{i}", "-", d, info) for i, d in enumerate(drivers)])  # type: ignore[arg-type]
+    for r in pipeline.readers.values():
+        r.min_period_s = period_s
+    seen: list[tuple[str, float]] = []
+    pipeline.subscribe(lambda b: seen.append((b.device_id, time.monotonic())), name="test")
+    return pipeline, seen
+
+
+def test_the_pipeline_takes_a_ticks_blocks_together_after_the_readers() -> None:
+    period = 0.1
+    pipeline, seen = _timed_pipeline([_Timed(), _Timed(), _Timed()], period)
+    pipeline.start()
+    time.sleep(1.05)
+    pipeline.stop()
+    batches: list[list[float]] = []
+    for _, t in seen:  # blocks handed over within 20 ms of each other: one wake-up of the pipeline
+        if batches and t - batches[-1][-1] < 0.02:
+            batches[-1].append(t)
+        else:
+            batches.append([t])
+    assert len(seen) >= 24
+    together = sum(len(b) == 3 for b in batches)
+    assert together >= 0.6 * len(batches), [len(b) for b in batches]
+    # … at the pipeline's instant of the grid, after the last reader's
+    offsets = sorted((b[0] % period) / period for b in batches if len(b) == 3)
+    assert offsets[len(offsets) // 2] >= pipeline.grid_phase - 0.01
+
+
+def test_a_block_that_misses_the_pipelines_tick_wakes_it_at_once() -> None:
+    """A device whose bytes come 150 ms into a 500 ms period: its block reaches the
+    listeners right away, not at the pipeline's next tick ~350 ms later."""
+    period = 0.5
+    late = _Timed(late_s=0.15)
+    pipeline, seen = _timed_pipeline([late], period)
+    pipeline.start()
+    time.sleep(1.3)
+    pipeline.stop()
+    waits = [t - read for (_, t), read in zip(seen, late.read_at, strict=False)]
+    assert len(waits) >= 2
+    assert max(waits) < 0.1, waits
 
 
 class _CountingBlocks(_SmallBlocks):
