@@ -26,6 +26,7 @@ def plan(long: bool) -> list[tuple[str, list[str]]]:
         ("bench_acquire_sfp.py", ["--seconds", "600" if long else "60"]),
         ("bench_station_cpu.py", ["--seconds", "600" if long else "30"]),
         ("bench_ingest.py", []),
+        ("bench_wakeup.py", []),
         ("bench_realistic.py", ["--minutes", "10" if long else "1"]),
         ("bench_startup.py", []),
         ("bench_clinic_store.py", [] if long else ["--trials", "200000", "--patients", "4000", "--stations", "20"]),

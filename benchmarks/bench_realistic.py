@@ -34,7 +34,8 @@ Figures (targets from the issue):
   and the slowest HDF5 write.
 
 Options: ``--read-period-ms`` (the readers' period, default the pipeline's 5 ms),
-``--one-grid`` (every reader at the same instants instead of spread over the period),
+``--one-grid`` (every reader at the same instants instead of one after the other),
+``--one-thread`` (an experiment: one thread reads and processes every device, no readers),
 ``--stall SECONDS`` (SIGSTOP the process once, 10 s in, as a frozen PC would),
 ``--tracemalloc`` (what grew between the first minute and the end).
 
@@ -197,6 +198,35 @@ class StallWatch(threading.Thread):
                 self.stalls.append((t, late))
 
 
+class OneThread(threading.Thread):
+    """``--one-thread``: what the station's work costs without its threads. One thread, named
+    like the pipeline's, wakes on the readers' grid, reads every device in turn and processes
+    each block as the pipeline does. Not the station's design (a device that blocks would
+    hold up the others): a lower bound for the CPU of the same work on this machine."""
+
+    def __init__(self, pipeline: Any) -> None:
+        super().__init__(name="pipeline", daemon=True)
+        self.pipeline = pipeline
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        from station.acquisition import DeviceBlock, next_tick
+
+        p = self.pipeline
+        period = p.period_s
+        last = dict.fromkeys(p.devices, 0.0)
+        while not self.halt.is_set():
+            now = time.monotonic()
+            time.sleep(next_tick(now, period) - now)
+            for k, d in p.devices.items():
+                block = d.driver.read(timeout_s=0.0)
+                if block is not None and len(block):
+                    t = time.monotonic()
+                    with p._dispatch:  # noqa: SLF001 - an experiment on the pipeline's own path
+                        p._process(DeviceBlock(k, block, t, max(last[k], getattr(d.driver, "empty_at_s", 0.0))))  # noqa: SLF001
+                    last[k] = t
+
+
 def thread_cpu_s() -> dict[str, float]:
     """CPU seconds (user + system) of each live thread of this process, by thread name."""
     return {k: v[0] for k, v in thread_stats().items()}
@@ -231,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-grid", action="store_true",
                         help="put every reader on one grid (all read at the same instants) instead of the "
                              "pipeline's spread over the period (to compare)")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="an experiment, not the station: no reader threads; one thread reads every device "
+                             "on the grid and runs the pipeline's processing (the cost of the work without the "
+                             "station's one-reader-per-device threads)")
     parser.add_argument("--stall", type=float, default=0.0, metavar="SECONDS",
                         help="stop this process (SIGSTOP, then SIGCONT) for SECONDS once, 10 s into the measured "
                              "span, as a frozen PC would: shows what a stall of the station costs and that the "
@@ -280,9 +314,16 @@ def main(argv: list[str] | None = None) -> int:
                                      keep=False)
             print(f"realistic load: {', '.join(f'{k} {d.info.channels} ch @ {d.info.rate_hz:g} Hz' for k, d in devices.items())}; "
                   f"{args.minutes:g} min after {WARMUP_S:g} s warm-up; reads every {period_ms:g} ms; simulators in their "
-                  f"own processes{'; readers on one grid' if args.one_grid else ''}; load average {os.getloadavg()[0]:.1f}",
+                  f"own processes{'; readers on one grid' if args.one_grid else ''}"
+                  f"{'; ONE THREAD reads and processes (an experiment, not the station)' if args.one_thread else ''}; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
-            pipeline.start()
+            if args.one_thread:
+                one = OneThread(pipeline)
+                for d in devices.values():
+                    d.driver.start()
+                one.start()
+            else:
+                pipeline.start()
             watch = StallWatch()
             watch.start()
             time.sleep(WARMUP_S)
@@ -317,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             threads1 = thread_stats()
             probe_cpu = probe.cpu_s - probe_cpu0
             watch.halt.set()
+            if args.one_thread:
+                one.halt.set()
+                one.join(2.0)
             pipeline.stop()
             pipeline.end_recording()
             writer.end_trial({"status": "complete"})
