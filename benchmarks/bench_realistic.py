@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"realistic load: {', '.join(f'{k} {d.info.channels} ch @ {d.info.rate_hz:g} Hz' for k, d in devices.items())}; "
                   f"{args.minutes:g} min after {WARMUP_S:g} s warm-up; reads every {period_ms:g} ms; simulators in their "
                   f"own processes{'; readers on one grid' if args.one_grid else ''}"
-                  f"{'; ONE THREAD reads and processes (an experiment, not the station)' if args.one_thread else ''}; load average {os.getloadavg()[0]:.1f}",
+                  f"{'; ONE THREAD reads and processes (an experiment, not the station)' if args.one_thread else ''}"
+                  f"; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
             if args.one_thread:
                 one = OneThread(pipeline)
