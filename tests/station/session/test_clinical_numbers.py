@@ -380,6 +380,19 @@ def test_pain_question_for_a_trial_of_both_sides() -> None:
     assert "pain during this trial (both sides)" in out.getvalue() and "the both trial" not in out.getvalue()
 
 
+def test_the_pain_summary_names_a_redone_reps_first_try_apart() -> None:
+    from station.session.model import TestSummary, TrialOutcome
+
+    trials = [TrialOutcome("01_knee", "L1", "left", 1, 1, "complete", pain_0_10=1),
+              TrialOutcome("01_knee", "L2", "left", 2, 1, "rejected", pain_0_10=2),
+              TrialOutcome("01_knee", "L2b", "left", 2, 2, "complete", pain_0_10=1),
+              TrialOutcome("01_knee", "R1", "right", 1, 1, "complete", pain_0_10=4)]
+    out = io.StringIO()
+    TerminalUI(interactive=False, out=out).test_done(TestSummary("01_knee", "knee", "Knee", "isometric", trials=trials))
+    (line,) = [ln for ln in out.getvalue().splitlines() if "pain (0–10)" in ln]
+    assert line.strip() == "pain (0–10): L1 1, L2 1, R1 4; redone tries: L2 2"
+
+
 def test_an_unknown_option_prints_the_subcommand_usage(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["session", "run", "--bogus"])
