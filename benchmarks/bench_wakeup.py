@@ -34,13 +34,14 @@ PERIOD_S = 0.005
 def idle_threads(phases: list[float], seconds: float) -> float:
     """% of one core used by threads that wake on the grid ``(k + phase) * PERIOD_S`` and do nothing."""
 
+    from station.acquisition import next_tick
+
     def loop(phase: float, end: float) -> None:
-        ph = phase * PERIOD_S
         while True:
             now = time.monotonic()
             if now > end:
                 return
-            time.sleep(((now - ph) // PERIOD_S + 1) * PERIOD_S + ph - now)
+            time.sleep(next_tick(now, PERIOD_S, phase * PERIOD_S) - now)
 
     end = time.monotonic() + seconds
     threads = [threading.Thread(target=loop, args=(p, end)) for p in phases]

@@ -22,10 +22,11 @@ from drivers.base import DeviceDisconnected, DeviceError, Driver, SampleBlock
 log = logging.getLogger(__name__)
 
 
-def next_tick(now_s: float, period_s: float) -> float:
-    """The first multiple of ``period_s`` after ``now_s`` (s, monotonic clock): a reader's
-    read instants, on a grid that does not drift with the time each read takes."""
-    return (now_s // period_s + 1.0) * period_s
+def next_tick(now_s: float, period_s: float, offset_s: float = 0.0) -> float:
+    """The first instant ``offset_s + k * period_s`` after ``now_s`` (s, monotonic clock): a
+    reader's read instants (and the pipeline's), on a grid that does not drift with the time
+    each read takes; ``offset_s`` places a thread on the grid (its phase × the period)."""
+    return ((now_s - offset_s) // period_s + 1.0) * period_s + offset_s
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,6 @@ class DeviceReader(threading.Thread):
         self.reconnect_timeout_s = reconnect_timeout_s
         self.status = ReaderStatus()
         self._halt = threading.Event()
-        self._t_read = 0.0  # host monotonic time the last read began
         self._due_s = 0.0  # the grid instant the last pause aimed at (monotonic s)
         #: called after each block is queued with the grid instant its read was due at
         #: (monotonic s): the pipeline wakes early when the block missed its tick (:class:`Pipeline`)
@@ -162,7 +162,6 @@ class DeviceReader(threading.Thread):
 
     def _read_until_stopped(self) -> None:
         while not self._halt.is_set():
-            self._t_read = time.monotonic()
             try:
                 block = self.driver.read(timeout_s=self._wait_s)
             except DeviceDisconnected as exc:
@@ -215,8 +214,7 @@ class DeviceReader(threading.Thread):
         if period <= 0:
             return
         now = time.monotonic()
-        phase_s = self.grid_phase * period
-        self._due_s = due = next_tick(now - phase_s, period) + phase_s
+        self._due_s = due = next_tick(now, period, self.grid_phase * period)
         rest = due - now
         if rest > 0.05:
             self._halt.wait(rest)

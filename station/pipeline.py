@@ -325,6 +325,8 @@ class Pipeline:
         # is the cheapest timed wait there is (one futex call, like time.sleep)
         self._nudge = threading.Lock()
         self._nudge.acquire()
+        #: (period, offset) in s of the pipeline's instants on the readers' grid, fixed by start()
+        self._tick = (self.period_s, self.grid_phase * self.period_s)
         self.rings = {
             d.device_id: RingBuffer(int(ring_seconds * d.info.rate_hz) + 1, d.info.channels) for d in devices}
         self.tare_n = {d.device_id: np.zeros(d.info.channels) for d in devices}
@@ -389,6 +391,7 @@ class Pipeline:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self._tick = (self.period_s, self.grid_phase * self.period_s)  # the readers' periods are set by now
         for d in self.devices.values():
             d.driver.start()
         for r in self.readers.values():
@@ -534,11 +537,10 @@ class Pipeline:
         block: on a shared 2-core VM each wake-up costs ~20–70 µs of CPU before any work."""
         try:
             items = self.queue.queue
+            period, offset = self._tick
             while True:
-                period = self.period_s
-                phase_s = self.grid_phase * period
                 now = time.monotonic()
-                rest = next_tick(now - phase_s, period) + phase_s - now
+                rest = next_tick(now, period, offset) - now
                 if rest > 0:
                     self._nudge.acquire(timeout=rest)
                 if not items:
@@ -568,9 +570,7 @@ class Pipeline:
         """A reader queued a block of a read due at grid instant ``due_s`` (monotonic s): if
         the pipeline's tick after that instant has passed (the reader woke late, or waited for
         its device's bytes), wake the pipeline now rather than a period later."""
-        period = self.period_s
-        phase_s = self.grid_phase * period
-        if time.monotonic() >= next_tick(due_s - phase_s, period) + phase_s:
+        if time.monotonic() >= next_tick(due_s, *self._tick):
             self._wake()
 
     def _reader_event(self, event: ReaderEvent) -> None:

@@ -239,14 +239,13 @@ class TerminalUI:
                 continue
             self.print(f"  {side:<6} {s.reps:>4} {s.valid_reps:>5} {fmt(s.best_n):>10} {fmt(s.mean_n):>10} "
                        f"{fmt(s.cv_pct):>7}   {side_clinical(s.clinical) or '—'}")
-        pains = [(t.side, t.rep, t.pain_0_10) for t in summary.trials
-                 if t.pain_0_10 is not None and t.status != "rejected"]
-        redone = [(t.side, t.rep, t.pain_0_10) for t in summary.trials
-                  if t.pain_0_10 is not None and t.status == "rejected"]
-        if pains or redone:  # a redone rep's first try is named as such, not as a second reading
-            self.print("  pain (0–10): " + ", ".join(f"{SIDE_CODE.get(sd, sd)}{rp} {p}" for sd, rp, p in pains)
-                       + ("; redone tries: " + ", ".join(f"{SIDE_CODE.get(sd, sd)}{rp} {p}" for sd, rp, p in redone)
-                          if redone else ""))
+        def pains(redone: bool) -> str:  # a redone rep's first try is named as such, not as a second reading
+            return ", ".join(f"{SIDE_CODE.get(t.side, t.side)}{t.rep} {t.pain_0_10}" for t in summary.trials
+                             if t.pain_0_10 is not None and (t.status == "rejected") == redone)
+
+        kept, redone = pains(False), pains(True)
+        if kept or redone:
+            self.print("  pain (0–10): " + kept + (f"; redone tries: {redone}" if redone else ""))
         sym = summary.symmetry
         if sym.get("kind") == "none":
             self.print(f"  {sym.get('note')}")

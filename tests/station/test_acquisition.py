@@ -78,6 +78,8 @@ def test_next_tick_is_the_next_multiple_of_the_period() -> None:
         t = next_tick(float(now), 0.006)
         assert now < t <= now + 0.006 + 1e-9
         assert abs(t / 0.006 - round(t / 0.006)) < 1e-6
+    assert next_tick(10.0012, 0.005, 0.0015) == pytest.approx(10.0015)  # this period's slot is still ahead
+    assert next_tick(10.0012, 0.005, 0.0009) == pytest.approx(10.0059)  # this one has passed: the next period's
 
 
 class _SmallBlocks:
